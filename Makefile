@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make dev` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8080
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+
+.PHONY: install dev test lint unit functional e2e bench clean
+
+# The virtualenv is rebuilt whenever a requirements file changes.
+$(STAMP): requirements-dev.txt requirements-lambda.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+## Run the whole product locally on 127.0.0.1:$(PORT) (embedded moto, real handlers).
+dev: install
+	PORT=$(PORT) $(BIN)/python -m local_stack
+
+## Install what is missing, lint, and run every test.
+test: install
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/python -m ruff check .
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) cdk.out build node_modules .pytest_cache .ruff_cache

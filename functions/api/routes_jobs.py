@@ -1,0 +1,142 @@
+"""Job, worker-protocol and dead-letter endpoints (contract §2.4): parse, call the service, map."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from functions.api.http import ApiRequest, ApiResponse
+from functions.api.router import Route
+from shared import api_models as m
+from shared.auth import AuthContext
+from shared.job_service import JobService, Page
+
+V1 = "/api/v1"
+
+
+@lru_cache(maxsize=1)
+def service() -> JobService:
+    return JobService()
+
+
+def _page(page: Page) -> ApiResponse:
+    return ApiResponse(200, page.rows, {"X-Has-More": "true" if page.has_more else "false"})
+
+
+def create(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body, created = service().create(ctx, m.parse_body(m.CreateJob, req.body))
+    return ApiResponse(201 if created else 200, body)
+
+
+def bulk(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().bulk_create(ctx, m.parse_body(m.BulkCreate, req.body)))
+
+
+def list_jobs(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return _page(
+        service().list(
+            ctx,
+            queue=req.query.get("queue_name") or req.query.get("queue"),
+            status=req.query.get("status"),
+            tag=req.query.get("tag") or None,
+            limit=req.query_int("limit", 50, 1, 100),
+            offset=req.query_int("offset", 0, 0, 1_000_000),
+        )
+    )
+
+
+def get_job(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().get(ctx, req.path_params["id"]))
+
+
+def cancel(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    service().cancel(ctx, req.path_params["id"])
+    return ApiResponse(204)
+
+
+def retry(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().retry(ctx, req.path_params["id"]))
+
+
+def set_priority(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.SetPriority, req.body)
+    return ApiResponse(200, service().set_priority(ctx, req.path_params["id"], body))
+
+
+def stats(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().stats(ctx, req.query.get("queue_name") or req.query.get("queue")))
+
+
+def batch_status(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().batch_status(ctx, req.query.get("ids")))
+
+
+def history(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return _page(
+        service().history(
+            ctx,
+            req.path_params["id"],
+            descending=req.query.get("order_dir", "asc").lower() == "desc",
+            limit=req.query_int("limit", 100, 1, 500),
+            offset=req.query_int("offset", 0, 0, 1_000_000),
+        )
+    )
+
+
+def claim(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().claim(ctx, m.parse_body(m.Claim, req.body)))
+
+
+def complete(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.Complete, req.body)
+    return ApiResponse(200, service().complete(ctx, req.path_params["id"], body))
+
+
+def fail(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.Fail, req.body)
+    return ApiResponse(200, service().fail(ctx, req.path_params["id"], body))
+
+
+def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.JobHeartbeat, req.body)
+    return ApiResponse(200, service().heartbeat(ctx, req.path_params["id"], body))
+
+
+def list_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return _page(
+        service().list_dead_letter(
+            ctx,
+            queue=req.query.get("queue_name") or req.query.get("queue"),
+            limit=req.query_int("limit", 50, 1, 100),
+            offset=req.query_int("offset", 0, 0, 1_000_000),
+        )
+    )
+
+
+def retry_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.DlqRetry, req.body, optional=True)
+    return ApiResponse(200, service().retry_dead_letter(ctx, body))
+
+
+def purge_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, service().purge_dead_letter(ctx, m.parse_body(m.DlqPurge, req.body)))
+
+
+ROUTES = [
+    Route("POST", f"{V1}/jobs", create),
+    Route("GET", f"{V1}/jobs", list_jobs),
+    Route("POST", f"{V1}/jobs/bulk", bulk),
+    Route("GET", f"{V1}/jobs/stats", stats),
+    Route("GET", f"{V1}/jobs/status", batch_status),
+    Route("POST", f"{V1}/jobs/claim", claim),
+    Route("GET", f"{V1}/jobs/dlq", list_dead_letter),
+    Route("POST", f"{V1}/jobs/dlq/retry", retry_dead_letter),
+    Route("POST", f"{V1}/jobs/dlq/purge", purge_dead_letter),
+    Route("GET", f"{V1}/jobs/{{id}}", get_job),
+    Route("DELETE", f"{V1}/jobs/{{id}}", cancel),
+    Route("POST", f"{V1}/jobs/{{id}}/retry", retry),
+    Route("PUT", f"{V1}/jobs/{{id}}/priority", set_priority),
+    Route("GET", f"{V1}/jobs/{{id}}/history", history),
+    Route("POST", f"{V1}/jobs/{{id}}/complete", complete),
+    Route("POST", f"{V1}/jobs/{{id}}/fail", fail),
+    Route("POST", f"{V1}/jobs/{{id}}/heartbeat", heartbeat),
+]

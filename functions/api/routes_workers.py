@@ -1,0 +1,60 @@
+"""Worker registration endpoints (contract §2.6)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from functions.api.http import ApiRequest, ApiResponse
+from functions.api.router import Route
+from shared import api_models as m
+from shared.auth import AuthContext
+from shared.worker_registry import WorkerRegistry
+
+V1 = "/api/v1"
+
+
+@lru_cache(maxsize=1)
+def registry() -> WorkerRegistry:
+    return WorkerRegistry()
+
+
+def register(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.RegisterWorker, req.body)
+    ctx.require_queue(body.queue_name)
+    return ApiResponse(
+        201,
+        registry().register(
+            ctx.org_id,
+            queue_name=body.queue_name,
+            hostname=body.hostname,
+            worker_id=body.worker_id,
+            worker_type=body.worker_type,
+            max_concurrency=body.max_concurrency,
+            metadata=body.metadata,
+            version=body.version,
+        ),
+    )
+
+
+def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.WorkerHeartbeat, req.body)
+    registry().heartbeat(
+        ctx.org_id,
+        req.path_params["id"],
+        current_jobs=body.current_jobs,
+        status=body.status,
+        metadata=body.metadata,
+    )
+    return ApiResponse(200)
+
+
+def deregister(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    registry().deregister(ctx.org_id, req.path_params["id"])
+    return ApiResponse(204)
+
+
+ROUTES = [
+    Route("POST", f"{V1}/workers/register", register),
+    Route("POST", f"{V1}/workers/{{id}}/heartbeat", heartbeat),
+    Route("POST", f"{V1}/workers/{{id}}/deregister", deregister),
+]

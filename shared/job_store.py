@@ -1,0 +1,612 @@
+"""The DynamoDB job store: creating, claiming and moving jobs through their states.
+
+All keys and expressions come from shared/dynamo_expressions.py. A ConditionalCheckFailed on a
+transition is a lost race or a stale index read, never a crash: the store either skips the
+candidate (claim, sweeps) or classifies the miss into the contract's error (worker calls).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from shared import aws_clients, claim_policy, dynamo_codec, schema
+from shared import dynamo_expressions as ex
+from shared.backoff import DEFAULT_BACKOFF, BackoffPolicy
+from shared.clock import Clock, SystemClock
+from shared.config import settings
+from shared.errors import Conflict, LeaseExpired, NotFound
+from shared.job_model import JobRecord, record_from_item
+from shared.job_states import JobStatus
+from shared.payload_store import PayloadStore, encode_json
+
+S = JobStatus
+LEASE_EXPIRED_ERROR = "Lease expired (worker timeout)"
+LEASE_EXPIRED_DEADLETTER_ERROR = "Max retries exceeded after lease expiration"
+EXPIRED_ERROR = "Expired before it was started (expires_at passed)"
+# Attributes a list row needs: everything but the payload, result and history.
+SUMMARY_PROJECTION = (
+    "id, org_id, queue_name, #status, priority, retry_count, max_retries, last_error, created_at, "
+    "updated_at, scheduled_at, started_at, completed_at, tags, job_type"
+)
+
+
+def _is_conditional_failure(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
+
+
+def _old_item(error: Exception) -> dict[str, Any] | None:
+    item = getattr(error, "response", {}).get("Item")
+    return dynamo_codec.decode_item(item) if item else None
+
+
+@dataclass
+class NewJob:
+    org_id: str
+    queue_name: str
+    payload_text: str
+    priority: int
+    max_retries: int
+    timeout_seconds: int
+    scheduled_at: int | None = None
+    expires_at: int | None = None
+    idempotency_key: str | None = None
+    tags_text: str | None = None
+    parent_job_id: str | None = None
+    completion_webhook: str | None = None
+    completion_webhook_secret: str | None = None
+    job_type: str | None = None
+
+
+@dataclass
+class CallStats:
+    """Counts of DynamoDB calls this store made; the benchmarks and the race test read them."""
+
+    calls: int = 0
+    conditional_failures: int = 0
+    claims: int = 0
+
+
+class JobStore:
+    def __init__(
+        self,
+        table: str | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        payloads: PayloadStore | None = None,
+        shards: int | None = None,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+    ) -> None:
+        self.table = table or settings().table_name
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.payloads = payloads or PayloadStore()
+        self.shards = shards or settings().ready_shards
+        self.backoff = backoff
+        self.stats = CallStats()
+        # Contention memory of this process (see shared/claim_policy.py).
+        self._spread = 1.0
+        self._spread_lock = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        self.stats.calls += 1
+        try:
+            return getattr(self._db, operation)(**kwargs)
+        except Exception as error:
+            if _is_conditional_failure(error):
+                self.stats.conditional_failures += 1
+            raise
+
+    def _record(self, item: dict[str, Any], with_payload: bool = True) -> JobRecord:
+        payload = self.payloads.load(item.get("payload"), item.get("payload_ref")) if with_payload else None
+        result = self.payloads.load(item.get("result"), item.get("result_ref")) if with_payload else None
+        return record_from_item(item, payload, result)
+
+    def _get_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
+        found = self._call(
+            "get_item", TableName=self.table, Key=ex.job_key(org_id, job_id), ConsistentRead=True
+        )
+        return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+    # --- create --------------------------------------------------------------------------
+
+    def _new_item(self, job: NewJob, job_id: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
+        payload_inline, payload_ref = self.payloads.place(job.org_id, job_id, "payload", job.payload_text)
+        item: dict[str, Any] = {
+            **{k: v["S"] for k, v in ex.job_key(job.org_id, job_id).items()},
+            "id": job_id,
+            "org_id": job.org_id,
+            "queue_name": job.queue_name,
+            "priority": job.priority,
+            "payload": payload_inline,
+            "payload_ref": payload_ref,
+            "retry_count": 0,
+            "max_retries": job.max_retries,
+            "timeout_seconds": job.timeout_seconds,
+            "created_at": now_ms,
+            "updated_at": now_ms,
+            "version": 1,
+            "scheduled_at": job.scheduled_at,
+            "expires_at": job.expires_at,
+            "idempotency_key": job.idempotency_key,
+            "tags": job.tags_text,
+            "job_type": job.job_type,
+            "parent_job_id": job.parent_job_id,
+            "completion_webhook": job.completion_webhook,
+            "completion_webhook_secret": job.completion_webhook_secret,
+            "events": [{"t": now_ms, "e": "created"}],
+            "org_pk": ex.jobs_by_org_pk(job.org_id),
+            "queue_pk": ex.jobs_by_queue_pk(job.org_id, job.queue_name),
+            "created_sk": ex.created_sk(now_ms, job_id),
+        }
+        if job.scheduled_at is not None and job.scheduled_at > now_ms:
+            item["status"] = S.SCHEDULED.value
+            item["timer_pk"] = ex.timer_pk(job.org_id, job.queue_name)
+            item["timer_sk"] = ex.timer_sk(job.scheduled_at, job_id)
+        else:
+            item["status"] = S.PENDING.value
+            item["ready_pk"] = ex.ready_pk(job.org_id, job.queue_name, ex.shard_of(job_id, self.shards))
+            item["ready_sk"] = ex.ready_sk(job.priority, now_ms, job_id)
+        return item, payload_ref
+
+    def create(self, job: NewJob) -> tuple[str, bool]:
+        """Write a new job; with an idempotency key, return the existing job instead of a second one."""
+        now_ms = self.clock.now_ms()
+        job_id = str(uuid.uuid4())
+        if job.idempotency_key:
+            existing = self._existing_for_key(job.org_id, job.idempotency_key)
+            if existing:
+                return existing, False
+        item, payload_ref = self._new_item(job, job_id, now_ms)
+        if not job.idempotency_key:
+            self._call("put_item", **ex.put_new_job(self.table, item))
+            return job_id, True
+        try:
+            self._call(
+                "transact_write_items",
+                TransactItems=[
+                    {
+                        "Put": ex.put_idempotency_claim(
+                            self.table, job.org_id, job.idempotency_key, job_id, now_ms
+                        )
+                    },
+                    {"Put": ex.put_new_job(self.table, item)},
+                ],
+            )
+            return job_id, True
+        except Exception as error:
+            if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            self.payloads.delete(payload_ref)
+            existing = self._existing_for_key(job.org_id, job.idempotency_key)
+            if existing is None:  # the key's job was purged in between: nothing to return to
+                raise Conflict("A job with this idempotency key is being created; retry") from error
+            return existing, False
+
+    def create_many(self, jobs: list[NewJob]) -> list[tuple[str, bool]]:
+        """Bulk create. Jobs without an idempotency key go in 25-item batch writes."""
+        results: list[tuple[str, bool] | None] = [None] * len(jobs)
+        plain: list[tuple[int, dict[str, Any]]] = []
+        now_ms = self.clock.now_ms()
+        for index, job in enumerate(jobs):
+            if job.idempotency_key:
+                results[index] = self.create(job)
+            else:
+                job_id = str(uuid.uuid4())
+                item, _ = self._new_item(job, job_id, now_ms)
+                plain.append((index, item))
+        for start in range(0, len(plain), 25):
+            chunk = plain[start : start + 25]
+            requests = [{"PutRequest": {"Item": dynamo_codec.encode_item(item)}} for _, item in chunk]
+            pending: dict[str, Any] = {self.table: requests}
+            while pending:
+                response = self._call("batch_write_item", RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+            for index, item in chunk:
+                results[index] = (item["id"], True)
+        return [r for r in results if r is not None]
+
+    def _existing_for_key(self, org_id: str, key: str) -> str | None:
+        found = self._call(
+            "get_item", TableName=self.table, Key=ex.idempotency_key(org_id, key), ConsistentRead=True
+        )
+        return found["Item"]["job_id"]["S"] if "Item" in found else None
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, org_id: str, job_id: str) -> JobRecord:
+        item = self._get_item(org_id, job_id)
+        if item is None:
+            raise NotFound()
+        return self._record(item)
+
+    def get_many(self, org_id: str, job_ids: list[str], summary: bool = True) -> list[JobRecord]:
+        """Batch read by id (consistent); unknown ids are left out. Order follows job_ids."""
+        found: dict[str, JobRecord] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), 100):
+            keys = [ex.job_key(org_id, job_id) for job_id in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            if summary:
+                request[self.table]["ProjectionExpression"] = SUMMARY_PROJECTION
+                request[self.table]["ExpressionAttributeNames"] = {"#status": "status"}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    item = dynamo_codec.decode_item(raw)
+                    found[item["id"]] = self._record(item, with_payload=not summary)
+                request = response.get("UnprocessedKeys") or {}
+        return [found[job_id] for job_id in unique if job_id in found]
+
+    def iter_index_ids(
+        self, index: schema.GlobalIndex, partition: str, oldest_first: bool = False, page_size: int = 100
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Job ids from a newest-first index, lazily, page by page (with the raw index entry)."""
+        start_key = None
+        while True:
+            response = self._call(
+                "query",
+                **ex.query_newest_first(self.table, index, partition, page_size, start_key, oldest_first),
+            )
+            for raw in response.get("Items", []):
+                yield ex.job_id_from_pk(raw["pk"]["S"]), raw
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return
+
+    # --- claim ---------------------------------------------------------------------------
+
+    def _ready_candidates(self, org_id: str, queue: str, fetch: int) -> list[dict[str, Any]]:
+        """The head of the queue across all ready shards, merged into priority/FIFO order."""
+        candidates: list[dict[str, Any]] = []
+        for shard in range(self.shards):
+            response = self._call("query", **ex.query_ready(self.table, org_id, queue, shard, fetch))
+            candidates.extend(response.get("Items", []))
+        candidates.sort(key=lambda raw: raw[schema.READY_INDEX.sort_key.name]["S"])
+        return candidates[:100]
+
+    def claim(
+        self, org_id: str, queue: str, worker_id: str, limit: int, lease_seconds: int
+    ) -> list[JobRecord]:
+        self.promote_due(org_id, queue)
+        with self._spread_lock:
+            spread = self._spread
+        fetch = claim_policy.candidates_to_fetch(limit, spread)
+        candidates = self._ready_candidates(org_id, queue, fetch)
+        order = claim_policy.claim_order(candidates, limit, spread, self.rng)
+        claimed: list[JobRecord] = []
+        lost_races = 0
+        batch = uuid.uuid4().hex[:12]
+        for raw in order:
+            if len(claimed) >= limit:
+                break
+            now_ms = self.clock.now_ms()
+            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            lease_expires_ms = now_ms + lease_seconds * 1000
+            try:
+                response = self._call(
+                    "update_item",
+                    **ex.claim(
+                        self.table,
+                        {"pk": raw["pk"], "sk": raw["sk"]},
+                        org_id=org_id,
+                        queue=queue,
+                        job_id=job_id,
+                        worker_id=worker_id,
+                        lease_id=f"{batch}-{job_id}",
+                        lease_expires_ms=lease_expires_ms,
+                        now_ms=now_ms,
+                    ),
+                )
+            except Exception as error:
+                if not _is_conditional_failure(error):
+                    raise
+                old = _old_item(error)
+                if (
+                    old
+                    and old.get("status") in (S.PENDING, S.SCHEDULED)
+                    and old.get("expires_at", now_ms + 1) <= now_ms
+                ):
+                    self._expire(org_id, job_id, now_ms)
+                else:
+                    lost_races += 1
+                continue
+            claimed.append(self._record(dynamo_codec.decode_item(response["Attributes"])))
+        with self._spread_lock:
+            self._spread = claim_policy.next_spread(self._spread, lost_races)
+        self.stats.claims += len(claimed)
+        return claimed
+
+    def _expire(self, org_id: str, job_id: str, now_ms: int) -> None:
+        try:
+            self._call(
+                "update_item",
+                **ex.cancel(
+                    self.table, ex.job_key(org_id, job_id), now_ms=now_ms, reason=EXPIRED_ERROR, expired=True
+                ),
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+
+    # --- timers --------------------------------------------------------------------------
+
+    def promote_due(self, org_id: str, queue: str, limit: int = 25) -> int:
+        """Make due delayed jobs claimable and recover expired leases, for one queue.
+
+        Claims call this first, so a due job is claimable at its second even if no timer fired;
+        the dispatcher calls it for every queue so that nothing waits for a claim to come by.
+        """
+        now_ms = self.clock.now_ms()
+        response = self._call("query", **ex.query_due_timers(self.table, org_id, queue, now_ms, limit))
+        moved = 0
+        for raw in response.get("Items", []):
+            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            seen_timer_sk = raw[schema.TIMER_INDEX.sort_key.name]["S"]
+            status = raw.get("status", {}).get("S")
+            try:
+                if status == S.PROCESSING:
+                    self._recover_expired_lease(org_id, queue, job_id, seen_timer_sk, now_ms)
+                else:
+                    item = self._get_item(org_id, job_id)
+                    if item is None:
+                        continue
+                    self._call(
+                        "update_item",
+                        **ex.promote(
+                            self.table,
+                            ex.job_key(org_id, job_id),
+                            org_id=org_id,
+                            queue=queue,
+                            job_id=job_id,
+                            priority=item["priority"],
+                            created_ms=item["created_at"],
+                            shard=ex.shard_of(job_id, self.shards),
+                            seen_timer_sk=seen_timer_sk,
+                            now_ms=now_ms,
+                        ),
+                    )
+                moved += 1
+            except Exception as error:
+                if not _is_conditional_failure(error):
+                    raise
+        return moved
+
+    def _recover_expired_lease(
+        self, org_id: str, queue: str, job_id: str, seen_timer_sk: str, now_ms: int
+    ) -> None:
+        item = self._get_item(org_id, job_id)
+        if item is None or item.get("timer_sk") != seen_timer_sk:
+            return
+        key = ex.job_key(org_id, job_id)
+        retry_count = item.get("retry_count", 0)
+        if retry_count < item["max_retries"]:
+            due_ms = now_ms + self.backoff.delay_ms(retry_count, self.rng)
+            args = ex.expired_lease_retry(
+                self.table,
+                key,
+                org_id=org_id,
+                queue=queue,
+                job_id=job_id,
+                seen_timer_sk=seen_timer_sk,
+                retry_count=retry_count,
+                due_ms=due_ms,
+                error=LEASE_EXPIRED_ERROR,
+                now_ms=now_ms,
+            )
+        else:
+            args = ex.expired_lease_dead_letter(
+                self.table,
+                key,
+                org_id=org_id,
+                seen_timer_sk=seen_timer_sk,
+                retry_count=retry_count,
+                error=LEASE_EXPIRED_DEADLETTER_ERROR,
+                now_ms=now_ms,
+            )
+        self._call("update_item", **args)
+
+    # --- the worker protocol -------------------------------------------------------------
+
+    def _raise_for_lease_miss(self, old: dict[str, Any] | None, worker_id: str) -> None:
+        """Contract §3.3: owned by this worker but expired or another lease → 409; else 404."""
+        if old is None or old.get("assigned_worker_id") != worker_id:
+            raise NotFound()
+        if old.get("status") == S.PROCESSING:
+            raise LeaseExpired()
+        # A replayed ack of a job this worker already settled (the SDK retries acks): 409 too.
+        if old.get("status") in (S.COMPLETED, S.DEADLETTER, S.PENDING):
+            raise LeaseExpired("The job is no longer leased to this worker")
+        raise NotFound()
+
+    def complete(
+        self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, result: Any
+    ) -> JobRecord:
+        now_ms = self.clock.now_ms()
+        result_inline, result_ref = (None, None)
+        if result is not None:
+            result_inline, result_ref = self.payloads.place(org_id, job_id, "result", encode_json(result))
+        try:
+            response = self._call(
+                "update_item",
+                **ex.complete(
+                    self.table,
+                    ex.job_key(org_id, job_id),
+                    worker_id=worker_id,
+                    lease_id=lease_id,
+                    now_ms=now_ms,
+                    result=result_inline,
+                    result_ref=result_ref,
+                ),
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            self.payloads.delete(result_ref)
+            self._raise_for_lease_miss(_old_item(error), worker_id)
+            raise
+        return self._record(dynamo_codec.decode_item(response["Attributes"]), with_payload=False)
+
+    def fail(self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, error_text: str) -> str:
+        """Fail a leased job: back to pending after a backoff, or to the DLQ. Returns the new status."""
+        item = self._get_item(org_id, job_id)
+        now_ms = self.clock.now_ms()
+        if item is None or item.get("assigned_worker_id") != worker_id:
+            raise NotFound()
+        key = ex.job_key(org_id, job_id)
+        retry_count = item.get("retry_count", 0)
+        if retry_count < item["max_retries"]:
+            due_ms = now_ms + self.backoff.delay_ms(retry_count, self.rng)
+            args = ex.fail_with_retry(
+                self.table,
+                key,
+                org_id=org_id,
+                queue=item["queue_name"],
+                job_id=job_id,
+                worker_id=worker_id,
+                lease_id=lease_id,
+                retry_count=retry_count,
+                due_ms=due_ms,
+                error=error_text,
+                now_ms=now_ms,
+            )
+            new_status = S.PENDING
+        else:
+            args = ex.fail_to_dead_letter(
+                self.table,
+                key,
+                org_id=org_id,
+                worker_id=worker_id,
+                lease_id=lease_id,
+                retry_count=retry_count,
+                error=error_text,
+                now_ms=now_ms,
+            )
+            new_status = S.DEADLETTER
+        try:
+            self._call("update_item", **args)
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            self._raise_for_lease_miss(_old_item(error), worker_id)
+            raise
+        return new_status.value
+
+    def heartbeat(
+        self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, lease_seconds: int
+    ) -> None:
+        now_ms = self.clock.now_ms()
+        try:
+            self._call(
+                "update_item",
+                **ex.heartbeat(
+                    self.table,
+                    ex.job_key(org_id, job_id),
+                    job_id=job_id,
+                    worker_id=worker_id,
+                    lease_id=lease_id,
+                    lease_expires_ms=now_ms + lease_seconds * 1000,
+                    now_ms=now_ms,
+                ),
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            self._raise_for_lease_miss(_old_item(error), worker_id)
+            raise
+
+    # --- management ----------------------------------------------------------------------
+
+    def cancel(self, org_id: str, job_id: str) -> None:
+        try:
+            self._call(
+                "update_item", **ex.cancel(self.table, ex.job_key(org_id, job_id), now_ms=self.clock.now_ms())
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            if _old_item(error) is None:
+                raise NotFound() from error
+            raise Conflict("Only pending or scheduled jobs can be cancelled") from error
+
+    def retry(self, org_id: str, job_id: str, transition: str = "retry") -> JobRecord:
+        """failed/deadletter → pending. `retry` adds one to retry_count; `dlq_retry` resets it."""
+        item = self._get_item(org_id, job_id)
+        if item is None:
+            raise NotFound()
+        retry_count = item.get("retry_count", 0) + 1 if transition == "retry" else 0
+        try:
+            response = self._call(
+                "update_item",
+                **ex.make_ready_again(
+                    self.table,
+                    ex.job_key(org_id, job_id),
+                    transition=transition,
+                    org_id=org_id,
+                    queue=item["queue_name"],
+                    job_id=job_id,
+                    priority=item["priority"],
+                    created_ms=item["created_at"],
+                    shard=ex.shard_of(job_id, self.shards),
+                    retry_count=retry_count,
+                    now_ms=self.clock.now_ms(),
+                ),
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            raise Conflict("Only failed or dead-lettered jobs can be retried") from error
+        return self._record(dynamo_codec.decode_item(response["Attributes"]))
+
+    def set_priority(self, org_id: str, job_id: str, priority: int) -> int:
+        """Change a waiting job's priority; returns the old one. 404 unless pending/scheduled."""
+        for _ in range(5):  # a concurrent transition bumps the version: read again and retry
+            item = self._get_item(org_id, job_id)
+            if item is None or item["status"] not in (S.PENDING, S.SCHEDULED):
+                raise NotFound()
+            new_ready_sk = ex.ready_sk(priority, item["created_at"], job_id) if "ready_pk" in item else None
+            try:
+                self._call(
+                    "update_item",
+                    **ex.set_priority(
+                        self.table,
+                        ex.job_key(org_id, job_id),
+                        priority=priority,
+                        new_ready_sk=new_ready_sk,
+                        seen_version=item.get("version", 0),
+                        now_ms=self.clock.now_ms(),
+                    ),
+                )
+                return int(item["priority"])
+            except Exception as error:
+                if not _is_conditional_failure(error):
+                    raise
+        raise Conflict("The job changed while its priority was being set; retry")
+
+    def purge_dead_letter(self, org_id: str, job_id: str) -> bool:
+        item = self._get_item(org_id, job_id)
+        if item is None:
+            return False
+        try:
+            self._call("delete_item", **ex.delete_dead_letter(self.table, ex.job_key(org_id, job_id)))
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+        if item.get("idempotency_key"):
+            self._call(
+                "delete_item", TableName=self.table, Key=ex.idempotency_key(org_id, item["idempotency_key"])
+            )
+        self.payloads.delete(item.get("payload_ref"), item.get("result_ref"))
+        return True

@@ -1,0 +1,140 @@
+"""The one definition of every table, index, queue and bucket the product uses.
+
+The CDK stack (`stacks/`) and the local stack (`local_stack/`) both build their resources from
+these values, and the store code takes its index and attribute names from here, so the three
+cannot drift apart. A drift test compares the synthesized template with what `make dev` creates.
+
+Plain data only: importing this module must stay cheap because every Lambda imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: str = "S"  # DynamoDB scalar type: S, N or B
+
+
+@dataclass(frozen=True)
+class GlobalIndex:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute
+    projection: str = "KEYS_ONLY"  # KEYS_ONLY | INCLUDE | ALL
+    non_key_attributes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableDefinition:
+    logical_id: str
+    env_var: str  # the functions find the physical name in this environment variable
+    local_name: str  # the name the local stack gives it
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute
+    indexes: tuple[GlobalIndex, ...] = ()
+    stream_view: str | None = None  # NEW_AND_OLD_IMAGES etc.; None = no stream
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueDefinition:
+    logical_id: str
+    env_var: str  # holds the queue URL
+    local_name: str
+    visibility_timeout_seconds: int
+    max_receive_count: int  # deliveries before SQS moves a message to the dead-letter queue
+    dead_letter_local_name: str
+    dead_letter_logical_id: str
+    retention_days: int = 14
+
+
+@dataclass(frozen=True)
+class BucketDefinition:
+    logical_id: str
+    env_var: str
+    local_name: str
+    # Objects under this prefix are job payloads/results too large for a DynamoDB item.
+    prefixes: tuple[str, ...] = field(default=("payloads/",))
+
+
+# --- the job table -------------------------------------------------------------------------
+# One table holds every item of the service (jobs, idempotency claims, organizations, API keys,
+# workers, queue configs, counters); items are told apart by their key prefixes (see
+# shared/dynamo_keys.py). Sparse indexes hold an item only while it has the index's key
+# attributes, so an update that removes them takes the item out of the index.
+
+READY_INDEX = GlobalIndex(
+    # Claimable jobs: partition {org}#{queue}#{shard}, sort by priority desc then age.
+    name="ready",
+    partition_key=KeyAttribute("ready_pk"),
+    sort_key=KeyAttribute("ready_sk"),
+)
+TIMER_INDEX = GlobalIndex(
+    # Jobs waiting for a moment: scheduled (due at scheduled_at) or processing (due at lease end).
+    name="timers",
+    partition_key=KeyAttribute("timer_pk"),
+    sort_key=KeyAttribute("timer_sk"),
+    projection="INCLUDE",
+    non_key_attributes=("status",),
+)
+BY_ORG_INDEX = GlobalIndex(
+    # An organization's items of one kind, newest first: partition {kind}#{org} (jobs, workers,
+    # API keys). Keys only, and the keys never change, so it is written once per item.
+    name="by_org",
+    partition_key=KeyAttribute("org_pk"),
+    sort_key=KeyAttribute("created_sk"),
+)
+BY_QUEUE_INDEX = GlobalIndex(
+    # Every job of one queue, newest first. Keys only: written once, at create.
+    name="by_queue",
+    partition_key=KeyAttribute("queue_pk"),
+    sort_key=KeyAttribute("created_sk"),
+)
+DEAD_LETTER_INDEX = GlobalIndex(
+    # Dead-lettered jobs of an organization (sparse); queue_name projected for the queue filter.
+    name="dead_letter",
+    partition_key=KeyAttribute("dlq_pk"),
+    sort_key=KeyAttribute("created_sk"),
+    projection="INCLUDE",
+    non_key_attributes=("queue_name",),
+)
+
+JOBS_TABLE = TableDefinition(
+    logical_id="JobsTable",
+    env_var="SPOOLED_TABLE",
+    local_name="spooled-jobs",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("sk"),
+    indexes=(READY_INDEX, TIMER_INDEX, BY_ORG_INDEX, BY_QUEUE_INDEX, DEAD_LETTER_INDEX),
+    # The stream feeds per-queue counters and, later, live updates and outgoing webhooks.
+    stream_view="NEW_AND_OLD_IMAGES",
+    ttl_attribute="expires_ttl",
+)
+
+# --- queues --------------------------------------------------------------------------------
+
+DISPATCH_QUEUE = QueueDefinition(
+    # Timers with second precision: delayed messages that wake the dispatcher.
+    logical_id="DispatchQueue",
+    env_var="SPOOLED_DISPATCH_QUEUE_URL",
+    local_name="spooled-dispatch",
+    visibility_timeout_seconds=120,
+    max_receive_count=5,
+    dead_letter_local_name="spooled-dispatch-dlq",
+    dead_letter_logical_id="DispatchDeadLetterQueue",
+)
+
+# --- buckets -------------------------------------------------------------------------------
+
+PAYLOAD_BUCKET = BucketDefinition(
+    logical_id="PayloadBucket",
+    env_var="SPOOLED_PAYLOAD_BUCKET",
+    local_name="spooled-payloads",
+)
+
+TABLES: tuple[TableDefinition, ...] = (JOBS_TABLE,)
+QUEUES: tuple[QueueDefinition, ...] = (DISPATCH_QUEUE,)
+BUCKETS: tuple[BucketDefinition, ...] = (PAYLOAD_BUCKET,)

@@ -1,0 +1,153 @@
+"""Registered workers: register (upsert by id), heartbeat, deregister."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from shared import aws_clients, dynamo_codec
+from shared import dynamo_expressions as ex
+from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.config import settings
+from shared.errors import Conflict, NotFound
+
+LEASE_DURATION_SECS = 30
+HEARTBEAT_INTERVAL_SECS = 10
+
+
+def _conditional_failed(error: Exception) -> bool:
+    return getattr(error, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class WorkerRegistry:
+    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
+        self.table = table or settings().table_name
+        self.clock = clock or SystemClock()
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    def register(
+        self,
+        org_id: str,
+        *,
+        queue_name: str,
+        hostname: str,
+        worker_id: str | None = None,
+        worker_type: str | None = None,
+        max_concurrency: int = 5,
+        metadata: Any = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        now_ms = self.clock.now_ms()
+        worker_id = worker_id or str(uuid.uuid4())
+        values = {
+            ":org": org_id,
+            ":queue": queue_name,
+            ":host": hostname,
+            ":type": worker_type or "generic",
+            ":max": max_concurrency,
+            ":meta": json.dumps(metadata if metadata is not None else {}),
+            ":version": version or "",
+            ":now": now_ms,
+            ":healthy": "healthy",
+            ":id": worker_id,
+            ":org_pk": ex.workers_by_org_pk(org_id),
+            ":created_sk": ex.created_sk(now_ms, worker_id),
+            ":zero": 0,
+        }
+        try:
+            # Upsert by id; a stable id owned by another organization must not be taken over.
+            self._db.update_item(
+                TableName=self.table,
+                Key=ex.worker_key(worker_id),
+                UpdateExpression=(
+                    "SET id = :id, org_id = :org, queue_name = :queue, hostname = :host, "
+                    "worker_type = :type, max_concurrency = :max, metadata = :meta, version = :version, "
+                    "#status = :healthy, "
+                    "last_heartbeat = :now, updated_at = :now, current_jobs = :zero, "
+                    "registered_at = if_not_exists(registered_at, :now), org_pk = :org_pk, "
+                    "created_sk = if_not_exists(created_sk, :created_sk)"
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR org_id = :org",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=dynamo_codec.encode_values(values),
+            )
+        except Exception as error:
+            if _conditional_failed(error):
+                raise Conflict("This worker id is registered to another organization") from error
+            raise
+        return {
+            "id": worker_id,
+            "queue_name": queue_name,
+            "lease_duration_secs": LEASE_DURATION_SECS,
+            "heartbeat_interval_secs": HEARTBEAT_INTERVAL_SECS,
+        }
+
+    def heartbeat(
+        self, org_id: str, worker_id: str, *, current_jobs: int, status: str = "healthy", metadata: Any = None
+    ) -> None:
+        now_ms = self.clock.now_ms()
+        values: dict[str, Any] = {":org": org_id, ":now": now_ms, ":jobs": current_jobs, ":status": status}
+        update = "SET last_heartbeat = :now, updated_at = :now, current_jobs = :jobs, #status = :status"
+        if metadata is not None:
+            update += ", metadata = :meta"
+            values[":meta"] = json.dumps(metadata)
+        self._update_owned(org_id, worker_id, update, values)
+
+    def deregister(self, org_id: str, worker_id: str) -> None:
+        # Leases the worker still holds stay in place: the SDK acks or fails its jobs before it
+        # deregisters, and an expired lease is recovered by the timers.
+        now_ms = self.clock.now_ms()
+        self._update_owned(
+            org_id,
+            worker_id,
+            "SET #status = :status, updated_at = :now",
+            {":org": org_id, ":now": now_ms, ":status": "offline"},
+        )
+
+    def _update_owned(self, org_id: str, worker_id: str, update: str, values: dict[str, Any]) -> None:
+        try:
+            # Another organization's worker (or none) looks exactly like a missing one.
+            self._db.update_item(
+                TableName=self.table,
+                Key=ex.worker_key(worker_id),
+                UpdateExpression=update,
+                ConditionExpression="org_id = :org",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=dynamo_codec.encode_values(values),
+            )
+        except Exception as error:
+            if _conditional_failed(error):
+                raise NotFound() from error
+            raise
+
+    def get(self, org_id: str, worker_id: str) -> dict[str, Any]:
+        found = self._db.get_item(TableName=self.table, Key=ex.worker_key(worker_id), ConsistentRead=True)
+        if "Item" not in found:
+            raise NotFound()
+        item = dynamo_codec.decode_item(found["Item"])
+        if item["org_id"] != org_id:
+            raise NotFound()
+        return item
+
+
+def worker_document(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["id"],
+        "organization_id": item["org_id"],
+        "queue_name": item["queue_name"],
+        "queue_names": [item["queue_name"]],
+        "hostname": item["hostname"],
+        "worker_type": item.get("worker_type"),
+        "max_concurrency": item.get("max_concurrency", 5),
+        "current_jobs": item.get("current_jobs", 0),
+        "status": item["status"],
+        "last_heartbeat": to_rfc3339(item["last_heartbeat"]),
+        "metadata": json.loads(item["metadata"]) if item.get("metadata") else {},
+        "version": item.get("version") or None,
+        "registered_at": to_rfc3339(item["registered_at"]),
+        "updated_at": to_rfc3339(item.get("updated_at")),
+    }

@@ -1,0 +1,136 @@
+"""The public HTTPS entry point: an API Gateway HTTP API that hands every request to the API function.
+
+HTTP API rather than REST API: $1.00 instead of $3.50 per million requests, and with a `$default`
+route nothing is answered by API Gateway itself, so 404/405 bodies follow the Spooled contract.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import StackConfig
+from stacks.nag import acknowledge
+
+# One JSON object per request, from the variables HTTP APIs support. No headers or query
+# strings: they carry API keys and webhook secrets.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "integrationError": "$context.integrationErrorMessage",
+        "error": "$context.error.message",
+    },
+    separators=(",", ":"),
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    # IAccessLogSettings is a jsii interface, not a struct: a plain dict is rejected.
+    def __init__(
+        self, *, destination: apigwv2.IAccessLogDestination, log_format: apigw.AccessLogFormat
+    ) -> None:
+        self._destination = destination
+        self._format = log_format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+DEFAULT_RATE_LIMIT = 100  # requests per second, steady state, for the whole stage
+DEFAULT_BURST_LIMIT = 200
+
+
+class HttpFrontDoor(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, config: StackConfig
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        # Parameters, not context: throttling can be changed with a stack update, no new synth.
+        rate_limit = cdk.CfnParameter(
+            stack,
+            "ApiThrottleRateLimit",
+            type="Number",
+            default=DEFAULT_RATE_LIMIT,
+            min_value=1,
+            description="Steady-state requests per second the HTTP API stage accepts",
+        )
+        burst_limit = cdk.CfnParameter(
+            stack,
+            "ApiThrottleBurstLimit",
+            type="Number",
+            default=DEFAULT_BURST_LIMIT,
+            min_value=1,
+            description="Requests the HTTP API stage accepts in a burst above the rate limit",
+        )
+
+        integration = integrations.HttpLambdaIntegration(
+            "ApiFunction", handler, payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0
+        )
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            description="Spooled REST API",
+            # The stage is declared below, with access logs and throttling.
+            create_default_stage=False,
+            # `$default` catches what no other route matches, including `/`.
+            default_integration=integration,
+        )
+        # An explicit catch-all as well, so the route table documents that every path and
+        # method, /health and unknown paths included, reaches the handler.
+        self.http_api.add_routes(path="/{proxy+}", methods=[apigwv2.HttpMethod.ANY], integration=integration)
+        acknowledge(
+            self.http_api,
+            "AwsSolutions-APIG4",
+            "Authentication is the API function's job: it checks the Spooled API key (Authorization "
+            "Bearer / X-API-Key, hashed lookup in DynamoDB) or the admin key on every request, and "
+            "webhook routes verify provider signatures. An API Gateway authorizer would add a "
+            "second lookup and cost per request without narrowing access.",
+        )
+
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=config.log_retention, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=rate_limit.value_as_number, burst_limit=burst_limit.value_as_number
+            ),
+            access_log_settings=_AccessLogSettings(
+                destination=apigwv2.LogGroupLogDestination(self.access_logs),
+                log_format=apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+            ),
+        )
+
+    @property
+    def url(self) -> str:
+        return self.stage.url

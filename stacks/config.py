@@ -1,0 +1,73 @@
+"""Deployment settings read from CDK context (cdk.json, or `-c key=value` on the command line).
+
+Context rather than CloudFormation parameters where the value shapes the template itself: a
+DeletionPolicy cannot reference a parameter, and log retention is an enum. Values that may change
+at deploy time without a new synth (API throttling) are CfnParameters, see stacks/api.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from constructs import Node
+
+_RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    # `-c retain=false` arrives as the string "false", cdk.json gives a JSON boolean.
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"context {name!r} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    # Keep data when the stack is deleted or a resource replaced: tables, bucket and secret get
+    # RemovalPolicy.RETAIN and the tables deletion protection. `-c retain=false` for throwaway stacks.
+    retain: bool = True
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_context(cls, node: Node) -> StackConfig:
+        defaults = cls()
+        retain = node.try_get_context("retain")
+        days = node.try_get_context("log_retention_days")
+        level = node.try_get_context("log_level")
+        config = cls(
+            retain=defaults.retain if retain is None else _as_bool("retain", retain),
+            log_retention_days=defaults.log_retention_days if days is None else int(days),
+            log_level=defaults.log_level if level is None else str(level).upper(),
+        )
+        if config.log_retention_days not in _RETENTION_DAYS:
+            raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
+        if config.log_level not in _LOG_LEVELS:
+            raise ValueError(f"context 'log_level' must be one of {_LOG_LEVELS}")
+        return config
+
+    @property
+    def data_removal_policy(self) -> cdk.RemovalPolicy:
+        return cdk.RemovalPolicy.RETAIN if self.retain else cdk.RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION_DAYS[self.log_retention_days]

@@ -1,0 +1,138 @@
+"""IAM statements: exact actions on exact resources, one builder per kind of access.
+
+The functions' roles take only these statements; CDK's grant helpers are not used because they
+add actions our code never calls (sqs:GetQueueUrl, dynamodb:DescribeTable, ...), dynamodb:ListStreams
+on "*" and `index/*` wildcards. tests/cdk/test_stack.py checks the outcome role by role.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+
+from shared import schema
+
+# What the store does with items: single-item reads and conditional writes, batch reads/writes,
+# and transactions (job + idempotency claim); ConditionCheckItem is a transaction member.
+TABLE_ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:ConditionCheckItem",
+)
+TABLE_QUERY_ACTIONS = ("dynamodb:Query",)
+# What a Lambda event source mapping needs to poll a stream. AWS documents ListStreams on the
+# stream ARN (DynamoDB developer guide, "IAM policy to allow a Lambda function to access DynamoDB
+# stream records"), so it needs no "*" resource.
+STREAM_READ_ACTIONS = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
+# What a Lambda SQS event source mapping calls on the function's behalf.
+QUEUE_CONSUME_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
+QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
+# The log group exists (the stack creates it), so no logs:CreateLogGroup.
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def _sid(*parts: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in parts)
+
+
+def index_arns(table: dynamodb.Table, definition: schema.TableDefinition) -> list[str]:
+    # Each index by name rather than `index/*`: no wildcard, and a new index needs a new grant.
+    return [f"{table.table_arn}/index/{index.name}" for index in definition.indexes]
+
+
+def table_items(table: dynamodb.Table, definition: schema.TableDefinition) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            sid=_sid(definition.logical_id, "Items"),
+            actions=list(TABLE_ITEM_ACTIONS),
+            resources=[table.table_arn],
+        ),
+        iam.PolicyStatement(
+            sid=_sid(definition.logical_id, "Query"),
+            actions=list(TABLE_QUERY_ACTIONS),
+            resources=[table.table_arn, *index_arns(table, definition)],
+        ),
+    ]
+
+
+def table_stream_read(table: dynamodb.Table, definition: schema.TableDefinition) -> iam.PolicyStatement:
+    stream_arn = table.table_stream_arn
+    if stream_arn is None:
+        raise ValueError(f"{definition.logical_id} has no stream (schema stream_view is None)")
+    return iam.PolicyStatement(
+        sid=_sid(definition.logical_id, "Stream"),
+        actions=list(STREAM_READ_ACTIONS),
+        resources=[stream_arn],
+    )
+
+
+def queue_consume(queue: sqs.IQueue, name: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(name, "Consume"), actions=list(QUEUE_CONSUME_ACTIONS), resources=[queue.queue_arn]
+    )
+
+
+def queue_send(queue: sqs.IQueue, name: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(name, "Send"), actions=list(QUEUE_SEND_ACTIONS), resources=[queue.queue_arn]
+    )
+
+
+def object_arns(bucket: s3.IBucket, definition: schema.BucketDefinition) -> list[str]:
+    return [bucket.arn_for_objects(f"{prefix}*") for prefix in definition.prefixes]
+
+
+def object_wildcard_findings(definition: schema.BucketDefinition) -> list[str]:
+    """The cdk-nag IAM5 finding ids that object_access() causes (data.py pins the logical id)."""
+    return [
+        f"AwsSolutions-IAM5[Resource::<{definition.logical_id}.Arn>/{prefix}*]"
+        for prefix in definition.prefixes
+    ]
+
+
+def object_access(
+    bucket: s3.IBucket, definition: schema.BucketDefinition, actions: tuple[str, ...]
+) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(definition.logical_id, "Objects"),
+        actions=list(actions),
+        resources=object_arns(bucket, definition),
+    )
+
+
+def secret_read(secret: secretsmanager.ISecret, name: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(name, "Read"), actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+    )
+
+
+def log_writes(log_group: logs.ILogGroup) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="OwnLogGroup", actions=list(LOG_WRITE_ACTIONS), resources=[log_group.log_group_arn]
+    )
+
+
+def function_invoke(function: lambda_.IFunction, name: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(name, "Invoke"), actions=["lambda:InvokeFunction"], resources=[function.function_arn]
+    )

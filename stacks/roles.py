@@ -1,0 +1,71 @@
+"""What each function may do, in one place a security reviewer can read top to bottom.
+
+Each function lists the resources of shared/schema.py it touches and the actions it calls on them;
+permissions.py turns that into statements. A later function (scheduler, webhooks) adds one
+builder here and one ServiceFunction call in spooled_stack.py.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+
+from shared import schema
+from stacks import permissions
+from stacks.data import DataStores
+
+API_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# The dispatcher moves payloads but never deletes them: deletion follows an API call.
+DISPATCHER_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+
+
+def _all_tables(data: DataStores) -> list[iam.PolicyStatement]:
+    statements: list[iam.PolicyStatement] = []
+    for definition in schema.TABLES:
+        statements.extend(permissions.table_items(data.table(definition), definition))
+    return statements
+
+
+def _all_buckets(data: DataStores, actions: tuple[str, ...]) -> list[iam.PolicyStatement]:
+    return [
+        permissions.object_access(data.bucket(definition), definition, actions)
+        for definition in schema.BUCKETS
+    ]
+
+
+def api_statements(data: DataStores, admin_key: secretsmanager.ISecret) -> list[iam.PolicyStatement]:
+    dispatch = schema.DISPATCH_QUEUE
+    return [
+        *_all_tables(data),
+        *_all_buckets(data, API_OBJECT_ACTIONS),
+        # Enqueue with a delay arms a timer; the API never consumes the queue.
+        permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
+        permissions.secret_read(admin_key, "AdminKey"),
+    ]
+
+
+def dispatcher_statements(data: DataStores, stream_failures: sqs.IQueue) -> list[iam.PolicyStatement]:
+    dispatch = schema.DISPATCH_QUEUE
+    streams = [
+        permissions.table_stream_read(data.table(definition), definition)
+        for definition in schema.TABLES
+        if definition.stream_view
+    ]
+    return [
+        *_all_tables(data),
+        *streams,
+        *_all_buckets(data, DISPATCHER_OBJECT_ACTIONS),
+        permissions.queue_consume(data.queue(dispatch), dispatch.logical_id),
+        # Timers longer than SQS's 900 s delay limit are re-chained as a new delayed message.
+        permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
+        # Where Lambda records stream batches that kept failing (the mapping's on-failure destination).
+        permissions.queue_send(stream_failures, "StreamFailures"),
+    ]
+
+
+def object_wildcard_findings() -> list[str]:
+    findings: list[str] = []
+    for definition in schema.BUCKETS:
+        findings.extend(permissions.object_wildcard_findings(definition))
+    return findings

@@ -1,0 +1,142 @@
+"""The Spooled stack: data stores from shared/schema.py, the API and dispatcher functions, the HTTP
+API in front, the one-minute sweep, alarms and a dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from shared import schema
+from stacks import roles
+from stacks.api import HttpFrontDoor
+from stacks.config import StackConfig
+from stacks.data import DataStores
+from stacks.dispatcher import DispatcherTriggers, stream_failure_queue, time_limit_for
+from stacks.functions import ServiceFunction, bundle_code
+from stacks.monitoring import Monitoring
+from stacks.nag import acknowledge
+
+# Under the HTTP API's 30 s integration limit, so a slow request ends as our timeout, logged.
+API_TIMEOUT = cdk.Duration.seconds(29)
+
+
+class SpooledStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        data = DataStores(self, "Data", config=config)
+        jobs_table = data.table(schema.JOBS_TABLE)
+        dispatch_queue = data.queue(schema.DISPATCH_QUEUE)
+        code = bundle_code()  # one asset shared by every function
+        environment = data.environment()
+
+        # The operator's key for the admin API (creating organizations and their first API key).
+        admin_key = secretsmanager.Secret(
+            self,
+            "AdminKey",
+            description="Spooled admin key: send it as X-Admin-Key to /api/v1/admin/*",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+            removal_policy=config.data_removal_policy,
+        )
+        acknowledge(
+            admin_key,
+            "AwsSolutions-SMG4",
+            "A generated operator credential, not a database password: rotation has no service to "
+            "coordinate with, so the operator rotates it by hand (put-secret-value, docs/deploy.md) "
+            "and warm API functions pick the new value up when their cached copy expires. Only the "
+            "API function's role may read it.",
+        )
+
+        self.api = ServiceFunction(
+            self,
+            "Api",
+            handler="functions.api.handler.handler",
+            description="Spooled REST API (API Gateway HTTP API, payload v2)",
+            code=code,
+            config=config,
+            service_name="spooled-api",
+            environment={**environment, "SPOOLED_ADMIN_KEY_SECRET_ARN": admin_key.secret_arn},
+            statements=roles.api_statements(data, admin_key),
+            timeout=API_TIMEOUT,
+        )
+        self.front_door = HttpFrontDoor(self, "Http", handler=self.api.function, config=config)
+
+        stream_failures = stream_failure_queue(self, "StreamFailureQueue")
+        self.dispatcher = ServiceFunction(
+            self,
+            "Dispatcher",
+            handler="functions.dispatcher.handler.handler",
+            description="Spooled dispatcher: timers (SQS), table stream, one-minute sweep",
+            code=code,
+            config=config,
+            service_name="spooled-dispatcher",
+            environment=environment,
+            statements=roles.dispatcher_statements(data, stream_failures),
+            timeout=time_limit_for(schema.DISPATCH_QUEUE.visibility_timeout_seconds),
+            # The dispatcher re-chains long timers by sending to the queue it consumes. Lambda
+            # would take that for a runaway loop and drop the chain after 16 hops.
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+        )
+        DispatcherTriggers(
+            self,
+            "DispatcherTriggers",
+            function=self.dispatcher.function,
+            queue=dispatch_queue,
+            table=jobs_table,
+            stream_failures=stream_failures,
+        )
+
+        # Later issues add the scheduler and webhooks functions here, one ServiceFunction each
+        # with a builder in stacks/roles.py.
+        #
+        # Live updates (later issue): a WebSocket API ($connect authenticates with a token in
+        # the query string), a connections table declared in shared/schema.py, and a fan-out
+        # function on the jobs stream. DynamoDB allows two readers per stream shard; the
+        # dispatcher is the first, so the fan-out must be the last direct one.
+
+        for service in (self.api, self.dispatcher):
+            for finding in roles.object_wildcard_findings():
+                acknowledge(
+                    service.role,
+                    finding,
+                    "Job payloads and results are objects with generated keys under this one "
+                    "prefix of the payload bucket; the wildcard cannot reach other prefixes or "
+                    "buckets, and the action list has no List or bucket-level actions.",
+                )
+
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions={"Api": self.api.function, "Dispatcher": self.dispatcher.function},
+            dispatch_queue=dispatch_queue,
+            dispatch_definition=schema.DISPATCH_QUEUE,
+            dead_letter_queues={
+                **{d.dead_letter_logical_id: data.dead_letter_queue(d) for d in schema.QUEUES},
+                "StreamFailureQueue": stream_failures,
+            },
+            table=jobs_table,
+            http_api=self.front_door.http_api,
+        )
+
+        cdk.CfnOutput(self, "ApiUrl", value=self.front_door.url, description="Base URL of the Spooled API")
+        cdk.CfnOutput(
+            self,
+            "DashboardUrl",
+            value=(
+                f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                f"#dashboards/dashboard/{self.monitoring.dashboard.dashboard_name}"
+            ),
+            description="CloudWatch dashboard of the stack",
+        )
+        cdk.CfnOutput(
+            self,
+            "AdminKeySecretArn",
+            value=admin_key.secret_arn,
+            description="Secrets Manager secret holding the admin key (X-Admin-Key)",
+        )
