@@ -1,0 +1,64 @@
+"""The claim policy: strict order without contention, a random spread over the head with it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from shared import claim_policy as cp
+
+
+@pytest.mark.parametrize(
+    ("spread", "lost_races", "expected"),
+    [
+        (1.0, 0, 1.0),  # no contention stays strict
+        (1.0, 1, 2.0),  # a lost race doubles the spread
+        (8.0, 3, 16.0),  # however many races were lost in one claim
+        (64.0, 1, 64.0),  # capped
+        (10.0, 0, 9.0),  # a clean claim decays by 10%
+        (1.05, 0, 1.0),  # never below strict order
+    ],
+)
+def test_next_spread(spread: float, lost_races: int, expected: float) -> None:
+    assert cp.next_spread(spread, lost_races) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("want", "spread", "window", "fetch"),
+    [
+        (1, 1.0, 1, 2),
+        (1, 16.0, 16, 17),
+        (10, 1.0, 10, 20),
+        (10, 4.0, 40, 50),
+        (100, 64.0, 6400, 100),  # one query page at most
+    ],
+)
+def test_window_and_fetch(want: int, spread: float, window: int, fetch: int) -> None:
+    assert cp.window_size(want, spread) == window
+    assert cp.candidates_to_fetch(want, spread) == fetch
+
+
+def test_without_contention_claims_follow_priority_order() -> None:
+    candidates = list(range(20))
+    assert cp.claim_order(candidates, 5, 1.0, random.Random(1)) == candidates
+
+
+def test_with_contention_the_window_is_shuffled_and_the_rest_kept_in_order() -> None:
+    candidates = list(range(50))
+    order = cp.claim_order(candidates, 2, 8.0, random.Random(7))
+    assert sorted(order[:16]) == list(range(16))
+    assert order[:16] != list(range(16))
+    assert order[16:] == list(range(16, 50))
+
+
+def test_two_claimers_under_contention_usually_start_at_different_jobs() -> None:
+    # The point of the spread: 16 claimers that all saw the same head rarely pick the same job.
+    rng = random.Random(42)
+    candidates = list(range(100))
+    collisions = 0
+    trials = 200
+    for _ in range(trials):
+        firsts = [cp.claim_order(candidates, 1, 64.0, rng)[0] for _ in range(16)]
+        collisions += len(firsts) - len(set(firsts))
+    assert collisions / (trials * 16) < 0.25
