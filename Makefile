@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e bench clean
+.PHONY: install dev test lint unit functional e2e bench clean bundle synth deploy destroy
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -33,6 +33,26 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench
+
+## AWS: the CDK CLI (pinned in package-lock.json) is installed when node_modules is missing.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+## Lambda code: dependencies for the Lambda runtime (cached by requirements hash) plus our packages.
+bundle: install
+	$(BIN)/python -m scripts.build_lambda_bundle
+
+## Synthesize the stack into cdk.out/ offline; fails on any unacknowledged cdk-nag finding.
+synth: bundle node_modules/.package-lock.json
+	npx cdk synth --no-notices --quiet
+
+## Deploy to the account/region of the current AWS credentials (docs/deploy.md). CDK_ARGS passes
+## options through, e.g. CDK_ARGS="-c retain=false --parameters ApiThrottleRateLimit=50".
+deploy: bundle node_modules/.package-lock.json
+	npx cdk deploy --no-notices $(CDK_ARGS)
+
+destroy: bundle node_modules/.package-lock.json
+	npx cdk destroy --no-notices $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out build node_modules .pytest_cache .ruff_cache

@@ -107,10 +107,11 @@ class HttpFrontDoor(Construct):
         acknowledge(
             self.http_api,
             "AwsSolutions-APIG4",
-            "Authentication is the API function's job: it checks the Spooled API key (Authorization "
-            "Bearer / X-API-Key, hashed lookup in DynamoDB) or the admin key on every request, and "
-            "webhook routes verify provider signatures. An API Gateway authorizer would add a "
-            "second lookup and cost per request without narrowing access.",
+            "The API function authenticates every request itself, per route: a Spooled API key "
+            "(hashed lookup in DynamoDB) or a JWT as Bearer token, X-Admin-Key for the admin API; "
+            "only the health probes are public. An API Gateway authorizer would repeat that "
+            "lookup at extra cost and latency per request and could not express the per-route "
+            "rules without running the same code.",
         )
 
         self.access_logs = logs.LogGroup(

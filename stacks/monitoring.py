@@ -7,7 +7,6 @@ subscribe through EventBridge "CloudWatch Alarm State Change" events or add a to
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import aws_cdk as cdk
@@ -19,7 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from shared import schema
-from stacks import permissions
+from stacks.data import DataStores
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
 ONE_MINUTE = cdk.Duration.minutes(1)
@@ -29,13 +28,43 @@ SQS_MAX_DELAY_SECONDS = 900
 # cancelled transactions such as duplicate idempotency keys), so one error is no incident; a
 # stream of them is a bug or a misbehaving client.
 USER_ERRORS_PER_FIVE_MINUTES = 50
+# The table operations the store calls, by their CloudWatch Operation dimension
+# (TransactWriteItems is one here, though IAM authorizes its members instead).
+TABLE_OPERATIONS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+)
 
 
-def _table_operations() -> list[dynamodb.Operation]:
-    # The operations the functions are allowed to call (permissions.py), as CloudWatch names them.
-    actions = permissions.TABLE_ITEM_ACTIONS + permissions.TABLE_QUERY_ACTIONS
-    names = {re.sub(r"(?<!^)(?=[A-Z])", "_", a.split(":", 1)[1]).upper() for a in actions}
-    return [op for op in dynamodb.Operation if op.name in names]
+def throttled_requests(table: dynamodb.ITable, period: cdk.Duration) -> cloudwatch.MathExpression:
+    """ThrottledRequests summed over operations.
+
+    DynamoDB publishes the metric per operation and only while throttling happens. A plain `a + b`
+    has no value where one operation lacks data (which is what
+    Table.metric_throttled_requests_for_operations builds), so each series is filled with 0.
+    """
+    metrics = {
+        name.lower(): table.metric(
+            "ThrottledRequests",
+            # Table.metric's own TableName dimension is replaced, not merged, by dimensions_map.
+            dimensions_map={"TableName": table.table_name, "Operation": name},
+            statistic="Sum",
+            period=period,
+        )
+        for name in TABLE_OPERATIONS
+    }
+    return cloudwatch.MathExpression(
+        expression=" + ".join(f"FILL({metric_id}, 0)" for metric_id in metrics),
+        using_metrics=metrics,
+        label="Throttled requests, all operations",
+        period=period,
+    )
 
 
 def oldest_message_threshold(definition: schema.QueueDefinition) -> int:
@@ -48,36 +77,43 @@ def oldest_message_threshold(definition: schema.QueueDefinition) -> int:
 
 
 class Monitoring(Construct):
+    """Alarms and the dashboard for every queue and table of shared/schema.py and each function."""
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        data: DataStores,
         functions: Mapping[str, lambda_.IFunction],
-        dispatch_queue: sqs.IQueue,
-        dispatch_definition: schema.QueueDefinition,
-        dead_letter_queues: Mapping[str, sqs.IQueue],
-        table: dynamodb.Table,
+        stream_failures: sqs.IQueue,
         http_api: apigwv2.HttpApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
+        dead_letter_queues: dict[str, sqs.IQueue] = {
+            **{q.dead_letter_logical_id: data.dead_letter_queue(q) for q in schema.QUEUES},
+            "StreamFailureQueue": stream_failures,
+        }
 
         for name, queue in dead_letter_queues.items():
-            # Every message here is a job timer or stream batch that failed all its retries.
+            # Every message here is a job timer, a push or a stream batch that failed all retries.
             self._alarm(
                 f"{name}NotEmpty",
                 queue.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum"),
                 threshold=0,
                 description=f"{name} holds messages that failed every retry; inspect and redrive",
             )
-        self._alarm(
-            "DispatchQueueOldestMessage",
-            dispatch_queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
-            threshold=oldest_message_threshold(dispatch_definition),
-            description="The dispatch queue holds a message older than any healthy timer: "
-            "the dispatcher is not consuming it",
-        )
+        for definition in schema.QUEUES:
+            self._alarm(
+                f"{definition.logical_id}OldestMessage",
+                data.queue(definition).metric_approximate_age_of_oldest_message(
+                    period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                threshold=oldest_message_threshold(definition),
+                description=f"{definition.logical_id} holds a message older than any healthy one "
+                "can be: nothing is consuming it",
+            )
         for name, function in functions.items():
             self._alarm(
                 f"{name}Errors",
@@ -91,17 +127,19 @@ class Monitoring(Construct):
                 threshold=0,
                 description=f"The {name} function hit a concurrency limit",
             )
-        self._alarm(
-            "TableThrottledRequests",
-            table.metric_throttled_requests_for_operations(
-                operations=_table_operations(), period=FIVE_MINUTES
-            ),
-            threshold=0,
-            description="DynamoDB throttled requests on the jobs table (a hot partition or an account limit)",
-        )
+        for definition in schema.TABLES:
+            self._alarm(
+                f"{definition.logical_id}ThrottledRequests",
+                throttled_requests(data.table(definition), FIVE_MINUTES),
+                threshold=0,
+                description=f"DynamoDB throttled requests on {definition.logical_id} "
+                "(a hot partition or an account limit)",
+            )
+        first_table = data.table(schema.TABLES[0])
         self._alarm(
             "DynamoDbUserErrors",
-            table.metric_user_errors(period=FIVE_MINUTES, statistic="Sum"),
+            # Account-wide metric (no table dimension): one alarm, whichever table provides it.
+            first_table.metric_user_errors(period=FIVE_MINUTES, statistic="Sum"),
             threshold=USER_ERRORS_PER_FIVE_MINUTES,
             description="Many DynamoDB HTTP 400 errors in this account and region",
         )
@@ -114,7 +152,7 @@ class Monitoring(Construct):
             dashboard_name=f"{stack.stack_name}-{stack.region}",
             default_interval=cdk.Duration.hours(3),
         )
-        self._widgets(functions, dispatch_queue, dead_letter_queues, table, http_api)
+        self._widgets(data, functions, dead_letter_queues, http_api)
 
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
@@ -135,10 +173,9 @@ class Monitoring(Construct):
 
     def _widgets(
         self,
+        data: DataStores,
         functions: Mapping[str, lambda_.IFunction],
-        dispatch_queue: sqs.IQueue,
         dead_letter_queues: Mapping[str, sqs.IQueue],
-        table: dynamodb.Table,
         http_api: apigwv2.HttpApi,
     ) -> None:
         def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
@@ -148,26 +185,56 @@ class Monitoring(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4)
         )
         self.dashboard.add_widgets(
-            graph("API requests", http_api.metric_count(), http_api.metric_client_error(),
-                  http_api.metric_server_error()),
-            graph("API latency p99 (ms)", http_api.metric_latency(statistic="p99"),
-                  http_api.metric_integration_latency(statistic="p99")),
-            graph("Queues", dispatch_queue.metric_approximate_number_of_messages_visible(),
-                  dispatch_queue.metric_approximate_age_of_oldest_message(),
-                  *(q.metric_approximate_number_of_messages_visible() for q in dead_letter_queues.values())),
-        )  # fmt: skip
+            graph(
+                "API requests",
+                http_api.metric_count(),
+                http_api.metric_client_error(),
+                http_api.metric_server_error(),
+            ),
+            graph(
+                "API latency p99 (ms)",
+                http_api.metric_latency(statistic="p99"),
+                http_api.metric_integration_latency(statistic="p99"),
+            ),
+            graph(
+                "Dead-letter queues",
+                *(q.metric_approximate_number_of_messages_visible() for q in dead_letter_queues.values()),
+            ),
+        )
         self.dashboard.add_widgets(
             *(
-                graph(f"{name} function", fn.metric_invocations(), fn.metric_errors(),
-                      fn.metric_throttles(), fn.metric_duration(statistic="p99"))
-                for name, fn in functions.items()
+                graph(
+                    f"{definition.logical_id}",
+                    data.queue(definition).metric_approximate_number_of_messages_visible(),
+                    data.queue(definition).metric_approximate_number_of_messages_not_visible(),
+                    data.queue(definition).metric_approximate_age_of_oldest_message(),
+                )
+                for definition in schema.QUEUES
             ),
-            graph("Jobs table capacity", table.metric_consumed_read_capacity_units(),
-                  table.metric_consumed_write_capacity_units()),
-        )  # fmt: skip
-        self.dashboard.add_widgets(
-            graph("Jobs table contention and errors",
-                  table.metric_conditional_check_failed_requests(period=FIVE_MINUTES),
-                  table.metric_throttled_requests_for_operations(operations=_table_operations()),
-                  table.metric_user_errors()),
-        )  # fmt: skip
+            *(
+                graph(
+                    f"{name} function",
+                    function.metric_invocations(),
+                    function.metric_errors(),
+                    function.metric_throttles(),
+                    function.metric_duration(statistic="p99"),
+                )
+                for name, function in functions.items()
+            ),
+        )
+        for definition in schema.TABLES:
+            table = data.table(definition)
+            self.dashboard.add_widgets(
+                graph(
+                    f"{definition.logical_id} capacity",
+                    table.metric_consumed_read_capacity_units(),
+                    table.metric_consumed_write_capacity_units(),
+                ),
+                graph(
+                    f"{definition.logical_id} contention and errors",
+                    # Lost claim races show up here: conditional writes that found the job taken.
+                    table.metric_conditional_check_failed_requests(period=FIVE_MINUTES),
+                    throttled_requests(table, FIVE_MINUTES),
+                    table.metric_user_errors(),
+                ),
+            )

@@ -18,7 +18,9 @@ from aws_cdk import aws_sqs as sqs
 from shared import schema
 
 # What the store does with items: single-item reads and conditional writes, batch reads/writes,
-# and transactions (job + idempotency claim); ConditionCheckItem is a transaction member.
+# and transactions (job + idempotency claim). TransactWriteItems has no IAM action of its own
+# (cfn-lint W3037 rejects it): IAM authorizes each member as the Put/Update/Delete/ConditionCheck
+# it is, so ConditionCheckItem is what a transaction's condition-only member needs.
 TABLE_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -26,10 +28,11 @@ TABLE_ITEM_ACTIONS = (
     "dynamodb:DeleteItem",
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:TransactWriteItems",
     "dynamodb:ConditionCheckItem",
 )
 TABLE_QUERY_ACTIONS = ("dynamodb:Query",)
+# The API's readiness probes (/health, /health/ready) call DescribeTable to see the table is reachable.
+TABLE_DESCRIBE_ACTIONS = ("dynamodb:DescribeTable",)
 # What a Lambda event source mapping needs to poll a stream. AWS documents ListStreams on the
 # stream ARN (DynamoDB developer guide, "IAM policy to allow a Lambda function to access DynamoDB
 # stream records"), so it needs no "*" resource.
@@ -73,6 +76,14 @@ def table_items(table: dynamodb.Table, definition: schema.TableDefinition) -> li
             resources=[table.table_arn, *index_arns(table, definition)],
         ),
     ]
+
+
+def table_describe(table: dynamodb.Table, definition: schema.TableDefinition) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=_sid(definition.logical_id, "Describe"),
+        actions=list(TABLE_DESCRIBE_ACTIONS),
+        resources=[table.table_arn],
+    )
 
 
 def table_stream_read(table: dynamodb.Table, definition: schema.TableDefinition) -> iam.PolicyStatement:

@@ -38,6 +38,8 @@ def api_statements(data: DataStores, admin_key: secretsmanager.ISecret) -> list[
     dispatch = schema.DISPATCH_QUEUE
     return [
         *_all_tables(data),
+        # Health probes (functions/api/routes_system.py) check the table answers DescribeTable.
+        *(permissions.table_describe(data.table(d), d) for d in schema.TABLES),
         *_all_buckets(data, API_OBJECT_ACTIONS),
         # Enqueue with a delay arms a timer; the API never consumes the queue.
         permissions.queue_send(data.queue(dispatch), dispatch.logical_id),

@@ -47,10 +47,10 @@ class SpooledStack(cdk.Stack):
         acknowledge(
             admin_key,
             "AwsSolutions-SMG4",
-            "A generated operator credential, not a database password: rotation has no service to "
-            "coordinate with, so the operator rotates it by hand (put-secret-value, docs/deploy.md) "
-            "and warm API functions pick the new value up when their cached copy expires. Only the "
-            "API function's role may read it.",
+            "A generated operator credential for the admin API, not a database password: there "
+            "is no second party to rotate in step with, so the operator rotates it by hand "
+            "(put-secret-value, then new API function containers; docs/deploy.md). Only the API "
+            "function's role can read it.",
         )
 
         self.api = ServiceFunction(
@@ -113,14 +113,9 @@ class SpooledStack(cdk.Stack):
         self.monitoring = Monitoring(
             self,
             "Monitoring",
+            data=data,
             functions={"Api": self.api.function, "Dispatcher": self.dispatcher.function},
-            dispatch_queue=dispatch_queue,
-            dispatch_definition=schema.DISPATCH_QUEUE,
-            dead_letter_queues={
-                **{d.dead_letter_logical_id: data.dead_letter_queue(d) for d in schema.QUEUES},
-                "StreamFailureQueue": stream_failures,
-            },
-            table=jobs_table,
+            stream_failures=stream_failures,
             http_api=self.front_door.http_api,
         )
 
