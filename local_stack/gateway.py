@@ -4,6 +4,7 @@ real API handler, in a thread of its own (as parallel Lambda containers would ru
 from __future__ import annotations
 
 import base64
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +40,18 @@ def event_from_request(
         "body": text,
         "isBase64Encoded": not is_text,
     }
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: when more clients than that connect at once
+    # (a worker pool, the race tests), the kernel drops their SYNs and each waits a 1 s retransmit.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up before its answer (a timeout, a stopped worker) is no server error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(host: str, port: int, handler: LambdaHandler) -> ThreadingHTTPServer:
@@ -78,6 +91,6 @@ def make_server(host: str, port: int, handler: LambdaHandler) -> ThreadingHTTPSe
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     return server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 from typing import Any
 
@@ -29,14 +30,20 @@ class LocalStack:
         admin_key: str | None = None,
         host: str = "127.0.0.1",
         stream_interval: float = 0.2,
-        sweep_interval: float = 1.0,
+        sweep_interval: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
         self.admin_key = admin_key
         self.stream_interval = stream_interval
-        self.sweep_interval = sweep_interval
+        # 1 s by default; SPOOLED_SWEEP_INTERVAL_SECS=60 runs it as rarely as on AWS, so that
+        # only the SQS timer messages keep time (bench/delay_latency.py measures them that way).
+        self.sweep_interval = (
+            sweep_interval
+            if sweep_interval is not None
+            else float(os.environ.get("SPOOLED_SWEEP_INTERVAL_SECS") or "1")
+        )
         self._moto = EmbeddedMoto(host)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -53,6 +60,9 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL"] = self._moto.endpoint
         if self.admin_key:
             os.environ["SPOOLED_ADMIN_KEY"] = self.admin_key
+        # JWTs are signed with a secret of this run unless one is given: tokens then last as long as
+        # the stack does, and no signing secret is ever written into the code or the repository.
+        os.environ.setdefault("SPOOLED_JWT_SECRET", secrets.token_urlsafe(32))
 
         import boto3
 
@@ -77,6 +87,11 @@ class LocalStack:
         self._spawn("gateway", self._server.serve_forever)
         self._spawn("stream", self._stream_loop)
         self._spawn("sweep", self._sweep_loop)
+        from local_stack.dispatch_loop import DispatchLoops
+
+        loops = DispatchLoops(self._stop)
+        self._spawn("dispatch", loops.run_timers)
+        self._spawn("lambda-workers", loops.run_invocations)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

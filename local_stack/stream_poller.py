@@ -14,11 +14,14 @@ class StreamPoller:
         self.table_name = table_name
         self.deliver = deliver
         self._iterators: dict[str, str | None] = {}
+        self._positions: dict[str, str] = {}  # shard id → sequence number of the last record read
+        self._arn = ""
 
     def _refresh_shards(self) -> None:
         arn = aws_clients.client("dynamodb").describe_table(TableName=self.table_name)["Table"][
             "LatestStreamArn"
         ]
+        self._arn = arn
         streams = aws_clients.client("dynamodbstreams")
         for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
@@ -27,18 +30,37 @@ class StreamPoller:
                     StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
 
+    def _iterator_for(self, shard_id: str) -> str | None:
+        """An iterator just past the last record read. moto cancels a transaction (an idempotency
+        key race, say) by putting back a deep copy of the table, and iterators made before keep
+        reading the discarded copy's stream, where nothing new ever arrives: one made afresh from
+        the last sequence number follows the live table."""
+        position = self._positions.get(shard_id)
+        if position is None:
+            return self._iterators[shard_id]
+        return str(
+            aws_clients.client("dynamodbstreams").get_shard_iterator(
+                StreamArn=self._arn,
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=position,
+            )["ShardIterator"]
+        )
+
     def poll_once(self) -> int:
         """Deliver whatever is new; returns how many records were delivered."""
         self._refresh_shards()
         streams = aws_clients.client("dynamodbstreams")
         delivered = 0
-        for shard_id, iterator in list(self._iterators.items()):
+        for shard_id in list(self._iterators):
+            iterator = self._iterator_for(shard_id)
             if iterator is None:
                 continue
             response = streams.get_records(ShardIterator=iterator, Limit=1000)
             self._iterators[shard_id] = response.get("NextShardIterator")
             records = [{**r, "eventSource": "aws:dynamodb"} for r in response.get("Records", [])]
             if records:
+                self._positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
                 self.deliver(records)
                 delivered += len(records)
         return delivered

@@ -50,6 +50,16 @@ class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class RetryBackoff(_Body):
+    """A job's own retry backoff (an extension of the contract; docs/timers.md). Omitted fields
+    come from the queue's settings.retry_backoff, then from the default 1 s x2 capped at 60 s."""
+
+    base_seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
+    factor: Annotated[float, Field(ge=1, le=10)] | None = None
+    cap_seconds: Annotated[float, Field(ge=0, le=86400)] | None = None
+    jitter_ms: Annotated[int, Field(ge=0, le=60000)] | None = None
+
+
 class CreateJob(_Body):
     queue_name: QueueName
     payload: Any = Field(...)
@@ -63,6 +73,7 @@ class CreateJob(_Body):
     parent_job_id: str | None = None
     completion_webhook: Annotated[str, Field(max_length=2048)] | None = None
     completion_webhook_secret: Annotated[str, Field(max_length=255)] | None = None
+    retry_backoff: RetryBackoff | None = None
 
 
 class BulkJob(_Body):

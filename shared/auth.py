@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import aws_clients, dynamo_codec
+from shared import aws_clients, dynamo_codec, jwt_tokens
 from shared import dynamo_expressions as ex
 from shared.clock import Clock, SystemClock
 from shared.config import settings
@@ -26,6 +26,7 @@ class AuthContext:
     api_key_id: str
     queues: tuple[str, ...] = field(default_factory=tuple)  # empty or "*" = every queue
     rate_limit: int | None = None
+    token: jwt_tokens.Claims | None = None  # set when the caller authenticated with a JWT
 
     @property
     def unrestricted(self) -> bool:
@@ -71,10 +72,10 @@ def authenticate_api_key(key: str, table: str | None = None, clock: Clock | None
         raise Unauthorized("Invalid API key")
     item = dynamo_codec.decode_item(found["Item"])
     now_ms = (clock or SystemClock()).now_ms()
-    if not item.get("is_active", True):
-        raise Unauthorized("API key has been revoked")
-    if item.get("expires_at") is not None and item["expires_at"] <= now_ms:
-        raise Unauthorized("API key has expired")
+    from shared.api_keys import require_usable, touch_last_used  # api_keys builds on this module
+
+    require_usable(item, now_ms)
+    touch_last_used(table, item, now_ms)
     return AuthContext(
         org_id=item["org_id"],
         api_key_id=item["id"],
@@ -87,6 +88,12 @@ def authenticate(headers: dict[str, str]) -> AuthContext:
     token = bearer_token(headers)
     if not token:
         raise Unauthorized("Missing API key: send Authorization: Bearer <key>")
+    if jwt_tokens.looks_like_jwt(token):
+        from shared.jwt_auth import sessions  # imported on first JWT only: API keys need none of it
+
+        return sessions().authenticate(token)
+    # Any other bearer value is an API key: sp_live_/sp_test_ (minted here) and the legacy
+    # sk_live_/sk_test_ alike; the lookup is by hash, so the prefix needs no special case.
     return authenticate_api_key(token)
 
 

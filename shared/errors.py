@@ -74,5 +74,12 @@ class RateLimited(SpooledError):
     status, code, default_message = 429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded"
 
 
+class QuotaExceeded(RateLimited):
+    """A configured limit on a resource (API keys, …): 429 without Retry-After, so the SDK raises
+    QuotaExceededError instead of retrying. Extra fields: error, resource, current, limit, plan."""
+
+    code, default_message = "QUOTA_EXCEEDED", "Limit exceeded"
+
+
 class ServiceUnavailable(SpooledError):
     status, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"

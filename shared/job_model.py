@@ -39,12 +39,13 @@ class JobRecord:
     events: list[dict[str, Any]] = field(default_factory=list)
     has_ready_key: bool = False
     timer_sk: str | None = None
+    stored_job_type: str | None = None  # payload.job_type, copied at create: list reads skip the payload
 
     @property
     def job_type(self) -> str:
         if isinstance(self.payload, dict) and isinstance(self.payload.get("job_type"), str):
             return self.payload["job_type"]
-        return ""
+        return self.stored_job_type if isinstance(self.stored_job_type, str) else ""
 
 
 def record_from_item(item: dict[str, Any], payload: Any, result: Any) -> JobRecord:
@@ -78,6 +79,7 @@ def record_from_item(item: dict[str, Any], payload: Any, result: Any) -> JobReco
         events=item.get("events", []),
         has_ready_key="ready_pk" in item,
         timer_sk=item.get("timer_sk"),
+        stored_job_type=item.get("job_type"),
     )
 
 

@@ -21,9 +21,19 @@ from shared.job_model import JobRecord, claimed_job, history_documents, job_docu
 from shared.job_states import ALL_STATUSES, JobStatus
 from shared.job_store import JobStore, NewJob
 from shared.payload_store import encode_json, encoded_size
+from shared.queue_config import QueueConfigService
 
 # A filtered list reads the index page by page; this bounds the work one request may do.
 MAX_EXAMINED_PER_LIST = 5000
+# Job ids are UUIDs minted here and queue names are at most 100 characters. A longer value from a
+# URL or body cannot name anything, and DynamoDB would refuse it as a key (ValidationException,
+# i.e. a 500) where the contract wants a 404 or an empty result.
+MAX_JOB_ID_BYTES = 255
+MAX_QUEUE_NAME_CHARS = 100
+
+
+def _could_be_job_id(job_id: str) -> bool:
+    return len(job_id.encode("utf-8")) <= MAX_JOB_ID_BYTES
 
 
 @dataclass
@@ -68,6 +78,14 @@ def _tags_text(tags: Any) -> str | None:
 class JobService:
     def __init__(self, store: JobStore | None = None) -> None:
         self.store = store or JobStore()
+        self.queues = QueueConfigService(self.store.table)
+
+    def _queue_defaults(self, org_id: str, queue: str, *given: int | None) -> tuple[int, int]:
+        """The queue's configured (max_retries, timeout) for new jobs; read only when one is missing."""
+        if all(value is not None for value in given):
+            config = settings()
+            return config.default_max_retries, config.default_timeout_seconds
+        return self.queues.job_defaults(org_id, queue)
 
     # --- producing -----------------------------------------------------------------------
 
@@ -85,14 +103,16 @@ class JobService:
             parent = self._visible_job(ctx, req.parent_job_id, missing=BadRequest("parent_job_id not found"))
             if parent.queue_name != req.queue_name:
                 raise BadRequest("The parent job must be in the same queue")
-        config = settings()
+        default_retries, default_timeout = self._queue_defaults(
+            ctx.org_id, req.queue_name, req.max_retries, req.timeout_seconds
+        )
         job = NewJob(
             org_id=ctx.org_id,
             queue_name=req.queue_name,
             payload_text=_payload_text(req.payload),
             priority=req.priority,
-            max_retries=req.max_retries if req.max_retries is not None else config.default_max_retries,
-            timeout_seconds=req.timeout_seconds or config.default_timeout_seconds,
+            max_retries=req.max_retries if req.max_retries is not None else default_retries,
+            timeout_seconds=req.timeout_seconds or default_timeout,
             scheduled_at=from_datetime(req.scheduled_at) if req.scheduled_at else None,
             expires_at=expires_at,
             idempotency_key=req.idempotency_key,
@@ -101,13 +121,16 @@ class JobService:
             completion_webhook=req.completion_webhook,
             completion_webhook_secret=req.completion_webhook_secret,
             job_type=req.payload.get("job_type") if isinstance(req.payload, dict) else None,
+            retry_backoff=req.retry_backoff.model_dump(exclude_none=True) if req.retry_backoff else None,
         )
         job_id, created = self.store.create(job)
         return {"id": job_id, "created": created}, created
 
     def bulk_create(self, ctx: AuthContext, req: m.BulkCreate) -> dict[str, Any]:
         ctx.require_queue(req.queue_name)
-        config = settings()
+        default_retries, default_timeout = self._queue_defaults(
+            ctx.org_id, req.queue_name, req.default_max_retries, req.default_timeout_seconds
+        )
         jobs: list[NewJob] = []
         failed: list[dict[str, Any]] = []
         indexes: list[int] = []
@@ -125,11 +148,9 @@ class JobService:
                     payload_text=payload_text,
                     priority=item.priority if item.priority is not None else req.default_priority,
                     max_retries=(
-                        req.default_max_retries
-                        if req.default_max_retries is not None
-                        else config.default_max_retries
+                        req.default_max_retries if req.default_max_retries is not None else default_retries
                     ),
-                    timeout_seconds=req.default_timeout_seconds or config.default_timeout_seconds,
+                    timeout_seconds=req.default_timeout_seconds or default_timeout,
                     scheduled_at=from_datetime(item.scheduled_at) if item.scheduled_at else None,
                     idempotency_key=item.idempotency_key,
                     job_type=item.payload.get("job_type") if isinstance(item.payload, dict) else None,
@@ -151,6 +172,8 @@ class JobService:
     # --- reading -------------------------------------------------------------------------
 
     def _visible_job(self, ctx: AuthContext, job_id: str, missing: Exception | None = None) -> JobRecord:
+        if not _could_be_job_id(job_id):
+            raise missing or NotFound()
         try:
             job = self.store.get(ctx.org_id, job_id)
         except NotFound:
@@ -204,7 +227,7 @@ class JobService:
     ) -> Page:
         statuses = {s for s in (status or "").split(",") if s in ALL_STATUSES} or None
         if queue:
-            if not ctx.allows_queue(queue):
+            if not ctx.allows_queue(queue) or len(queue) > MAX_QUEUE_NAME_CHARS:
                 return Page([], False)
             partition, index = ex.jobs_by_queue_pk(ctx.org_id, queue), schema.BY_QUEUE_INDEX
         else:
@@ -245,7 +268,7 @@ class JobService:
         if len(ids) > 100:
             raise BadRequest("At most 100 ids per request")
         rows = []
-        for job in self.store.get_many(ctx.org_id, [i.strip() for i in ids]):
+        for job in self.store.get_many(ctx.org_id, [i.strip() for i in ids if _could_be_job_id(i.strip())]):
             if ctx.allows_queue(job.queue_name):
                 rows.append(
                     {
@@ -284,10 +307,14 @@ class JobService:
 
     def claim(self, ctx: AuthContext, req: m.Claim) -> dict[str, Any]:
         ctx.require_queue(req.queue_name)
+        if self.queues.is_paused(ctx.org_id, req.queue_name):
+            return {"jobs": []}  # contract §3.3: a paused queue hands out nothing, and says so calmly
         jobs = self.store.claim(ctx.org_id, req.queue_name, req.worker_id, req.limit, req.lease_duration_secs)
         return {"jobs": [claimed_job(job) for job in jobs]}
 
     def _leased_job_visible(self, ctx: AuthContext, job_id: str) -> None:
+        if not _could_be_job_id(job_id):
+            raise NotFound()
         if not ctx.unrestricted:
             self._visible_job(ctx, job_id)
 
@@ -336,6 +363,9 @@ class JobService:
         retried: list[str] = []
         skipped: list[str] = []
         for job_id in candidates:
+            if not _could_be_job_id(job_id):
+                skipped.append(job_id)
+                continue
             try:
                 self.store.retry(ctx.org_id, job_id, transition="dlq_retry")
                 retried.append(job_id)

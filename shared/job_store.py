@@ -7,6 +7,7 @@ candidate (claim, sweeps) or classifies the miss into the contract's error (work
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import aws_clients, claim_policy, dynamo_codec, schema
+from shared import backoff as backoff_policy
 from shared import dynamo_expressions as ex
 from shared.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from shared.clock import Clock, SystemClock
@@ -23,15 +25,21 @@ from shared.errors import Conflict, LeaseExpired, NotFound
 from shared.job_model import JobRecord, record_from_item
 from shared.job_states import JobStatus
 from shared.payload_store import PayloadStore, encode_json
+from shared.queue_settings import QueueSettings
+from shared.timer_queue import due_ms_of
 
 S = JobStatus
 LEASE_EXPIRED_ERROR = "Lease expired (worker timeout)"
 LEASE_EXPIRED_DEADLETTER_ERROR = "Max retries exceeded after lease expiration"
 EXPIRED_ERROR = "Expired before it was started (expires_at passed)"
+TIMEOUT_ERROR = "Job exceeded its timeout_seconds ({seconds} s)"
+TIMEOUT_DEADLETTER_ERROR = "Max retries exceeded after job timeout ({seconds} s)"
+OFFLINE_WORKER_ERROR = "Worker went offline"
+OFFLINE_WORKER_DEADLETTER_ERROR = "Max retries exceeded after worker went offline"
 # Attributes a list row needs: everything but the payload, result and history.
 SUMMARY_PROJECTION = (
-    "id, org_id, queue_name, #status, priority, retry_count, max_retries, last_error, created_at, "
-    "updated_at, scheduled_at, started_at, completed_at, tags, job_type"
+    "id, org_id, queue_name, #status, priority, retry_count, max_retries, timeout_seconds, last_error, "
+    "created_at, updated_at, scheduled_at, started_at, completed_at, tags, job_type"
 )
 
 
@@ -43,6 +51,25 @@ def _is_conditional_failure(error: Exception) -> bool:
 def _old_item(error: Exception) -> dict[str, Any] | None:
     item = getattr(error, "response", {}).get("Item")
     return dynamo_codec.decode_item(item) if item else None
+
+
+def _deadline_short_of(
+    old: dict[str, Any] | None, worker_id: str, lease_id: str | None, wanted_ms: int, now_ms: int
+) -> int | None:
+    """The job's deadline, when the only thing that failed a heartbeat was asking for more time
+    than timeout_seconds leaves (and some is left); None for every other miss."""
+    if (
+        old is None
+        or old.get("status") != S.PROCESSING
+        or old.get("assigned_worker_id") != worker_id
+        or (lease_id is not None and old.get("lease_id") != lease_id)
+        or old.get("lease_expires_at", 0) <= now_ms
+    ):
+        return None
+    deadline_ms = old.get("deadline_at")
+    if deadline_ms is None or deadline_ms >= wanted_ms or deadline_ms <= now_ms:
+        return None
+    return int(deadline_ms)
 
 
 @dataclass
@@ -61,6 +88,7 @@ class NewJob:
     completion_webhook: str | None = None
     completion_webhook_secret: str | None = None
     job_type: str | None = None
+    retry_backoff: dict[str, Any] | None = None  # the job's own backoff settings (shared/backoff.py)
 
 
 @dataclass
@@ -81,6 +109,7 @@ class JobStore:
         payloads: PayloadStore | None = None,
         shards: int | None = None,
         backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        queue_settings: QueueSettings | None = None,
     ) -> None:
         self.table = table or settings().table_name
         self.clock = clock or SystemClock()
@@ -88,9 +117,12 @@ class JobStore:
         self.payloads = payloads or PayloadStore()
         self.shards = shards or settings().ready_shards
         self.backoff = backoff
+        self.queue_settings = queue_settings or QueueSettings(self.table)
         self.stats = CallStats()
-        # Contention memory of this process (see shared/claim_policy.py).
-        self._spread = 1.0
+        # Contention memory of this process, per (org, queue) (see shared/claim_policy.py): races on
+        # one queue must not shuffle the claim order of another. Queues back at strict order are
+        # dropped, so the map only holds the queues contended right now.
+        self._spread: dict[tuple[str, str], float] = {}
         self._spread_lock = threading.Lock()
 
     # --- plumbing ------------------------------------------------------------------------
@@ -145,19 +177,25 @@ class JobStore:
             "parent_job_id": job.parent_job_id,
             "completion_webhook": job.completion_webhook,
             "completion_webhook_secret": job.completion_webhook_secret,
+            # JSON text: a policy has fractional numbers, which the item codec keeps out of items.
+            "retry_backoff": encode_json(job.retry_backoff) if job.retry_backoff else None,
             "events": [{"t": now_ms, "e": "created"}],
             "org_pk": ex.jobs_by_org_pk(job.org_id),
             "queue_pk": ex.jobs_by_queue_pk(job.org_id, job.queue_name),
             "created_sk": ex.created_sk(now_ms, job_id),
         }
+        # One timer per job: the earlier of "becomes due" and "expires" (docs/timers.md).
+        due_times = [t for t in (job.expires_at,) if t is not None]
         if job.scheduled_at is not None and job.scheduled_at > now_ms:
             item["status"] = S.SCHEDULED.value
-            item["timer_pk"] = ex.timer_pk(job.org_id, job.queue_name)
-            item["timer_sk"] = ex.timer_sk(job.scheduled_at, job_id)
+            due_times.append(job.scheduled_at)
         else:
             item["status"] = S.PENDING.value
             item["ready_pk"] = ex.ready_pk(job.org_id, job.queue_name, ex.shard_of(job_id, self.shards))
             item["ready_sk"] = ex.ready_sk(job.priority, now_ms, job_id)
+        if due_times:
+            item["timer_pk"] = ex.timer_pk(job.org_id, job.queue_name)
+            item["timer_sk"] = ex.timer_sk(min(due_times), job_id)
         return item, payload_ref
 
     def create(self, job: NewJob) -> tuple[str, bool]:
@@ -281,19 +319,21 @@ class JobStore:
     ) -> list[JobRecord]:
         self.promote_due(org_id, queue)
         with self._spread_lock:
-            spread = self._spread
+            spread = self._spread.get((org_id, queue), 1.0)
         fetch = claim_policy.candidates_to_fetch(limit, spread)
         candidates = self._ready_candidates(org_id, queue, fetch)
         order = claim_policy.claim_order(candidates, limit, spread, self.rng)
         claimed: list[JobRecord] = []
         lost_races = 0
         batch = uuid.uuid4().hex[:12]
-        for raw in order:
-            if len(claimed) >= limit:
-                break
+        while order and len(claimed) < limit and lost_races < claim_policy.lost_race_budget(limit):
+            raw = order.pop(0)
             now_ms = self.clock.now_ms()
             job_id = ex.job_id_from_pk(raw["pk"]["S"])
-            lease_expires_ms = now_ms + lease_seconds * 1000
+            # timeout_seconds caps the lease (docs/timers.md); the ready index projects it.
+            timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
+            lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
+            lease_expires_ms = now_ms + lease_ms
             try:
                 response = self._call(
                     "update_item",
@@ -307,6 +347,7 @@ class JobStore:
                         lease_id=f"{batch}-{job_id}",
                         lease_expires_ms=lease_expires_ms,
                         now_ms=now_ms,
+                        deadline_ms=now_ms + timeout_ms if timeout_ms else None,
                     ),
                 )
             except Exception as error:
@@ -321,10 +362,16 @@ class JobStore:
                     self._expire(org_id, job_id, now_ms)
                 else:
                     lost_races += 1
+                    if lost_races == 1:
+                        order = claim_policy.after_first_lost_race(order, self.rng)
                 continue
             claimed.append(self._record(dynamo_codec.decode_item(response["Attributes"])))
         with self._spread_lock:
-            self._spread = claim_policy.next_spread(self._spread, lost_races)
+            spread = claim_policy.next_spread(self._spread.get((org_id, queue), 1.0), lost_races)
+            if spread > 1.0:
+                self._spread[(org_id, queue)] = spread
+            else:
+                self._spread.pop((org_id, queue), None)
         self.stats.claims += len(claimed)
         return claimed
 
@@ -340,28 +387,74 @@ class JobStore:
             if not _is_conditional_failure(error):
                 raise
 
-    # --- timers --------------------------------------------------------------------------
+    # --- timers (docs/timers.md) --------------------------------------------------------
 
     def promote_due(self, org_id: str, queue: str, limit: int = 25) -> int:
-        """Make due delayed jobs claimable and recover expired leases, for one queue.
+        """Act on every due timer of one queue: promote due delayed jobs, expire jobs past their
+        expires_at, recover expired leases. Returns how many index entries were due.
 
         Claims call this first, so a due job is claimable at its second even if no timer fired;
-        the dispatcher calls it for every queue so that nothing waits for a claim to come by.
+        the dispatcher calls it when a queue's wake message arrives, and its sweep calls it for
+        every queue as the safety net for lost messages (shared/job_timers.py).
         """
         now_ms = self.clock.now_ms()
         response = self._call("query", **ex.query_due_timers(self.table, org_id, queue, now_ms, limit))
-        moved = 0
-        for raw in response.get("Items", []):
+        items = response.get("Items", [])
+        for raw in items:
             job_id = ex.job_id_from_pk(raw["pk"]["S"])
             seen_timer_sk = raw[schema.TIMER_INDEX.sort_key.name]["S"]
-            status = raw.get("status", {}).get("S")
-            try:
-                if status == S.PROCESSING:
-                    self._recover_expired_lease(org_id, queue, job_id, seen_timer_sk, now_ms)
-                else:
-                    item = self._get_item(org_id, job_id)
-                    if item is None:
-                        continue
+            item = self._get_item(org_id, job_id)
+            # The index may lag: act only on the timer the item itself still carries.
+            if item is not None and item.get("timer_sk") == seen_timer_sk:
+                self._act_on_timer(org_id, queue, job_id, item, now_ms)
+        return len(items)
+
+    def act_on_timer(self, org_id: str, queue: str, timer_sk: str) -> None:
+        """Act on one job's timer, named by a timer message, if the job still has it and it is due.
+        A consistent read, not the index: a delay of a fraction of a second can be due before the
+        index shows the timer."""
+        job_id = timer_sk.split("#", 1)[1]
+        item = self._get_item(org_id, job_id)
+        if item is not None and item.get("timer_sk") == timer_sk:
+            self._act_on_timer(org_id, queue, job_id, item, self.clock.now_ms())
+
+    def current_timer(self, org_id: str, job_id: str) -> str | None:
+        """The job's timer_sk now (None: no timer, or no job)."""
+        found = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=ex.job_key(org_id, job_id),
+            ConsistentRead=True,
+            ProjectionExpression="timer_sk",
+        )
+        return found.get("Item", {}).get("timer_sk", {}).get("S")
+
+    def conditional_update(self, args: dict[str, Any]) -> bool:
+        """An UpdateItem whose failed condition means "someone else did it": False, not an error."""
+        try:
+            self._call("update_item", **args)
+            return True
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+
+    def _act_on_timer(self, org_id: str, queue: str, job_id: str, item: dict[str, Any], now_ms: int) -> None:
+        """The one transition a due timer calls for. Every write is conditional on what was read
+        (timer_sk, expires_at, retry_count), so a redelivered message or two sweeps at once
+        move the job once; a lost race is expected and ignored."""
+        seen_timer_sk = item["timer_sk"]
+        if due_ms_of(seen_timer_sk) > now_ms:
+            return
+        status = item.get("status")
+        try:
+            if status == S.PROCESSING:
+                self._recover_expired_lease(org_id, queue, job_id, item, now_ms)
+            elif status in (S.PENDING, S.SCHEDULED):
+                expires_at = item.get("expires_at")
+                if expires_at is not None and expires_at <= now_ms:
+                    self._expire(org_id, job_id, now_ms)
+                elif "ready_pk" not in item:
                     self._call(
                         "update_item",
                         **ex.promote(
@@ -375,24 +468,30 @@ class JobStore:
                             shard=ex.shard_of(job_id, self.shards),
                             seen_timer_sk=seen_timer_sk,
                             now_ms=now_ms,
+                            next_timer_sk=ex.timer_sk(expires_at, job_id) if expires_at else None,
                         ),
                     )
-                moved += 1
-            except Exception as error:
-                if not _is_conditional_failure(error):
-                    raise
-        return moved
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+
+    def backoff_for(self, item: dict[str, Any]) -> BackoffPolicy:
+        """The job's own retry_backoff over its queue's over the store default."""
+        queue_settings = self.queue_settings.get(item["org_id"], item["queue_name"])
+        own = json.loads(item["retry_backoff"]) if item.get("retry_backoff") else None
+        return backoff_policy.resolve(own, queue_settings.get("retry_backoff"), self.backoff)
 
     def _recover_expired_lease(
-        self, org_id: str, queue: str, job_id: str, seen_timer_sk: str, now_ms: int
+        self, org_id: str, queue: str, job_id: str, item: dict[str, Any], now_ms: int
     ) -> None:
-        item = self._get_item(org_id, job_id)
-        if item is None or item.get("timer_sk") != seen_timer_sk:
-            return
+        seen_timer_sk = item["timer_sk"]
         key = ex.job_key(org_id, job_id)
         retry_count = item.get("retry_count", 0)
+        deadline_ms = item.get("deadline_at")
+        timed_out = deadline_ms is not None and item.get("lease_expires_at", 0) >= deadline_ms
+        seconds = item.get("timeout_seconds")
         if retry_count < item["max_retries"]:
-            due_ms = now_ms + self.backoff.delay_ms(retry_count, self.rng)
+            due_ms = now_ms + self.backoff_for(item).delay_ms(retry_count, self.rng)
             args = ex.expired_lease_retry(
                 self.table,
                 key,
@@ -402,7 +501,7 @@ class JobStore:
                 seen_timer_sk=seen_timer_sk,
                 retry_count=retry_count,
                 due_ms=due_ms,
-                error=LEASE_EXPIRED_ERROR,
+                error=TIMEOUT_ERROR.format(seconds=seconds) if timed_out else LEASE_EXPIRED_ERROR,
                 now_ms=now_ms,
             )
         else:
@@ -412,10 +511,118 @@ class JobStore:
                 org_id=org_id,
                 seen_timer_sk=seen_timer_sk,
                 retry_count=retry_count,
-                error=LEASE_EXPIRED_DEADLETTER_ERROR,
+                error=(
+                    TIMEOUT_DEADLETTER_ERROR.format(seconds=seconds)
+                    if timed_out
+                    else LEASE_EXPIRED_DEADLETTER_ERROR
+                ),
                 now_ms=now_ms,
             )
         self._call("update_item", **args)
+
+    # --- releases: offline workers, Lambda workers (docs/timers.md) ----------------------
+
+    def processing_job_ids(self, org_id: str, queue: str) -> Iterator[str]:
+        """Ids of the queue's processing jobs, from its timers partition (each has a lease timer)."""
+        start_key = None
+        partition = ex.timer_pk(org_id, queue)
+        while True:
+            response = self._call(
+                "query",
+                **ex.query_timer_partition(self.table, partition, status=S.PROCESSING, start_key=start_key),
+            )
+            for raw in response.get("Items", []):
+                yield ex.job_id_from_pk(raw["pk"]["S"])
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return
+
+    def release_from_offline_worker(self, org_id: str, queue: str, worker_id: str) -> int:
+        """Give back every job of `queue` that `worker_id` holds: pending after a backoff with
+        retry_count + 1, or the DLQ when its retries are spent. Returns how many moved."""
+        released = 0
+        for job_id in list(self.processing_job_ids(org_id, queue)):
+            item = self._get_item(org_id, job_id)
+            if item is None or item.get("assigned_worker_id") != worker_id or not item.get("lease_id"):
+                continue
+            now_ms = self.clock.now_ms()
+            retry_count = item.get("retry_count", 0)
+            key = ex.job_key(org_id, job_id)
+            if retry_count < item["max_retries"]:
+                args = ex.offline_worker_retry(
+                    self.table,
+                    key,
+                    org_id=org_id,
+                    queue=queue,
+                    job_id=job_id,
+                    worker_id=worker_id,
+                    lease_id=item["lease_id"],
+                    retry_count=retry_count,
+                    due_ms=now_ms + self.backoff_for(item).delay_ms(retry_count, self.rng),
+                    error=OFFLINE_WORKER_ERROR,
+                    now_ms=now_ms,
+                )
+            else:
+                args = ex.offline_worker_dead_letter(
+                    self.table,
+                    key,
+                    org_id=org_id,
+                    worker_id=worker_id,
+                    lease_id=item["lease_id"],
+                    retry_count=retry_count,
+                    error=OFFLINE_WORKER_DEADLETTER_ERROR,
+                    now_ms=now_ms,
+                )
+            try:
+                self._call("update_item", **args)
+                released += 1
+            except Exception as error:
+                if not _is_conditional_failure(error):
+                    raise
+        return released
+
+    def release_unstarted(self, org_id: str, job_id: str, worker_id: str, lease_id: str) -> bool:
+        """A claimed job that never started goes back to the head of its queue, retry_count unchanged."""
+        item = self._get_item(org_id, job_id)
+        if item is None:
+            return False
+        expires_at = item.get("expires_at")
+        try:
+            self._call(
+                "update_item",
+                **ex.release_unstarted(
+                    self.table,
+                    ex.job_key(org_id, job_id),
+                    org_id=org_id,
+                    queue=item["queue_name"],
+                    job_id=job_id,
+                    worker_id=worker_id,
+                    lease_id=lease_id,
+                    priority=item["priority"],
+                    created_ms=item["created_at"],
+                    shard=ex.shard_of(job_id, self.shards),
+                    next_timer_sk=ex.timer_sk(expires_at, job_id) if expires_at else None,
+                    now_ms=self.clock.now_ms(),
+                ),
+            )
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+        return True
+
+    def mark_invoked(self, org_id: str, job_id: str, lease_id: str) -> JobRecord | None:
+        """The job, if this is the first invocation under `lease_id` and the lease is live; else None."""
+        now_ms = self.clock.now_ms()
+        args = ex.mark_invoked(self.table, ex.job_key(org_id, job_id), lease_id=lease_id, now_ms=now_ms)
+        args["ReturnValues"] = "ALL_NEW"
+        try:
+            response = self._call("update_item", **args)
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            return None
+        return self._record(dynamo_codec.decode_item(response["Attributes"]))
 
     # --- the worker protocol -------------------------------------------------------------
 
@@ -467,7 +674,7 @@ class JobStore:
         key = ex.job_key(org_id, job_id)
         retry_count = item.get("retry_count", 0)
         if retry_count < item["max_retries"]:
-            due_ms = now_ms + self.backoff.delay_ms(retry_count, self.rng)
+            due_ms = now_ms + self.backoff_for(item).delay_ms(retry_count, self.rng)
             args = ex.fail_with_retry(
                 self.table,
                 key,
@@ -507,24 +714,33 @@ class JobStore:
         self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, lease_seconds: int
     ) -> None:
         now_ms = self.clock.now_ms()
-        try:
-            self._call(
-                "update_item",
-                **ex.heartbeat(
-                    self.table,
-                    ex.job_key(org_id, job_id),
-                    job_id=job_id,
-                    worker_id=worker_id,
-                    lease_id=lease_id,
-                    lease_expires_ms=now_ms + lease_seconds * 1000,
-                    now_ms=now_ms,
-                ),
-            )
-        except Exception as error:
-            if not _is_conditional_failure(error):
-                raise
-            self._raise_for_lease_miss(_old_item(error), worker_id)
-            raise
+        lease_expires_ms = now_ms + lease_seconds * 1000
+        for _ in range(2):  # the second round only when the first asked to extend past the deadline
+            try:
+                self._call(
+                    "update_item",
+                    **ex.heartbeat(
+                        self.table,
+                        ex.job_key(org_id, job_id),
+                        job_id=job_id,
+                        worker_id=worker_id,
+                        lease_id=lease_id,
+                        lease_expires_ms=lease_expires_ms,
+                        now_ms=now_ms,
+                    ),
+                )
+                return
+            except Exception as error:
+                if not _is_conditional_failure(error):
+                    raise
+                old = _old_item(error)
+                deadline_ms = _deadline_short_of(old, worker_id, lease_id, lease_expires_ms, now_ms)
+                if deadline_ms is None:
+                    self._raise_for_lease_miss(old, worker_id)
+                    raise
+                # A live lease that would outlast timeout_seconds: extend it to the deadline only.
+                lease_expires_ms = deadline_ms
+        raise LeaseExpired()
 
     # --- management ----------------------------------------------------------------------
 
@@ -561,6 +777,7 @@ class JobStore:
                     shard=ex.shard_of(job_id, self.shards),
                     retry_count=retry_count,
                     now_ms=self.clock.now_ms(),
+                    expires_ms=item.get("expires_at"),
                 ),
             )
         except Exception as error:

@@ -68,12 +68,18 @@ class BucketDefinition:
 
 READY_INDEX = GlobalIndex(
     # Claimable jobs: partition {org}#{queue}#{shard}, sort by priority desc then age.
+    # timeout_seconds is projected so a claim can cap each lease at the job's timeout in the same
+    # conditional write (it never changes after create, so a stale index entry cannot mislead).
     name="ready",
     partition_key=KeyAttribute("ready_pk"),
     sort_key=KeyAttribute("ready_sk"),
+    projection="INCLUDE",
+    non_key_attributes=("timeout_seconds",),
 )
 TIMER_INDEX = GlobalIndex(
-    # Jobs waiting for a moment: scheduled (due at scheduled_at) or processing (due at lease end).
+    # Jobs waiting for a moment: scheduled (due at scheduled_at), pending in retry backoff, pending
+    # with an expires_at (due then), processing (due at lease end). Partition {org}#{queue}.
+    # Partition LIVE_WORKERS lists every worker not yet offline, for the stale-worker sweep.
     name="timers",
     partition_key=KeyAttribute("timer_pk"),
     sort_key=KeyAttribute("timer_sk"),
@@ -135,6 +141,19 @@ PAYLOAD_BUCKET = BucketDefinition(
     local_name="spooled-payloads",
 )
 
+LAMBDA_WORKER_QUEUE = QueueDefinition(
+    # One message per job pushed to a queue's Lambda worker. Its consumer waits for the worker
+    # function (up to Lambda's 900 s), so visibility covers that six times over, as AWS advises for
+    # a Lambda consumer; a redelivery after that finds the lease gone and does nothing.
+    logical_id="LambdaWorkerQueue",
+    env_var="SPOOLED_LAMBDA_WORKER_QUEUE_URL",
+    local_name="spooled-lambda-workers",
+    visibility_timeout_seconds=5400,
+    max_receive_count=3,
+    dead_letter_local_name="spooled-lambda-workers-dlq",
+    dead_letter_logical_id="LambdaWorkerDeadLetterQueue",
+)
+
 TABLES: tuple[TableDefinition, ...] = (JOBS_TABLE,)
-QUEUES: tuple[QueueDefinition, ...] = (DISPATCH_QUEUE,)
+QUEUES: tuple[QueueDefinition, ...] = (DISPATCH_QUEUE, LAMBDA_WORKER_QUEUE)
 BUCKETS: tuple[BucketDefinition, ...] = (PAYLOAD_BUCKET,)

@@ -14,6 +14,9 @@ from shared.errors import Conflict, NotFound
 
 LEASE_DURATION_SECS = 30
 HEARTBEAT_INTERVAL_SECS = 10
+# Registration takes ids of at most 128 characters (minted ones are UUIDs). A longer id from a URL
+# names no worker, and DynamoDB would refuse it as a key with a ValidationException (a 500).
+MAX_WORKER_ID_BYTES = 255
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -57,6 +60,9 @@ class WorkerRegistry:
             ":org_pk": ex.workers_by_org_pk(org_id),
             ":created_sk": ex.created_sk(now_ms, worker_id),
             ":zero": 0,
+            # The live-worker registry the stale-worker sweep walks (shared/stale_workers.py).
+            ":live_pk": ex.LIVE_WORKERS_PARTITION,
+            ":live_sk": worker_id,
         }
         try:
             # Upsert by id; a stable id owned by another organization must not be taken over.
@@ -69,7 +75,8 @@ class WorkerRegistry:
                     "#status = :healthy, "
                     "last_heartbeat = :now, updated_at = :now, current_jobs = :zero, "
                     "registered_at = if_not_exists(registered_at, :now), org_pk = :org_pk, "
-                    "created_sk = if_not_exists(created_sk, :created_sk)"
+                    "created_sk = if_not_exists(created_sk, :created_sk), "
+                    "timer_pk = :live_pk, timer_sk = :live_sk"
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR org_id = :org",
                 ExpressionAttributeNames={"#status": "status"},
@@ -91,7 +98,13 @@ class WorkerRegistry:
     ) -> None:
         now_ms = self.clock.now_ms()
         values: dict[str, Any] = {":org": org_id, ":now": now_ms, ":jobs": current_jobs, ":status": status}
-        update = "SET last_heartbeat = :now, updated_at = :now, current_jobs = :jobs, #status = :status"
+        # Back into the live-worker registry if the stale sweep took it out; the same values as
+        # before otherwise, which writes nothing to the index.
+        values.update({":live_pk": ex.LIVE_WORKERS_PARTITION, ":live_sk": worker_id})
+        update = (
+            "SET last_heartbeat = :now, updated_at = :now, current_jobs = :jobs, #status = :status, "
+            "timer_pk = :live_pk, timer_sk = :live_sk"
+        )
         if metadata is not None:
             update += ", metadata = :meta"
             values[":meta"] = json.dumps(metadata)
@@ -104,11 +117,13 @@ class WorkerRegistry:
         self._update_owned(
             org_id,
             worker_id,
-            "SET #status = :status, updated_at = :now",
+            "SET #status = :status, updated_at = :now REMOVE timer_pk, timer_sk",
             {":org": org_id, ":now": now_ms, ":status": "offline"},
         )
 
     def _update_owned(self, org_id: str, worker_id: str, update: str, values: dict[str, Any]) -> None:
+        if len(worker_id.encode("utf-8")) > MAX_WORKER_ID_BYTES:
+            raise NotFound()
         try:
             # Another organization's worker (or none) looks exactly like a missing one.
             self._db.update_item(
@@ -125,6 +140,8 @@ class WorkerRegistry:
             raise
 
     def get(self, org_id: str, worker_id: str) -> dict[str, Any]:
+        if len(worker_id.encode("utf-8")) > MAX_WORKER_ID_BYTES:
+            raise NotFound()
         found = self._db.get_item(TableName=self.table, Key=ex.worker_key(worker_id), ConsistentRead=True)
         if "Item" not in found:
             raise NotFound()

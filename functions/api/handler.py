@@ -3,29 +3,66 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
-from functions.api import routes_jobs, routes_system, routes_workers
+from functions.api import (
+    routes_admin,
+    routes_api_keys,
+    routes_auth,
+    routes_jobs,
+    routes_operations,
+    routes_organizations,
+    routes_queues,
+    routes_saas_only,
+    routes_system,
+    routes_workers,
+)
 from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
 from functions.api.router import Router
 from shared.auth import authenticate
 from shared.errors import SpooledError
+from shared.rate_limits import RateLimiter
 
 logger = logging.getLogger("spooled.api")
 logger.setLevel(logging.INFO)
 
-ROUTER = Router(routes_jobs.ROUTES + routes_workers.ROUTES + routes_system.ROUTES)
+ROUTER = Router(
+    routes_jobs.ROUTES
+    + routes_workers.ROUTES
+    + routes_system.ROUTES
+    + routes_auth.ROUTES
+    + routes_api_keys.ROUTES
+    + routes_organizations.ROUTES
+    + routes_queues.ROUTES
+    + routes_operations.ROUTES
+    + routes_admin.ROUTES
+    + routes_saas_only.ROUTES
+)
+
+
+@lru_cache(maxsize=1)
+def limiter() -> RateLimiter:
+    return RateLimiter()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request = request_from_event(event)
+    rate_headers: dict[str, str] = {}
     try:
         route = ROUTER.resolve(request)
         ctx = None if route.public else authenticate(request.headers)
+        if ctx is not None:
+            # Counted before the route runs: a refused request has written nothing (contract §1.6).
+            verdict = limiter().admit(ctx)
+            rate_headers = verdict.headers()
+            verdict.raise_if_refused()
         response = route.handler(request, ctx)
     except SpooledError as error:
         response = error_response(error)
+        rate_headers = {**rate_headers, **getattr(error, "response_headers", {})}
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
+    response.headers.update(rate_headers)
     return to_lambda_response(response, request.request_id)

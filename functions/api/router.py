@@ -51,11 +51,16 @@ class Router:
     def resolve(self, request: ApiRequest) -> Route:
         parts = request.path.rstrip("/").strip("/").split("/") if request.path.strip("/") else [""]
         path_matched = False
+        best_literals = 0
         for route in self.routes:
             params = _match(route, parts)
             if params is None:
                 continue
-            path_matched = True
+            # The most literal template that matches owns the path (as in the reference's router):
+            # DELETE /jobs/claim is a 405 on /jobs/claim, not a cancel of a job called "claim".
+            if path_matched and _literal_count(route) < best_literals:
+                break
+            path_matched, best_literals = True, _literal_count(route)
             if route.method == request.method or (request.method == "HEAD" and route.method == "GET"):
                 request.path_params = params
                 return route

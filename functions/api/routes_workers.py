@@ -8,6 +8,7 @@ from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared import api_models as m
 from shared.auth import AuthContext
+from shared.worker_directory import WorkerDirectory
 from shared.worker_registry import WorkerRegistry
 
 V1 = "/api/v1"
@@ -53,7 +54,22 @@ def deregister(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
     return ApiResponse(204)
 
 
+@lru_cache(maxsize=1)
+def directory() -> WorkerDirectory:
+    return WorkerDirectory()
+
+
+def list_workers(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, directory().list(ctx))
+
+
+def get_worker(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, directory().get(ctx, req.path_params["id"]))
+
+
 ROUTES = [
+    Route("GET", f"{V1}/workers", list_workers),
+    Route("GET", f"{V1}/workers/{{id}}", get_worker),
     Route("POST", f"{V1}/workers/register", register),
     Route("POST", f"{V1}/workers/{{id}}/heartbeat", heartbeat),
     Route("POST", f"{V1}/workers/{{id}}/deregister", deregister),

@@ -13,11 +13,11 @@ from shared import claim_policy as cp
     ("spread", "lost_races", "expected"),
     [
         (1.0, 0, 1.0),  # no contention stays strict
-        (1.0, 1, 2.0),  # a lost race doubles the spread
-        (8.0, 3, 16.0),  # however many races were lost in one claim
-        (64.0, 1, 64.0),  # capped
-        (10.0, 0, 9.0),  # a clean claim decays by 10%
-        (1.05, 0, 1.0),  # never below strict order
+        (1.0, 1, 8.0),  # a lost race multiplies the spread by 8
+        (1.0, 2, 64.0),  # two lost races in one call, by 64
+        (2.0, 5, 64.0),  # capped
+        (20.0, 0, 19.0),  # a clean call shrinks it by 5%
+        (1.02, 0, 1.0),  # never below strict order
     ],
 )
 def test_next_spread(spread: float, lost_races: int, expected: float) -> None:
@@ -27,10 +27,11 @@ def test_next_spread(spread: float, lost_races: int, expected: float) -> None:
 @pytest.mark.parametrize(
     ("want", "spread", "window", "fetch"),
     [
-        (1, 1.0, 1, 2),
-        (1, 16.0, 16, 17),
-        (10, 1.0, 10, 20),
-        (10, 4.0, 40, 50),
+        (1, 1.0, 1, 25),  # spare candidates even without contention
+        (1, 16.0, 16, 40),
+        (10, 1.0, 10, 34),
+        (10, 4.0, 40, 64),
+        (30, 2.0, 60, 90),
         (100, 64.0, 6400, 100),  # one query page at most
     ],
 )
@@ -62,3 +63,15 @@ def test_two_claimers_under_contention_usually_start_at_different_jobs() -> None
         firsts = [cp.claim_order(candidates, 1, 64.0, rng)[0] for _ in range(16)]
         collisions += len(firsts) - len(set(firsts))
     assert collisions / (trials * 16) < 0.25
+
+
+def test_after_a_lost_race_the_rest_is_reshuffled() -> None:
+    remaining = list(range(30))
+    reshuffled = cp.after_first_lost_race(remaining, random.Random(3))
+    assert sorted(reshuffled) == remaining
+    assert reshuffled != remaining
+
+
+@pytest.mark.parametrize(("want", "budget"), [(1, 3), (10, 12), (100, 102)])
+def test_lost_race_budget(want: int, budget: int) -> None:
+    assert cp.lost_race_budget(want) == budget

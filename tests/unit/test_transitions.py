@@ -15,7 +15,8 @@ COMMON = {"now_ms": 1_000}
 BUILDERS: dict[str, Any] = {
     "claim": lambda: ex.claim("t", KEY, org_id="o", queue="q", job_id="j", worker_id="w", lease_id="l",
                               lease_expires_ms=2_000, **COMMON),
-    "complete": lambda: ex.complete("t", KEY, worker_id="w", lease_id="l", result="1", result_ref=None, **COMMON),
+    "complete": lambda: ex.complete("t", KEY, worker_id="w", lease_id="l", result="1", result_ref=None,
+                                    **COMMON),
     "heartbeat": lambda: ex.heartbeat("t", KEY, job_id="j", worker_id="w", lease_id="l", lease_expires_ms=9,
                                       **COMMON),
     "fail_retry": lambda: ex.fail_with_retry("t", KEY, org_id="o", queue="q", job_id="j", worker_id="w",
@@ -31,7 +32,8 @@ BUILDERS: dict[str, Any] = {
     "dlq_retry": lambda: ex.make_ready_again("t", KEY, transition="dlq_retry", org_id="o", queue="q",
                                              job_id="j", priority=0, created_ms=1, shard=0, retry_count=0,
                                              **COMMON),
-    "set_priority": lambda: ex.set_priority("t", KEY, priority=5, new_ready_sk=None, seen_version=3, **COMMON),
+    "set_priority": lambda: ex.set_priority("t", KEY, priority=5, new_ready_sk=None, seen_version=3,
+                                            **COMMON),
     "purge": lambda: ex.delete_dead_letter("t", KEY),
 }
 

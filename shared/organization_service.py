@@ -1,0 +1,301 @@
+"""Organizations (contract §2.13): registration, the caller's own organization, usage, members,
+slugs and the webhook token. A caller only ever sees its own organization: any other id is 404.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from shared import aws_clients, dynamo_codec, index_reads, job_purge, org_usage, queue_counters, schema, slugs
+from shared import dynamo_expressions as ex
+from shared.api_keys import ApiKeyService, key_document
+from shared.auth import AuthContext, require_admin
+from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.config import settings
+from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, ValidationFailed
+from shared.organizations import (
+    CreatedOrganization,
+    create_organization,
+    new_webhook_token,
+    organization_document,
+    webhook_token_of,
+)
+from shared.worker_directory import WorkerDirectory
+
+if TYPE_CHECKING:  # request models are built only where a route parses a body
+    from shared import account_models as am
+
+ACTIVE_JOB_STATUSES = ("pending", "scheduled", "processing")
+MAX_ID_LENGTH = 255
+
+
+def _conditional_failed(error: Exception) -> bool:
+    return getattr(error, "response", {}).get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+def summary_document(org: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": org["id"],
+        "name": org["name"],
+        "slug": org["slug"],
+        "plan_tier": org.get("plan_tier", "enterprise"),
+        "created_at": to_rfc3339(org["created_at"]),
+    }
+
+
+def require_slug(slug: str) -> None:
+    reason = slugs.problem(slug)
+    if reason:
+        raise ValidationFailed(reason, details=[{"field": "slug", "message": reason, "code": "invalid_slug"}])
+
+
+class OrganizationService:
+    def __init__(
+        self, table: str | None = None, clock: Clock | None = None, rng: random.Random | None = None
+    ):
+        self.table = table or settings().table_name
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.SystemRandom()
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    # --- items ---------------------------------------------------------------------------
+
+    def item(self, org_id: str) -> dict[str, Any] | None:
+        if len(org_id) > MAX_ID_LENGTH:
+            return None  # never an id of ours (and DynamoDB keys have a size limit)
+        found = self._db.get_item(TableName=self.table, Key=ex.org_key(org_id), ConsistentRead=True)
+        return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+    def _own(self, ctx: AuthContext, org_id: str) -> dict[str, Any]:
+        """The caller's organization when `org_id` names it; any other id does not exist for it."""
+        org = self.item(ctx.org_id) if org_id == ctx.org_id else None
+        if org is None:
+            raise NotFound()
+        return org
+
+    def update_fields(
+        self, org_id: str, sets: dict[str, Any], removes: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        try:
+            response = self._db.update_item(
+                **ex.update_organization(
+                    self.table, org_id, sets=sets, removes=removes, now_ms=self.clock.now_ms()
+                )
+            )
+        except Exception as error:
+            if _conditional_failed(error):
+                raise NotFound() from error
+            raise
+        return dynamo_codec.decode_item(response["Attributes"])
+
+    def slug_taken(self, slug: str) -> bool:
+        found = self._db.get_item(TableName=self.table, Key=ex.slug_key(slug), ConsistentRead=True)
+        return "Item" in found
+
+    # --- registration --------------------------------------------------------------------
+
+    def register(
+        self,
+        req: am.CreateOrganization,
+        headers: dict[str, str],
+        *,
+        plan_tier: str = "enterprise",
+        **extra: Any,
+    ) -> CreatedOrganization:
+        require_slug(req.slug)
+        return create_organization(
+            req.name,
+            req.slug,
+            plan_tier=plan_tier,
+            billing_email=req.billing_email,
+            table=self.table,
+            clock=self.clock,
+            **extra,
+        )
+
+    def register_public(self, req: am.CreateOrganization, headers: dict[str, str]) -> CreatedOrganization:
+        """POST /organizations, as REGISTRATION_MODE allows: open, closed (admin key) or invite."""
+        mode = settings().registration_mode
+        if mode == "invite":
+            raise AccessDenied("Registration is by invitation only on this deployment")
+        if mode == "closed":
+            require_admin(headers)
+        elif mode != "open":
+            raise AccessDenied("Registration is disabled on this deployment")
+        return self.register(req, headers)
+
+    # --- the caller's organization -------------------------------------------------------
+
+    def list(self, ctx: AuthContext) -> list[dict[str, Any]]:
+        org = self.item(ctx.org_id)
+        return [summary_document(org)] if org else []
+
+    def get(self, ctx: AuthContext, org_id: str) -> dict[str, Any]:
+        # The webhook token is a credential: a queue-scoped key does not get to read it.
+        return organization_document(self._own(ctx, org_id), redact_webhook_token=not ctx.unrestricted)
+
+    def update(self, ctx: AuthContext, org_id: str, req: am.UpdateOrganization) -> dict[str, Any]:
+        org = self._own(ctx, org_id)
+        _require_unrestricted(ctx)
+        sets: dict[str, Any] = {}
+        if req.name is not None:
+            sets["name"] = req.name
+        if req.settings is not None:
+            # Replaces the object; the webhook token is kept (it lives beside it, not inside).
+            sets["settings"] = json.dumps({k: v for k, v in req.settings.items() if k != "webhook_token"})
+        if req.billing_email is not None and req.billing_email != org.get("billing_email"):
+            return self.change_billing_email(org, req.billing_email, sets)
+        return organization_document(self.update_fields(org["id"], sets) if sets else org)
+
+    def change_billing_email(self, org: dict[str, Any], email: str, sets: dict[str, Any]) -> dict[str, Any]:
+        """Move the e-mail's uniqueness claim and the organization's field in one transaction."""
+        update = ex.update_organization(
+            self.table, org["id"], sets={**sets, "billing_email": email}, now_ms=self.clock.now_ms()
+        )
+        update.pop("ReturnValues")
+        items: list[dict[str, Any]] = [
+            {"Put": ex.claim_billing_email(self.table, email, org["id"])},
+            {"Update": update},
+        ]
+        if org.get("billing_email"):
+            items.append({"Delete": ex.release_billing_email(self.table, org["billing_email"], org["id"])})
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except Exception as error:
+            if _conditional_failed(error):
+                raise Conflict("This billing e-mail is already used by another organization") from error
+            raise
+        updated = self.item(org["id"])
+        if updated is None:
+            raise NotFound()
+        return organization_document(updated)
+
+    def delete(self, ctx: AuthContext, org_id: str) -> None:
+        org = self._own(ctx, org_id)
+        _require_unrestricted(ctx)
+        counts = queue_counters.read_counts(self.table, org["id"])
+        if any(c.get(status, 0) for c in counts.values() for status in ACTIVE_JOB_STATUSES):
+            raise Conflict("The organization has pending or processing jobs")
+        workers = WorkerDirectory(self.table, self.clock).status_counts(org["id"])
+        if workers.get("healthy", 0) + workers.get("degraded", 0):
+            raise Conflict("The organization has active workers")
+        purge_organization(self.table, org, self.clock)
+
+    def usage(self, ctx: AuthContext) -> dict[str, Any]:
+        _require_unrestricted(ctx)
+        org = self.item(ctx.org_id)
+        if org is None:
+            raise NotFound()
+        return org_usage.document(self.table, org, self.clock)
+
+    def members(self, ctx: AuthContext, org_id: str) -> list[dict[str, Any]]:
+        """Synthesized from the active API keys (contract §2.13): a '*' key is an owner."""
+        org = self._own(ctx, org_id)
+        _require_unrestricted(ctx)
+        rows = []
+        keys = ApiKeyService(self.table, self.clock).org_key_items(org["id"])
+        for key in keys:
+            document = key_document(key)
+            if not document["is_active"]:
+                continue
+            rows.append(
+                {
+                    "id": document["id"],
+                    "user_id": document["id"],
+                    "email": org.get("billing_email") or "",
+                    "name": document["name"],
+                    "role": "owner" if "*" in document["queues"] else "member",
+                    "joined_at": document["created_at"],
+                    "invited_by": None,
+                }
+            )
+        return rows
+
+    # --- slugs (public) ------------------------------------------------------------------
+
+    def check_slug(self, slug: str) -> dict[str, Any]:
+        reason = slugs.problem(slug)
+        if reason:
+            return {"available": False, "valid": False, "error": reason}
+        if self.slug_taken(slug):
+            return {"available": False, "valid": True, "suggestion": self._free_variant(slug)}
+        return {"available": True, "valid": True}
+
+    def generate_slug(self, name: str) -> dict[str, Any]:
+        slug = slugs.from_name(name)
+        return {"slug": self._free_variant(slug) if self.slug_taken(slug) else slug}
+
+    def _free_variant(self, slug: str) -> str:
+        for _ in range(5):
+            candidate = slugs.with_suffix(slug, self.rng)
+            if not self.slug_taken(candidate):
+                return candidate
+        return slugs.with_suffix(slug, self.rng)  # 36^6 variants: five misses in a row do not happen
+
+    # --- the webhook token ---------------------------------------------------------------
+
+    def _webhook_document(self, org: dict[str, Any]) -> dict[str, Any]:
+        token = webhook_token_of(org)
+        return {
+            "webhook_token": token,
+            "webhook_url": f"{settings().external_url}/api/v1/webhooks/{org['id']}/custom" if token else None,
+        }
+
+    def webhook_token(self, ctx: AuthContext) -> dict[str, Any]:
+        _require_unrestricted(ctx)
+        org = self.item(ctx.org_id)
+        if org is None:
+            raise NotFound()
+        return self._webhook_document(org)
+
+    def regenerate_webhook_token(self, ctx: AuthContext) -> dict[str, Any]:
+        _require_unrestricted(ctx)
+        return self._webhook_document(self.update_fields(ctx.org_id, {"webhook_token": new_webhook_token()}))
+
+    def clear_webhook_token(self, ctx: AuthContext) -> None:
+        _require_unrestricted(ctx)
+        # 0.1.111 refuses this always: ingestion must never be left without authentication.
+        raise BadRequest("The webhook token cannot be cleared; regenerate it instead")
+
+
+def _require_unrestricted(ctx: AuthContext) -> None:
+    if not ctx.unrestricted:
+        raise AccessDenied("A queue-scoped API key cannot manage the organization")
+
+
+def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
+    """Delete an organization and everything it owns. Jobs go first, while its keys still work,
+    so a deletion cut short by the time budget can be repeated by the same caller."""
+    org_id = org["id"]
+    db = aws_clients.client("dynamodb")
+    try:
+        job_purge.purge(table, org_id, schema.BY_ORG_INDEX, ex.jobs_by_org_pk(org_id))
+    except job_purge.PurgeIncomplete as incomplete:
+        raise Conflict(f"{incomplete.deleted} jobs deleted so far; more remain: repeat the request") from None
+    doomed: list[dict[str, Any]] = []
+    for key in index_reads.items_in_partition(table, schema.BY_ORG_INDEX, ex.keys_by_org_pk(org_id), 100_000):
+        if key.get("org_id") == org_id:
+            doomed += [ex.api_key_key(key["pk"].split("#", 1)[1]), ex.api_key_pointer_key(org_id, key["id"])]
+    for worker in index_reads.keys_in_partition(
+        table, schema.BY_ORG_INDEX, ex.workers_by_org_pk(org_id), 100_000
+    ):
+        doomed.append(worker)
+    args = ex.query_partition_keys(table, f"ORG#{org_id}")
+    while True:
+        response = db.query(**args)
+        doomed.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            break
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    doomed.append(ex.slug_key(org["slug"]))
+    if org.get("billing_email"):
+        doomed.append(ex.billing_email_key(org["billing_email"]))
+    job_purge.delete_keys(table, doomed)
