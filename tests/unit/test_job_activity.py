@@ -1,0 +1,138 @@
+"""Folding stream records into activity buckets, totals and worker counts (shared/job_activity.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import dynamo_codec
+from shared.job_activity import FIVE_MINUTES, HOURLY, fold
+
+T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z: on an hour boundary
+HOUR_START = T0 // 1000 // 3600 * 3600
+
+
+def _job(status: str, *, at: int = T0, worker: str | None = None, **fields: Any) -> dict[str, Any]:
+    events = [{"t": at, "e": status, **({"w": worker} if worker else {})}]
+    item = {
+        "pk": "JOB#o#j",
+        "sk": "JOB",
+        "org_id": "o",
+        "queue_name": "q",
+        "status": status,
+        "created_at": T0 - 60_000,
+        "updated_at": at,
+        "events": events,
+        **fields,
+    }
+    return dynamo_codec.encode_item(item)
+
+
+def _record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    change: dict[str, Any] = {}
+    if old is not None:
+        change["OldImage"] = old
+    if new is not None:
+        change["NewImage"] = new
+    return {"dynamodb": change}
+
+
+def _hour(activity: Any) -> dict[str, int]:
+    return dict(activity.buckets.get(("o", "q", HOURLY, HOUR_START), {}))
+
+
+CLAIMED = _job("processing", worker="w1", started_at=T0)
+CASES = [
+    ("created", [_record(None, _job("pending", created_at=T0))], {"created": 1}, {"created_total": 1}, {}),
+    (
+        "claimed after waiting 60 s",
+        [_record(_job("pending"), CLAIMED)],
+        {"claimed": 1, "wait_ms": 60_000, "wait_n": 1},
+        {"claims_total": 1},
+        {},
+    ),
+    (
+        "completed by its worker after 2.5 s",
+        [_record(CLAIMED, _job("completed", worker="w1", started_at=T0 - 2_500, completed_at=T0))],
+        {"completed": 1, "proc_ms": 2_500, "proc_n": 1},
+        {"completed_total": 1},
+        {("o", "w1"): {"jobs_processed": 1}},
+    ),
+    (
+        "failed by its worker, retried",
+        [_record(CLAIMED, _job("pending", worker="w1"))],
+        {"failed": 1},
+        {"failures_total": 1},
+        {("o", "w1"): {"jobs_failed": 1}},
+    ),
+    (
+        "lease expired: a failure no worker reported",
+        [_record(CLAIMED, _job("pending"))],
+        {"failed": 1},
+        {"failures_total": 1},
+        {},
+    ),
+    (
+        "failed for the last time: dead-lettered",
+        [_record(CLAIMED, _job("deadletter", worker="w1"))],
+        {"failed": 1, "deadlettered": 1},
+        {"failures_total": 1, "deadlettered_total": 1},
+        {("o", "w1"): {"jobs_failed": 1}},
+    ),
+    ("heartbeat: no status change", [_record(CLAIMED, CLAIMED)], {}, {}, {}),
+    ("purged: a delete is no activity", [_record(_job("deadletter"), None)], {}, {}, {}),
+    ("cancelled", [_record(_job("pending"), _job("cancelled"))], {}, {}, {}),
+    (
+        "not a job",
+        [_record(None, dynamo_codec.encode_item({"pk": "ORG#o", "sk": "ORG", "status": "x"}))],
+        {},
+        {},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "records", "bucket", "totals", "workers"), CASES, ids=[c[0] for c in CASES])
+def test_fold(
+    name: str,
+    records: list[dict[str, Any]],
+    bucket: dict[str, int],
+    totals: dict[str, int],
+    workers: dict[tuple[str, str], dict[str, int]],
+) -> None:
+    activity = fold(records)
+    assert _hour(activity) == bucket
+    assert {k: dict(v) for k, v in activity.totals.items()} == ({("o", "q"): totals} if totals else {})
+    assert {k: dict(v) for k, v in activity.workers.items()} == workers
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "hour_start", "five_minute_start"),
+    [
+        (0, HOUR_START, HOUR_START),
+        (299_999, HOUR_START, HOUR_START),
+        (300_000, HOUR_START, HOUR_START + 300),
+        (3_599_999, HOUR_START, HOUR_START + 3300),
+        (3_600_000, HOUR_START + 3600, HOUR_START + 3600),
+    ],
+)
+def test_an_event_lands_in_the_buckets_of_its_own_time(
+    offset_ms: int, hour_start: int, five_minute_start: int
+) -> None:
+    activity = fold(
+        [_record(_job("pending"), _job("processing", at=T0 + offset_ms, started_at=T0 + offset_ms))]
+    )
+    assert set(activity.buckets) == {
+        ("o", "q", HOURLY, hour_start),
+        ("o", "q", FIVE_MINUTES, five_minute_start),
+    }
+
+
+def test_a_batch_sums_per_queue_and_bucket() -> None:
+    records = [_record(None, _job("pending")) for _ in range(3)]
+    other = dynamo_codec.encode_item({**dynamo_codec.decode_item(_job("pending")), "queue_name": "r"})
+    records.append(_record(None, other))
+    activity = fold(records)
+    assert activity.totals[("o", "q")]["created_total"] == 3
+    assert activity.totals[("o", "r")]["created_total"] == 1
