@@ -1,12 +1,26 @@
-"""The dispatcher Lambda: the table's stream (queue counters) and the periodic timer sweep."""
+"""The dispatcher Lambda: the table's stream, timer messages from the dispatch queue, the sweep.
+
+Three event sources reach it (stacks/dispatcher.py), told apart by the event's shape:
+  {"sweep": true}                 EventBridge Scheduler, every minute  → sweep.run
+  Records from aws:sqs            the dispatch queue (timer messages)  → timer_messages.handle
+  Records from aws:dynamodb       the jobs table's stream              → handle_stream
+`make dev` drives the same function from local_stack/stream_poller.py, local_stack/dispatch_loop.py
+and the runtime's sweep loop.
+"""
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
-from shared import job_timers, queue_counters
+from shared import job_activity, job_timers, queue_counters
+from shared.config import settings
 from shared.job_store import JobStore
+from shared.lambda_workers import LambdaWorkers
+from shared.timer_queue import SqsSender, TimerQueue
+
+logger = logging.getLogger("spooled.dispatcher")
 
 
 @lru_cache(maxsize=1)
@@ -14,16 +28,44 @@ def store() -> JobStore:
     return JobStore()
 
 
+@lru_cache(maxsize=1)
+def timer_queue() -> TimerQueue:
+    return TimerQueue(SqsSender(settings().dispatch_queue_url), store().clock)
+
+
+@lru_cache(maxsize=1)
+def lambda_workers() -> LambdaWorkers:
+    return LambdaWorkers(store(), SqsSender(settings().lambda_worker_queue_url))
+
+
 def handle_stream(records: list[dict[str, Any]]) -> None:
     deltas = queue_counters.deltas_from_records(records)
     if deltas:
         queue_counters.apply_deltas(store().table, deltas, store().clock.now_ms())
+    job_activity.record_batch(store().table, records)  # time buckets, totals, worker counts
+    # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
+    # the counters twice, and whatever is missed here the minute sweep finds in the index.
+    try:
+        timer_queue().arm(job_timers.timers_to_arm(records, store().clock.now_ms()))
+    except Exception:
+        logger.exception("arming timers from a stream batch failed; the sweep will cover them")
+    for org_id, queue in job_timers.queues_to_pump(records):
+        try:
+            lambda_workers().pump(org_id, queue)
+        except Exception:
+            logger.exception("pumping Lambda-worker queue %s failed; the sweep will retry", queue)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if event.get("sweep"):
-        return {"moved": job_timers.sweep(store())}
+        from functions.dispatcher import sweep
+
+        return sweep.run(store(), lambda_workers())
     records = event.get("Records") or []
+    if records and all(r.get("eventSource") == "aws:sqs" for r in records):
+        from functions.dispatcher import timer_messages
+
+        return timer_messages.handle(event, context, store(), timer_queue())
     stream_records = [r for r in records if r.get("eventSource") == "aws:dynamodb"]
     if stream_records:
         handle_stream(stream_records)

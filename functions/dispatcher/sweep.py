@@ -1,0 +1,45 @@
+"""The minute sweep: every queue's due timers, stale workers, and every Lambda-worker queue.
+
+It is the safety net of the timer messages (a lost message, a failed stream batch) and the only
+timer of the stale-worker rule. Each part runs even when another fails, so one broken queue or
+worker cannot stop the rest; the failure is logged and raised at the end for the alarm.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared import job_timers, stale_workers
+from shared.job_store import JobStore
+from shared.lambda_workers import LambdaWorkers
+
+logger = logging.getLogger("spooled.dispatcher")
+
+
+def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    failures: list[str] = []
+    try:
+        result["moved"] = job_timers.sweep(store)
+    except Exception:
+        logger.exception("timer sweep failed")
+        failures.append("timers")
+    try:
+        outcome = stale_workers.sweep(store)
+        result["workers_offline"] = outcome.marked_offline
+        result["jobs_released"] = outcome.jobs_released
+    except Exception:
+        logger.exception("stale-worker sweep failed")
+        failures.append("stale_workers")
+    pushed = 0
+    for org_id, queue in job_timers.known_queues(store):
+        try:
+            pushed += lambda_workers.pump(org_id, queue)
+        except Exception:
+            logger.exception("pumping Lambda-worker queue %s failed", queue)
+            failures.append(f"lambda:{queue}")
+    result["lambda_jobs_started"] = pushed
+    if failures:
+        raise RuntimeError(f"sweep parts failed: {', '.join(failures)} (result so far: {result})")
+    return result
