@@ -1,0 +1,204 @@
+"""Part 3: wasted conditional writes per successful claim, N claimers on one queue.
+
+Every claimer is a thread with its own JobStore (its own contention memory and randomness, as each
+Lambda container has), all claiming from one queue of the embedded moto server, whose per-call lock
+makes each conditional write atomic as on AWS. They claim until the queue is empty. Wasted = claim
+updates that failed their condition, per job claimed. The baseline on the same table and jobs
+queries the head (limit 1 per shard, best of the shards) and updates it, again on every lost race.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.lifecycle import PAYLOAD_BYTES, BenchError, payload_of_size
+from bench.sandbox import EmbeddedAws
+from shared import aws_clients, schema
+from shared import dynamo_expressions as ex
+from shared.payload_store import encode_json
+
+LEASE_SECONDS = 300  # longer than any run: no lease may expire and hand a job out twice
+ORG_ID = "00000000-0000-4000-8000-00000000b0b0"
+QUEUE = "contended"
+
+
+@dataclass
+class ContentionRun:
+    algorithm: str
+    claimers: int
+    limit: int
+    jobs: int
+    claimed: int
+    wasted_writes: int
+    seconds: float
+    drained: bool  # False: the time budget ended the run before the queue was empty
+    # Claims made while the queue was deep (at least two claims' worth left per claimer), and
+    # the writes they wasted: the queue under load, without the race for the last few jobs.
+    deep_claimed: int = 0
+    deep_wasted_writes: int = 0
+
+    @property
+    def wasted_per_claim(self) -> float:
+        return self.wasted_writes / self.claimed if self.claimed else 0.0
+
+    @property
+    def deep_wasted_per_claim(self) -> float:
+        return self.deep_wasted_writes / self.deep_claimed if self.deep_claimed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "wasted_per_claim": round(self.wasted_per_claim, 4),
+            "deep_wasted_per_claim": round(self.deep_wasted_per_claim, 4),
+        }
+
+
+def _fill(jobs: int) -> None:
+    from shared.job_store import JobStore, NewJob
+
+    text = encode_json(payload_of_size(PAYLOAD_BYTES))
+    store = JobStore()
+    for start in range(0, jobs, 100):
+        batch = [
+            NewJob(ORG_ID, QUEUE, text, priority=0, max_retries=3, timeout_seconds=LEASE_SECONDS)
+            for _ in range(min(100, jobs - start))
+        ]
+        store.create_many(batch)
+
+
+class SpooledClaimer:
+    """The service's claim (shared/job_store.py), one store per claimer."""
+
+    def __init__(self, seed: int) -> None:
+        from shared.job_store import JobStore
+
+        self.store = JobStore(rng=random.Random(seed))
+
+    def claim(self, worker_id: str, limit: int) -> list[str]:
+        return [job.id for job in self.store.claim(ORG_ID, QUEUE, worker_id, limit, LEASE_SECONDS)]
+
+    @property
+    def wasted(self) -> int:
+        return self.store.stats.conditional_failures
+
+
+class HeadClaimer:
+    """The baseline: read the head of the queue, update it; lost the race? read the head again."""
+
+    def __init__(self, seed: int) -> None:
+        from shared.config import settings
+
+        self.table = settings().table_name
+        self.shards = settings().ready_shards
+        self.wasted = 0
+
+    def _head(self, limit: int) -> list[dict[str, Any]]:
+        db = aws_clients.client("dynamodb")
+        heads: list[dict[str, Any]] = []
+        for shard in range(self.shards):
+            heads.extend(db.query(**ex.query_ready(self.table, ORG_ID, QUEUE, shard, limit)).get("Items", []))
+        heads.sort(key=lambda raw: raw[schema.READY_INDEX.sort_key.name]["S"])
+        return heads[:limit]
+
+    def claim(self, worker_id: str, limit: int) -> list[str]:
+        """One pass: read the head, try each job of it once. A pass that lost every race returns
+        nothing and the caller reads the head again."""
+        db = aws_clients.client("dynamodb")
+        claimed: list[str] = []
+        for raw in self._head(limit):
+            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            now_ms = int(time.time() * 1000)
+            args = ex.claim(
+                self.table,
+                {"pk": raw["pk"], "sk": raw["sk"]},
+                org_id=ORG_ID,
+                queue=QUEUE,
+                job_id=job_id,
+                worker_id=worker_id,
+                lease_id=f"{uuid.uuid4().hex[:12]}-{job_id}",
+                lease_expires_ms=now_ms + LEASE_SECONDS * 1000,
+                now_ms=now_ms,
+            )
+            try:
+                db.update_item(**args)
+            except Exception as error:
+                code = getattr(error, "response", {}).get("Error", {}).get("Code")
+                if code != "ConditionalCheckFailedException":
+                    raise
+                self.wasted += 1
+                continue
+            claimed.append(job_id)
+        return claimed
+
+
+ALGORITHMS: dict[str, Callable[[int], SpooledClaimer | HeadClaimer]] = {
+    "spooled": SpooledClaimer,
+    "naive": HeadClaimer,
+}
+
+
+def run(
+    aws: EmbeddedAws, algorithm: str, claimers: int, jobs: int, limit: int = 1, budget_seconds: float = 60.0
+) -> ContentionRun:
+    aws.reset()
+    _fill(jobs)
+    workers = [ALGORITHMS[algorithm](seed) for seed in range(claimers)]
+    claimed: list[str] = []
+    deep = [0, 0]  # claims, wasted writes of claim calls that began with a deep queue
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(claimers + 1)
+    deep_threshold = 2 * claimers * limit
+    deadline = [0.0]
+
+    def claim_until_empty(index: int) -> None:
+        worker = workers[index]
+        try:
+            start.wait()
+            while True:
+                with lock:
+                    remaining = jobs - len(claimed)
+                    if remaining <= 0 or errors or time.perf_counter() > deadline[0]:
+                        return
+                wasted_before = worker.wasted
+                got = worker.claim(f"claimer-{index}", limit)
+                with lock:
+                    claimed.extend(got)
+                    if remaining >= deep_threshold:
+                        deep[0] += len(got)
+                        deep[1] += worker.wasted - wasted_before
+        except BaseException as error:
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=claim_until_empty, args=(i,), daemon=True) for i in range(claimers)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + budget_seconds
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    if errors:
+        raise BenchError(f"a {algorithm} claimer failed: {errors[0]!r}") from errors[0]
+    if len(set(claimed)) != len(claimed) or len(claimed) > jobs:
+        raise BenchError(f"{algorithm}: {len(claimed)} claims of {jobs} jobs, {len(set(claimed))} distinct")
+    return ContentionRun(
+        algorithm=algorithm,
+        claimers=claimers,
+        limit=limit,
+        jobs=jobs,
+        claimed=len(claimed),
+        wasted_writes=sum(worker.wasted for worker in workers),
+        seconds=round(seconds, 2),
+        drained=len(claimed) == jobs,
+        deep_claimed=deep[0],
+        deep_wasted_writes=deep[1],
+    )

@@ -1,0 +1,171 @@
+"""Why a missed goal was missed and what would meet it, worked out from the measured breakdown.
+
+Each analysis returns (why, what would meet it) as sentences for the report; the figures in them
+come from the run, the reasoning from how the store spends its units (bench/capacity.py's rules).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import capacity
+from bench.lifecycle import PAYLOAD_BYTES
+from bench.prices import US_EAST_1
+
+# key, target (at most), what it measures
+GOALS: tuple[tuple[str, float, str], ...] = (
+    ("wru_per_job_single", 7.0, "DynamoDB write units per job lifecycle, one request per job"),
+    ("wru_per_job_batched", 7.0, "DynamoDB write units per job lifecycle, bulk create + claim limit 10"),
+    ("wasted_writes_per_claim_16", 0.25, "wasted conditional writes per claim, 16 claimers"),
+    ("import_ratio_max", 1.6, "slowest handler import / `import boto3`"),
+    ("usd_per_million_batched", 6.0, "USD per million jobs all-in, batched"),
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+# --- why a goal was missed, and what would meet it -------------------------------------------
+
+
+def goal_for(key: str) -> float:
+    return next(target for k, target, _ in GOALS if k == key)
+
+
+def write_unit_savings(life: dict[str, Any]) -> list[tuple[str, float]]:
+    """Changes the measured breakdown points at, each with the write units per job it would save."""
+    steps = life["by_step"]
+    create, claim, complete = (steps.get(s, {}) for s in ("create", "claim", "complete"))
+    payload_attribute = len("payload") + PAYLOAD_BYTES
+    state_bytes = max(claim.get("item_bytes_max", 0), complete.get("item_bytes_max", 0)) - payload_attribute
+    rewrites = sum(max(0.0, s.get("table_write_units", 0) - 1) for s in (claim, complete))
+    listing = {n: u for n, u in create.get("index_write_units", {}).items() if n != "ready"}
+    savings = []
+    if rewrites and 0 < state_bytes <= 1024:
+        # The payload item holds the payload plus keys and ids (~100 bytes); the state item fits 1 KB.
+        new_create = capacity.write_units(payload_attribute + 100) + 1
+        savings.append(
+            (
+                "keep the payload in an item of its own, written once at create: the item every "
+                f"transition rewrites is then ~{state_bytes:,} bytes, 1 unit per write "
+                f"(create {create.get('table_write_units', 0):g} -> {new_create})",
+                rewrites + create.get("table_write_units", 0) - new_create,
+            )
+        )
+        if listing:
+            savings.append(
+                (
+                    "key that payload item by queue and creation time and let it serve the job listings "
+                    "(a base-table query per queue; per organization, a merge over its queues) instead of "
+                    f"the {' and '.join(listing)} index entries",
+                    sum(listing.values()),
+                )
+            )
+    elif len(listing) > 1:
+        savings.append((f"one listing index instead of {' and '.join(listing)}", min(listing.values())))
+    timers = sum(s.get("index_write_units", {}).get("timers", 0) for s in (claim, complete))
+    if timers:
+        savings.append(
+            (
+                "lease timers as SQS messages only (the stream already arms one per claim batch), no "
+                "timers-index entry while a job runs; the sweep would then find lost leases another way",
+                timers,
+            )
+        )
+    return savings
+
+
+def write_units_analysis(life: dict[str, Any]) -> tuple[str, str]:
+    steps = life["by_step"]
+    parts = []
+    for step in ("create", "claim", "complete"):
+        s = steps.get(step)
+        if not s:
+            continue
+        extras = ", ".join(f"{name} {_fmt(u)}" for name, u in s["index_write_units"].items())
+        parts.append(
+            f"{step} {_fmt(s['write_units'])} (item {_fmt(s['table_write_units'])} at "
+            f"{s['item_bytes_max']:,} bytes{', ' + extras if extras else ''})"
+        )
+    downstream = sum(steps[s]["write_units"] for s in ("stream", "timer") if s in steps)
+    why = "; ".join(parts) + (f"; stream and timers {_fmt(downstream)}" if downstream else "") + "."
+    savings = write_unit_savings(life)
+    left = life["write_units_per_job"] - sum(units for _, units in savings)
+    what = "; ".join(f"{text} (-{_fmt(units)})" for text, units in savings)
+    what += f". All of these: ~{_fmt(left)} units per job"
+    goal = goal_for("wru_per_job_single")
+    if left <= goal:
+        what += "."
+    elif left - goal <= downstream:
+        what += f", the rest above {goal:g} being the stream's own writes (counters, activity)."
+    else:
+        what += ", still above the goal."
+    return why, what
+
+
+def contention_analysis(runs: list[dict[str, Any]]) -> tuple[str, str]:
+    from shared import claim_policy
+
+    ours = {r["claimers"]: r for r in runs if r["algorithm"] == "spooled"}
+    naive = {r["claimers"]: r for r in runs if r["algorithm"] == "naive"}
+    figures = ", ".join(
+        f"{c} claimers {_fmt(ours[c]['deep_wasted_per_claim'])}"
+        + (f" (naive {_fmt(naive[c]['deep_wasted_per_claim'])})" if c in naive else "")
+        for c in sorted(ours)
+    )
+    why = (
+        f"Wasted writes per claim with a deep queue: {figures}. A claimer starts with spread 1: it reads "
+        f"the head ({claim_policy.candidates_to_fetch(1, 1.0)} per shard) and tries every candidate in "
+        "order after a lost race, so a fresh claimer repeats the races every other claimer already lost; "
+        "its window only doubles once per claim call, and the widest window "
+        f"({claim_policy.window_size(1, claim_policy.MAX_SPREAD)} jobs at limit 1) is narrow for 64 "
+        "claimers. Each lost race costs a full write of the item."
+    )
+    what = (
+        "try at most `limit` candidates per claim call and read the head again after a lost race, instead "
+        "of working down a stale candidate list (a head read is 0.5 read units per shard; a lost race is "
+        "billed as a write of the whole item, 2 units for a ~2 KB job, and a write unit costs 5x a read "
+        "unit); and start each claimer's window "
+        "at about twice the queue's live claimers (the worker registry counts them) instead of 1, so the "
+        "first claims of a new Lambda container are already spread. Batched claims (limit 10) take ten "
+        "jobs per head read."
+    )
+    return why, what
+
+
+def import_analysis(imports: dict[str, Any]) -> tuple[str, str]:
+    worst = imports["slowest_handler"]
+    info = imports["handlers"][worst]
+    heavy = ", ".join(f"{h['module']} {h['self_ms']} ms" for h in info.get("heaviest_imports", []))
+    why = (
+        f"{worst} takes {info['median_ms']} ms to import, {info['ratio']}x `import boto3` "
+        f"({imports['baseline_median_ms']} ms); the modules with the most import time of their own: {heavy}."
+    )
+    what = (
+        "import each route module (and the pydantic models it declares) when its route is first called, "
+        "not at handler import, and keep module-level work (model classes, compiled patterns, routers "
+        "of every endpoint) out of the cold path."
+    )
+    return why, what
+
+
+def cost_analysis(cost: dict[str, Any], life: dict[str, Any]) -> tuple[str, str]:
+    components = ", ".join(f"{k} ${v:.2f}" for k, v in cost.items() if k != "total" and v >= 0.01)
+    why = f"${cost['total']:.2f} per million jobs: {components}."
+    goal = goal_for("usd_per_million_batched")
+    per_unit = US_EAST_1.dynamodb_write_request_unit * 1e6
+    others = cost["total"] - cost["dynamodb_writes"]
+    left = life["write_units_per_job"] - sum(units for _, units in write_unit_savings(life))
+    with_fewer_writes = others + left * per_unit
+    without_gateway = with_fewer_writes - cost["api_gateway"]
+    what = (
+        f"writes are ${cost['dynamodb_writes']:.2f} of it: with everything else as measured, ${goal:g} "
+        f"allows {(goal - others) / per_unit:.1f} write units per job. The changes listed under "
+        f"wru_per_job_batched (~{left:.1f} units) bring it to ${with_fewer_writes:.2f}. Serving the API "
+        "from a Lambda function URL, which has no request charge, instead of the HTTP API "
+        f"(${cost['api_gateway']:.2f}: one request per completed job, as SDK 1.6.0 has no bulk complete) "
+        "would then make it "
+        f"${without_gateway:.2f}, at the price of API Gateway's throttling and custom domain."
+    )
+    return why, what

@@ -1,0 +1,62 @@
+"""How big each part of the benchmark runs: `full` for `make bench`, `small` for the test that keeps
+the benchmark from rotting (same code, same keys, figures too rough to quote).
+
+Sized for these machines (2 shared cores; moto takes 10-30 ms per call and serializes them): the
+full run stays under 10 minutes, the small one under a minute. Contention runs stop at their time
+budget when they cannot empty the queue in time; the report says which did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ContentionLevel:
+    claimers: int
+    jobs: int
+    budget_seconds: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    lifecycle_jobs: int  # per scenario: {spooled, naive} x {single, batched}
+    lifecycle_warmup_jobs: int
+    contention: tuple[ContentionLevel, ...]
+    import_repeats: int
+    throughput: tuple[tuple[int, bool, int], ...]  # (workers, batched claims, jobs)
+    shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+
+
+FULL = Profile(
+    name="full",
+    lifecycle_jobs=100,
+    lifecycle_warmup_jobs=5,
+    contention=(
+        ContentionLevel(1, 40, 15.0),
+        ContentionLevel(4, 80, 15.0),
+        ContentionLevel(16, 192, 15.0),
+        ContentionLevel(64, 256, 15.0),
+    ),
+    import_repeats=7,
+    throughput=(
+        (1, False, 40),
+        (4, False, 48),
+        (16, False, 64),
+        (1, True, 100),
+        (4, True, 120),
+        (16, True, 120),
+    ),
+)
+
+SMALL = Profile(
+    name="small",
+    lifecycle_jobs=6,
+    lifecycle_warmup_jobs=1,
+    contention=(ContentionLevel(16, 48, 3.0),),
+    import_repeats=2,
+    throughput=((16, False, 16),),
+)
+
+PROFILES = {profile.name: profile for profile in (FULL, SMALL)}
