@@ -23,13 +23,17 @@ install: $(STAMP)
 dev: install
 	PORT=$(PORT) $(BIN)/python -m local_stack
 
-## Install what is missing, lint, and run every test.
-test: install
+## Install what is missing, lint, synthesize the stack (cdk-nag must pass), and run every test.
+test: install synth
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/python -m ruff check .
+
+## One layer of the tests at a time.
+unit functional e2e: install
+	$(BIN)/python -m pytest -q tests/$@
 
 bench: install
 	$(BIN)/python -m bench

@@ -25,6 +25,7 @@ _RETENTION_DAYS = {
     365: logs.RetentionDays.ONE_YEAR,
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_REGISTRATION_MODES = ("open", "closed", "invite")
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -46,6 +47,9 @@ class StackConfig:
     retain: bool = True
     log_retention_days: int = 30
     log_level: str = "INFO"
+    # Who may POST /api/v1/organizations. "closed" (only with X-Admin-Key) by default: an open
+    # deployment would let anyone who finds the URL create tenants in your AWS account.
+    registration_mode: str = "closed"
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -53,15 +57,21 @@ class StackConfig:
         retain = node.try_get_context("retain")
         days = node.try_get_context("log_retention_days")
         level = node.try_get_context("log_level")
+        registration = node.try_get_context("registration_mode")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
             log_level=defaults.log_level if level is None else str(level).upper(),
+            registration_mode=(
+                defaults.registration_mode if registration is None else str(registration).lower()
+            ),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
         if config.log_level not in _LOG_LEVELS:
             raise ValueError(f"context 'log_level' must be one of {_LOG_LEVELS}")
+        if config.registration_mode not in _REGISTRATION_MODES:
+            raise ValueError(f"context 'registration_mode' must be one of {_REGISTRATION_MODES}")
         return config
 
     @property

@@ -78,14 +78,6 @@ def table_items(table: dynamodb.Table, definition: schema.TableDefinition) -> li
     ]
 
 
-def table_describe(table: dynamodb.Table, definition: schema.TableDefinition) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        sid=_sid(definition.logical_id, "Describe"),
-        actions=list(TABLE_DESCRIBE_ACTIONS),
-        resources=[table.table_arn],
-    )
-
-
 def table_stream_read(table: dynamodb.Table, definition: schema.TableDefinition) -> iam.PolicyStatement:
     stream_arn = table.table_stream_arn
     if stream_arn is None:

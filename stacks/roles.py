@@ -34,16 +34,21 @@ def _all_buckets(data: DataStores, actions: tuple[str, ...]) -> list[iam.PolicyS
     ]
 
 
-def api_statements(data: DataStores, admin_key: secretsmanager.ISecret) -> list[iam.PolicyStatement]:
+def api_statements(
+    data: DataStores,
+    admin_key: secretsmanager.ISecret,
+    jwt_secret: secretsmanager.ISecret,
+    metrics_token: secretsmanager.ISecret,
+) -> list[iam.PolicyStatement]:
     dispatch = schema.DISPATCH_QUEUE
     return [
         *_all_tables(data),
-        # Health probes (functions/api/routes_system.py) check the table answers DescribeTable.
-        *(permissions.table_describe(data.table(d), d) for d in schema.TABLES),
         *_all_buckets(data, API_OBJECT_ACTIONS),
         # Enqueue with a delay arms a timer; the API never consumes the queue.
         permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
         permissions.secret_read(admin_key, "AdminKey"),
+        permissions.secret_read(jwt_secret, "JwtSigningSecret"),
+        permissions.secret_read(metrics_token, "MetricsToken"),
     ]
 
 

@@ -53,6 +53,15 @@ class SpooledStack(cdk.Stack):
             "function's role can read it.",
         )
 
+        # HS256 signing key of the JWTs /auth/login issues, and the bearer token that guards
+        # /metrics (which lists every tenant's queues). Generated here, never in code.
+        jwt_secret = self._generated_secret(
+            "JwtSigningSecret", "Spooled JWT signing key (HS256) for /api/v1/auth/*", config
+        )
+        metrics_token = self._generated_secret(
+            "MetricsToken", "Spooled bearer token for GET /metrics (Prometheus scrapers)", config
+        )
+
         self.api = ServiceFunction(
             self,
             "Api",
@@ -61,8 +70,14 @@ class SpooledStack(cdk.Stack):
             code=code,
             config=config,
             service_name="spooled-api",
-            environment={**environment, "SPOOLED_ADMIN_KEY_SECRET_ARN": admin_key.secret_arn},
-            statements=roles.api_statements(data, admin_key),
+            environment={
+                **environment,
+                "SPOOLED_ADMIN_KEY_SECRET_ARN": admin_key.secret_arn,
+                "SPOOLED_JWT_SECRET_ARN": jwt_secret.secret_arn,
+                "SPOOLED_METRICS_TOKEN_SECRET_ARN": metrics_token.secret_arn,
+                "REGISTRATION_MODE": config.registration_mode,
+            },
+            statements=roles.api_statements(data, admin_key, jwt_secret, metrics_token),
             timeout=API_TIMEOUT,
         )
         self.front_door = HttpFrontDoor(self, "Http", handler=self.api.function, config=config)
@@ -131,7 +146,34 @@ class SpooledStack(cdk.Stack):
         )
         cdk.CfnOutput(
             self,
+            "MetricsTokenSecretArn",
+            value=metrics_token.secret_arn,
+            description="Secrets Manager secret holding the bearer token for GET /metrics",
+        )
+        cdk.CfnOutput(
+            self,
             "AdminKeySecretArn",
             value=admin_key.secret_arn,
             description="Secrets Manager secret holding the admin key (X-Admin-Key)",
         )
+
+    def _generated_secret(
+        self, construct_id: str, description: str, config: StackConfig
+    ) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+            removal_policy=config.data_removal_policy,
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "A generated key only this service uses, with no second party to rotate in step with: "
+            "the operator rotates it by hand (put-secret-value, then new API function containers; "
+            "docs/deploy.md). Only the API function's role can read it.",
+        )
+        return secret

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from shared import schema
@@ -335,10 +336,23 @@ def test_dashboard_and_outputs(synthesized: Synthesized) -> None:
     assert "#dashboards/dashboard/" in render(outputs["DashboardUrl"]["Value"])
 
 
-def test_admin_key_is_a_generated_secret(synthesized: Synthesized) -> None:
-    _, secret = synthesized.by_path("AdminKey/Resource")
+@pytest.mark.parametrize("name", ["AdminKey", "JwtSigningSecret", "MetricsToken"])
+def test_credentials_are_generated_secrets(synthesized: Synthesized, name: str) -> None:
+    _, secret = synthesized.by_path(f"{name}/Resource")
     generated = secret["Properties"]["GenerateSecretString"]
     assert generated["PasswordLength"] >= 32
+
+
+def test_api_finds_its_secrets_and_registration_is_closed(synthesized: Synthesized) -> None:
+    _, function = _function(synthesized, "Api")
+    variables = function["Properties"]["Environment"]["Variables"]
+    for variable, name in (
+        ("SPOOLED_ADMIN_KEY_SECRET_ARN", "AdminKey"),
+        ("SPOOLED_JWT_SECRET_ARN", "JwtSigningSecret"),
+        ("SPOOLED_METRICS_TOKEN_SECRET_ARN", "MetricsToken"),
+    ):
+        assert variables[variable] == {"Ref": synthesized.by_path(f"{name}/Resource")[0]}
+    assert variables["REGISTRATION_MODE"] == "closed"
 
 
 # --- IAM ----------------------------------------------------------------------------------------
@@ -385,14 +399,13 @@ def test_every_role_belongs_to_one_function_or_the_sweep(synthesized: Synthesize
 
 def test_api_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("Api/Role/Resource")
-    secret, _ = synthesized.by_path("AdminKey/Resource")
     expected = _log_permissions(synthesized, "Api")
     for table in schema.TABLES:
         expected |= _table_permissions(table)
-        expected.add(("dynamodb:DescribeTable", f"{table.logical_id}.Arn"))  # /health probes
     expected |= _object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
     expected.add(("sqs:SendMessage", f"{schema.DISPATCH_QUEUE.logical_id}.Arn"))
-    expected.add(("secretsmanager:GetSecretValue", secret))
+    for name in ("AdminKey", "JwtSigningSecret", "MetricsToken"):
+        expected.add(("secretsmanager:GetSecretValue", synthesized.by_path(f"{name}/Resource")[0]))
     assert permissions(role) == expected
     actions = {action for action, _ in permissions(role)}
     assert "sqs:ReceiveMessage" not in actions and "dynamodb:GetRecords" not in actions
@@ -439,6 +452,8 @@ def test_sweep_role_may_only_invoke_the_dispatcher(synthesized: Synthesized) -> 
 # cannot slip in without review.
 EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/AdminKey": {"AwsSolutions-SMG4"},
+    "/Spooled/JwtSigningSecret": {"AwsSolutions-SMG4"},
+    "/Spooled/MetricsToken": {"AwsSolutions-SMG4"},
     "/Spooled/StreamFailureQueue": {"AwsSolutions-SQS3"},
     "/Spooled/Data/PayloadBucket": {"AwsSolutions-S1"},
     "/Spooled/Http/HttpApi": {"AwsSolutions-APIG4"},
