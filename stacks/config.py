@@ -8,6 +8,7 @@ at deploy time without a new synth (API throttling) are CfnParameters, see stack
 from __future__ import annotations
 
 from dataclasses import dataclass
+from re import fullmatch as re_fullmatch
 from typing import Any
 
 import aws_cdk as cdk
@@ -50,6 +51,9 @@ class StackConfig:
     # Who may POST /api/v1/organizations. "closed" (only with X-Admin-Key) by default: an open
     # deployment would let anyone who finds the URL create tenants in your AWS account.
     registration_mode: str = "closed"
+    # Lambda workers (docs/timers.md): the invoker may call only functions whose name starts with
+    # this, so a queue setting cannot make it invoke any other function of the account.
+    lambda_worker_prefix: str = "spooled-worker-"
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -58,6 +62,7 @@ class StackConfig:
         days = node.try_get_context("log_retention_days")
         level = node.try_get_context("log_level")
         registration = node.try_get_context("registration_mode")
+        prefix = node.try_get_context("lambda_worker_prefix")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
@@ -65,11 +70,14 @@ class StackConfig:
             registration_mode=(
                 defaults.registration_mode if registration is None else str(registration).lower()
             ),
+            lambda_worker_prefix=defaults.lambda_worker_prefix if prefix is None else str(prefix),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
         if config.log_level not in _LOG_LEVELS:
             raise ValueError(f"context 'log_level' must be one of {_LOG_LEVELS}")
+        if not re_fullmatch(r"[A-Za-z0-9_-]{3,50}", config.lambda_worker_prefix):
+            raise ValueError("context 'lambda_worker_prefix' must be 3-50 of [A-Za-z0-9_-]")
         if config.registration_mode not in _REGISTRATION_MODES:
             raise ValueError(f"context 'registration_mode' must be one of {_REGISTRATION_MODES}")
         return config

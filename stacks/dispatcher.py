@@ -66,9 +66,7 @@ class DispatcherTriggers(Construct):
         # Grants the event sources try to add land on a write-protected role and are dropped;
         # stacks/roles.py lists the permissions instead.
         function.add_event_source(
-            event_sources.SqsEventSource(
-                queue, batch_size=QUEUE_BATCH_SIZE, report_batch_item_failures=True
-            )
+            event_sources.SqsEventSource(queue, batch_size=QUEUE_BATCH_SIZE, report_batch_item_failures=True)
         )
         function.add_event_source(
             event_sources.DynamoEventSource(

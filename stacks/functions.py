@@ -65,9 +65,7 @@ class ServiceFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Spooled {service_name}: only what {handler} uses",
             inline_policies={
-                "Access": iam.PolicyDocument(
-                    statements=[permissions.log_writes(self.log_group), *statements]
-                )
+                "Access": iam.PolicyDocument(statements=[permissions.log_writes(self.log_group), *statements])
             },
         )
         self.function = lambda_.Function(

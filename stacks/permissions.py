@@ -7,6 +7,7 @@ on "*" and `index/*` wildcards. tests/cdk/test_stack.py checks the outcome role 
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -139,3 +140,10 @@ def function_invoke(function: lambda_.IFunction, name: str) -> iam.PolicyStateme
     return iam.PolicyStatement(
         sid=_sid(name, "Invoke"), actions=["lambda:InvokeFunction"], resources=[function.function_arn]
     )
+
+
+def function_invoke_by_prefix(scope_stack: cdk.Stack, prefix: str) -> iam.PolicyStatement:
+    # Customers' worker functions do not exist when the stack is deployed; the name prefix is the
+    # narrowest resource that still lets a queue name its worker later.
+    arn = f"arn:{scope_stack.partition}:lambda:{scope_stack.region}:{scope_stack.account}:function:{prefix}*"
+    return iam.PolicyStatement(sid="LambdaWorkersInvoke", actions=["lambda:InvokeFunction"], resources=[arn])

@@ -7,6 +7,7 @@ builder here and one ServiceFunction call in spooled_stack.py.
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -40,12 +41,10 @@ def api_statements(
     jwt_secret: secretsmanager.ISecret,
     metrics_token: secretsmanager.ISecret,
 ) -> list[iam.PolicyStatement]:
-    dispatch = schema.DISPATCH_QUEUE
     return [
         *_all_tables(data),
         *_all_buckets(data, API_OBJECT_ACTIONS),
-        # Enqueue with a delay arms a timer; the API never consumes the queue.
-        permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
+        # No SQS: timers are armed by the dispatcher from the table's stream (docs/timers.md).
         permissions.secret_read(admin_key, "AdminKey"),
         permissions.secret_read(jwt_secret, "JwtSigningSecret"),
         permissions.secret_read(metrics_token, "MetricsToken"),
@@ -54,6 +53,7 @@ def api_statements(
 
 def dispatcher_statements(data: DataStores, stream_failures: sqs.IQueue) -> list[iam.PolicyStatement]:
     dispatch = schema.DISPATCH_QUEUE
+    lambda_workers = schema.LAMBDA_WORKER_QUEUE
     streams = [
         permissions.table_stream_read(data.table(definition), definition)
         for definition in schema.TABLES
@@ -68,6 +68,20 @@ def dispatcher_statements(data: DataStores, stream_failures: sqs.IQueue) -> list
         permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
         # Where Lambda records stream batches that kept failing (the mapping's on-failure destination).
         permissions.queue_send(stream_failures, "StreamFailures"),
+        # The sweep starts Lambda-worker jobs by queueing them for the invoker.
+        permissions.queue_send(data.queue(lambda_workers), lambda_workers.logical_id),
+    ]
+
+
+def lambda_invoker_statements(data: DataStores, stack: cdk.Stack, prefix: str) -> list[iam.PolicyStatement]:
+    lambda_workers = schema.LAMBDA_WORKER_QUEUE
+    return [
+        *_all_tables(data),
+        *_all_buckets(data, DISPATCHER_OBJECT_ACTIONS),
+        permissions.queue_consume(data.queue(lambda_workers), lambda_workers.logical_id),
+        # After a job settles, the invoker queues the next one of its queue itself.
+        permissions.queue_send(data.queue(lambda_workers), lambda_workers.logical_id),
+        permissions.function_invoke_by_prefix(stack, prefix),
     ]
 
 

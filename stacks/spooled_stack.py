@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -20,6 +21,10 @@ from stacks.functions import ServiceFunction, bundle_code
 from stacks.monitoring import Monitoring
 from stacks.nag import acknowledge
 
+LAMBDA_WORKER_FINDING = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>"
+    ":function:{prefix}*]"
+)
 # Under the HTTP API's 30 s integration limit, so a slow request ends as our timeout, logged.
 API_TIMEOUT = cdk.Duration.seconds(29)
 
@@ -107,6 +112,29 @@ class SpooledStack(cdk.Stack):
             stream_failures=stream_failures,
         )
 
+        # Lambda workers: one message per pushed job; the invoker waits for the customer's
+        # function, so it gets Lambda's longest timeout and a batch of one.
+        lambda_workers = schema.LAMBDA_WORKER_QUEUE
+        self.lambda_invoker = ServiceFunction(
+            self,
+            "LambdaInvoker",
+            handler="functions.dispatcher.lambda_invoker.handler",
+            description="Spooled Lambda workers: pushes a queue's jobs to the function it names",
+            code=code,
+            config=config,
+            service_name="spooled-lambda-invoker",
+            environment=environment,
+            statements=roles.lambda_invoker_statements(data, self, config.lambda_worker_prefix),
+            timeout=time_limit_for(lambda_workers.visibility_timeout_seconds),
+            # It queues the next job of its queue itself: a chain, not a runaway loop.
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+        )
+        self.lambda_invoker.function.add_event_source(
+            event_sources.SqsEventSource(
+                data.queue(lambda_workers), batch_size=1, report_batch_item_failures=True
+            )
+        )
+
         # Later issues add the scheduler and webhooks functions here, one ServiceFunction each
         # with a builder in stacks/roles.py.
         #
@@ -115,7 +143,14 @@ class SpooledStack(cdk.Stack):
         # function on the jobs stream. DynamoDB allows two readers per stream shard; the
         # dispatcher is the first, so the fan-out must be the last direct one.
 
-        for service in (self.api, self.dispatcher):
+        acknowledge(
+            self.lambda_invoker.role,
+            LAMBDA_WORKER_FINDING.format(prefix=config.lambda_worker_prefix),
+            "Lambda workers are the customer's functions, named in a queue's settings after the "
+            "stack is deployed; the name prefix (context lambda_worker_prefix) is the narrowest "
+            "resource that allows that, and only lambda:InvokeFunction is granted on it.",
+        )
+        for service in (self.api, self.dispatcher, self.lambda_invoker):
             for finding in roles.object_wildcard_findings():
                 acknowledge(
                     service.role,
@@ -129,7 +164,11 @@ class SpooledStack(cdk.Stack):
             self,
             "Monitoring",
             data=data,
-            functions={"Api": self.api.function, "Dispatcher": self.dispatcher.function},
+            functions={
+                "Api": self.api.function,
+                "Dispatcher": self.dispatcher.function,
+                "LambdaInvoker": self.lambda_invoker.function,
+            },
             stream_failures=stream_failures,
             http_api=self.front_door.http_api,
         )

@@ -22,6 +22,9 @@ from tests.cdk.template_tools import (
 
 API_HANDLER = "functions.api.handler.handler"
 DISPATCHER_HANDLER = "functions.dispatcher.handler.handler"
+INVOKER_HANDLER = "functions.dispatcher.lambda_invoker.handler"
+SERVICES = (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher"),
+            ("LambdaInvoker", "spooled-lambda-invoker"))  # fmt: skip
 TABLE_ITEM_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -155,9 +158,9 @@ def test_payload_bucket_is_private_encrypted_and_tls_only(synthesized: Synthesiz
 # --- functions ----------------------------------------------------------------------------------
 
 
-def test_only_the_api_and_dispatcher_functions_exist(synthesized: Synthesized) -> None:
+def test_only_the_service_functions_exist(synthesized: Synthesized) -> None:
     handlers = {f["Properties"]["Handler"] for f in synthesized.of_type("AWS::Lambda::Function").values()}
-    assert handlers == {API_HANDLER, DISPATCHER_HANDLER}
+    assert handlers == {API_HANDLER, DISPATCHER_HANDLER, INVOKER_HANDLER}
 
 
 def test_functions_are_arm64_on_the_pinned_runtime(synthesized: Synthesized) -> None:
@@ -174,7 +177,7 @@ def test_functions_get_every_resource_through_the_environment(synthesized: Synth
         **{b.env_var: {"Ref": b.logical_id} for b in schema.BUCKETS},
     }
     secret, _ = synthesized.by_path("AdminKey/Resource")
-    for name, service in (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher")):
+    for name, service in SERVICES:
         _, function = _function(synthesized, name)
         variables = function["Properties"]["Environment"]["Variables"]
         for env_var, ref in expected_refs.items():
@@ -187,7 +190,7 @@ def test_functions_get_every_resource_through_the_environment(synthesized: Synth
 
 
 def test_functions_log_to_their_own_group_with_retention(synthesized: Synthesized) -> None:
-    for name in ("Api", "Dispatcher"):
+    for name, _ in SERVICES:
         _, function = _function(synthesized, name)
         log_group, resource = synthesized.by_path(f"{name}/Logs/Resource")
         assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
@@ -257,6 +260,7 @@ def test_dispatcher_consumes_the_queue_and_the_stream(synthesized: Synthesized) 
     mappings = {
         render(m["Properties"]["EventSourceArn"]): m["Properties"]
         for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": dispatcher}
     }
     assert set(mappings) == {"DispatchQueue.Arn", "JobsTable.StreamArn"}
     queue = mappings["DispatchQueue.Arn"]
@@ -386,10 +390,11 @@ def test_every_role_belongs_to_one_function_or_the_sweep(synthesized: Synthesize
     expected = {
         synthesized.by_path("Api/Role/Resource")[0],
         synthesized.by_path("Dispatcher/Role/Resource")[0],
+        synthesized.by_path("LambdaInvoker/Role/Resource")[0],
         synthesized.by_path("DispatcherTriggers/SweepRole/Resource")[0],
     }
     assert roles == expected
-    for name in ("Api", "Dispatcher"):
+    for name, _ in SERVICES:
         role, resource = synthesized.by_path(f"{name}/Role/Resource")
         _, function = _function(synthesized, name)
         assert function["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
@@ -403,12 +408,12 @@ def test_api_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     for table in schema.TABLES:
         expected |= _table_permissions(table)
     expected |= _object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
-    expected.add(("sqs:SendMessage", f"{schema.DISPATCH_QUEUE.logical_id}.Arn"))
     for name in ("AdminKey", "JwtSigningSecret", "MetricsToken"):
         expected.add(("secretsmanager:GetSecretValue", synthesized.by_path(f"{name}/Resource")[0]))
     assert permissions(role) == expected
     actions = {action for action, _ in permissions(role)}
-    assert "sqs:ReceiveMessage" not in actions and "dynamodb:GetRecords" not in actions
+    assert not any(a.startswith(("sqs:", "lambda:")) for a in actions)
+    assert "dynamodb:GetRecords" not in actions
 
 
 def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
@@ -432,9 +437,46 @@ def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -
         ("sqs:GetQueueAttributes", dispatch),
         ("sqs:SendMessage", dispatch),
         ("sqs:SendMessage", f"{failures}.Arn"),
+        ("sqs:SendMessage", f"{schema.LAMBDA_WORKER_QUEUE.logical_id}.Arn"),
     }
     assert permissions(role) == expected
-    assert not any(action.startswith("secretsmanager:") for action, _ in permissions(role))
+    assert not any(action.startswith(("secretsmanager:", "lambda:")) for action, _ in permissions(role))
+
+
+def test_lambda_invoker_may_invoke_only_prefixed_worker_functions(synthesized: Synthesized) -> None:
+    _, role = synthesized.by_path("LambdaInvoker/Role/Resource")
+    workers = f"{schema.LAMBDA_WORKER_QUEUE.logical_id}.Arn"
+    granted = permissions(role) - _log_permissions(synthesized, "LambdaInvoker")
+    invokes = {target for action, target in granted if action == "lambda:InvokeFunction"}
+    assert len(invokes) == 1
+    (target,) = invokes
+    assert target.endswith(":function:spooled-worker-*")
+    expected: set[tuple[str, str]] = set()
+    for table in schema.TABLES:
+        expected |= _table_permissions(table)
+    expected |= _object_permissions({"s3:GetObject", "s3:PutObject"})
+    expected |= {
+        ("sqs:ReceiveMessage", workers),
+        ("sqs:DeleteMessage", workers),
+        ("sqs:ChangeMessageVisibility", workers),
+        ("sqs:GetQueueAttributes", workers),
+        ("sqs:SendMessage", workers),
+        ("lambda:InvokeFunction", target),
+    }
+    assert granted == expected
+
+
+def test_lambda_invoker_consumes_its_queue_one_job_at_a_time(synthesized: Synthesized) -> None:
+    invoker, function = _function(synthesized, "LambdaInvoker")
+    mappings = [
+        m["Properties"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": invoker}
+    ]
+    assert len(mappings) == 1
+    assert mappings[0]["BatchSize"] == 1
+    assert mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # SQS visibility must cover six times the consumer's timeout (AWS's advice for Lambda).
+    assert function["Properties"]["Timeout"] * 6 <= schema.LAMBDA_WORKER_QUEUE.visibility_timeout_seconds
 
 
 def test_sweep_role_may_only_invoke_the_dispatcher(synthesized: Synthesized) -> None:
@@ -459,6 +501,11 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/Http/HttpApi": {"AwsSolutions-APIG4"},
     "/Spooled/Api/Role": {"AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]"},
     "/Spooled/Dispatcher/Role": {"AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]"},
+    "/Spooled/LambdaInvoker/Role": {
+        "AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>"
+        ":function:spooled-worker-*]",
+    },
 }
 
 
