@@ -46,42 +46,16 @@ class WorkerRegistry:
     ) -> dict[str, Any]:
         now_ms = self.clock.now_ms()
         worker_id = worker_id or str(uuid.uuid4())
-        values = {
-            ":org": org_id,
-            ":queue": queue_name,
-            ":host": hostname,
-            ":type": worker_type or "generic",
-            ":max": max_concurrency,
-            ":meta": json.dumps(metadata if metadata is not None else {}),
-            ":version": version or "",
-            ":now": now_ms,
-            ":healthy": "healthy",
-            ":id": worker_id,
-            ":org_pk": ex.workers_by_org_pk(org_id),
-            ":created_sk": ex.created_sk(now_ms, worker_id),
-            ":zero": 0,
-            # The live-worker registry the stale-worker sweep walks (shared/stale_workers.py).
-            ":live_pk": ex.LIVE_WORKERS_PARTITION,
-            ":live_sk": worker_id,
+        fields = {
+            "queue_name": queue_name,
+            "hostname": hostname,
+            "worker_type": worker_type or "generic",
+            "max_concurrency": max_concurrency,
+            "metadata": json.dumps(metadata if metadata is not None else {}),
+            "version": version or "",
         }
         try:
-            # Upsert by id; a stable id owned by another organization must not be taken over.
-            self._db.update_item(
-                TableName=self.table,
-                Key=ex.worker_key(worker_id),
-                UpdateExpression=(
-                    "SET id = :id, org_id = :org, queue_name = :queue, hostname = :host, "
-                    "worker_type = :type, max_concurrency = :max, metadata = :meta, version = :version, "
-                    "#status = :healthy, "
-                    "last_heartbeat = :now, updated_at = :now, current_jobs = :zero, "
-                    "registered_at = if_not_exists(registered_at, :now), org_pk = :org_pk, "
-                    "created_sk = if_not_exists(created_sk, :created_sk), "
-                    "timer_pk = :live_pk, timer_sk = :live_sk"
-                ),
-                ConditionExpression="attribute_not_exists(pk) OR org_id = :org",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=dynamo_codec.encode_values(values),
-            )
+            self._db.update_item(**ex.register_worker(self.table, worker_id, org_id, fields, now_ms))
         except Exception as error:
             if _conditional_failed(error):
                 raise Conflict("This worker id is registered to another organization") from error
@@ -96,44 +70,31 @@ class WorkerRegistry:
     def heartbeat(
         self, org_id: str, worker_id: str, *, current_jobs: int, status: str = "healthy", metadata: Any = None
     ) -> None:
-        now_ms = self.clock.now_ms()
-        values: dict[str, Any] = {":org": org_id, ":now": now_ms, ":jobs": current_jobs, ":status": status}
-        # Back into the live-worker registry if the stale sweep took it out; the same values as
-        # before otherwise, which writes nothing to the index.
-        values.update({":live_pk": ex.LIVE_WORKERS_PARTITION, ":live_sk": worker_id})
-        update = (
-            "SET last_heartbeat = :now, updated_at = :now, current_jobs = :jobs, #status = :status, "
-            "timer_pk = :live_pk, timer_sk = :live_sk"
+        self._update_owned(
+            worker_id,
+            ex.worker_heartbeat(
+                self.table,
+                worker_id,
+                org_id,
+                current_jobs=current_jobs,
+                status=status,
+                metadata_text=json.dumps(metadata) if metadata is not None else None,
+                now_ms=self.clock.now_ms(),
+            ),
         )
-        if metadata is not None:
-            update += ", metadata = :meta"
-            values[":meta"] = json.dumps(metadata)
-        self._update_owned(org_id, worker_id, update, values)
 
     def deregister(self, org_id: str, worker_id: str) -> None:
         # Leases the worker still holds stay in place: the SDK acks or fails its jobs before it
         # deregisters, and an expired lease is recovered by the timers.
-        now_ms = self.clock.now_ms()
         self._update_owned(
-            org_id,
-            worker_id,
-            "SET #status = :status, updated_at = :now REMOVE timer_pk, timer_sk",
-            {":org": org_id, ":now": now_ms, ":status": "offline"},
+            worker_id, ex.deregister_worker(self.table, worker_id, org_id, self.clock.now_ms())
         )
 
-    def _update_owned(self, org_id: str, worker_id: str, update: str, values: dict[str, Any]) -> None:
+    def _update_owned(self, worker_id: str, update: dict[str, Any]) -> None:
         if len(worker_id.encode("utf-8")) > MAX_WORKER_ID_BYTES:
             raise NotFound()
         try:
-            # Another organization's worker (or none) looks exactly like a missing one.
-            self._db.update_item(
-                TableName=self.table,
-                Key=ex.worker_key(worker_id),
-                UpdateExpression=update,
-                ConditionExpression="org_id = :org",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=dynamo_codec.encode_values(values),
-            )
+            self._db.update_item(**update)
         except Exception as error:
             if _conditional_failed(error):
                 raise NotFound() from error
