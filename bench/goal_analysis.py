@@ -115,21 +115,20 @@ def contention_analysis(runs: list[dict[str, Any]]) -> tuple[str, str]:
         for c in sorted(ours)
     )
     why = (
-        f"Wasted writes per claim with a deep queue: {figures}. A claimer starts with spread 1: it reads "
-        f"the head ({claim_policy.candidates_to_fetch(1, 1.0)} per shard) and tries every candidate in "
-        "order after a lost race, so a fresh claimer repeats the races every other claimer already lost; "
-        "its window only doubles once per claim call, and the widest window "
-        f"({claim_policy.window_size(1, claim_policy.MAX_SPREAD)} jobs at limit 1) is narrow for 64 "
-        "claimers. Each lost race costs a full write of the item."
+        f"Wasted writes per claim with a deep queue: {figures}. shared/claim_policy.py: a claimer reads "
+        f"at least {claim_policy.candidates_to_fetch(1, 1.0)} candidates per shard, reshuffles the rest "
+        "after its first lost race in a call, gives up after limit + 2 lost races, and remembers the "
+        f"contention per queue as a spread (x{claim_policy.GROWTH:g} per lost race, -5% per clean call, "
+        f"at most {claim_policy.window_size(1, claim_policy.MAX_SPREAD)} jobs wide at limit 1). Every "
+        "claimer here is a fresh JobStore (as a new Lambda container is), so its first calls, before it "
+        "has seen a race, go for the head in strict order; that warm-up is most of the remaining waste, "
+        "and the 64-job window is narrow for 64 claimers."
     )
     what = (
-        "try at most `limit` candidates per claim call and read the head again after a lost race, instead "
-        "of working down a stale candidate list (a head read is 0.5 read units per shard; a lost race is "
-        "billed as a write of the whole item, 2 units for a ~2 KB job, and a write unit costs 5x a read "
-        "unit); and start each claimer's window "
-        "at about twice the queue's live claimers (the worker registry counts them) instead of 1, so the "
-        "first claims of a new Lambda container are already spread. Batched claims (limit 10) take ten "
-        "jobs per head read."
+        "start a claimer's spread from the number of live workers of the queue (the worker registry "
+        "knows them) instead of 1, so a new container's first claims are already spread; widen the "
+        "window past one 100-item query page for very many claimers; prefer batched claims (limit 10), "
+        "which take ten jobs per head read."
     )
     return why, what
 

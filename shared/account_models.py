@@ -44,7 +44,9 @@ PlanTier = Literal["free", "starter", "pro", "enterprise"]
 
 class _Body(BaseModel):
     # The same rules as shared.api_models: strict types, unknown keys ignored.
-    model_config = ConfigDict(strict=True, extra="ignore")
+    # defer_build: a model's validator is built on its first use, not at import, so a cold start
+    # pays only for the request bodies it actually parses.
+    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
 
 
 # --- auth (§2.3) ---------------------------------------------------------------------------
