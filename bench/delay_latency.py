@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-OFFLINE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
+from local_stack.subprocess_runner import LocalStackProcess
+
 POLL_SECONDS = 0.05
 
 
@@ -70,37 +61,12 @@ class Api:
         return json.loads(text) if text else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_stack(log_path: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    port, api_key = _free_port(), f"sp_test_bench_{uuid.uuid4().hex}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOOLED_", "AWS_"))}
-    env.update(OFFLINE_ENV)
-    env.update(PORT=str(port), SPOOLED_DEV_API_KEY=api_key, SPOOLED_SWEEP_INTERVAL_SECS="60")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the local stack exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=1):
-                return process, base_url, api_key
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the local stack did not answer /health within 60 s")
+def start_stack(log_path: Path) -> tuple[LocalStackProcess, str, str]:
+    api_key = f"sp_test_bench_{uuid.uuid4().hex}"
+    # The sweep at AWS's 60 s, so what is measured is the SQS timer path, not the local 1 s sweep.
+    stack = LocalStackProcess(log_path, {"SPOOLED_DEV_API_KEY": api_key, "SPOOLED_SWEEP_INTERVAL_SECS": "60"})
+    stack.start()
+    return stack, stack.base_url, api_key
 
 
 def measure(api: Api, jobs: int, spread_seconds: float, lead_seconds: float, seed: int) -> dict[str, Any]:
@@ -186,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(Api(base_url, api_key), args.jobs, args.spread, args.lead, args.seed)
     finally:
         if process is not None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            process.stop(timeout=30)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

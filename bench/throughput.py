@@ -11,14 +11,8 @@ Every claim is logged with its job id, for the shard-spread check of part 6.
 from __future__ import annotations
 
 import contextlib
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,26 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.lifecycle import PAYLOAD_BYTES, BenchError, payload_of_size
-from bench.sandbox import offline_environment
+from local_stack.subprocess_runner import LocalStackProcess, StackStartError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "sp_test_bench_0123456789abcdefghijklmnopqrstuvwxyzAB"
 STARTUP_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 300.0  # under 16 workers the stack serializes every AWS call: be patient
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
 
 
 @dataclass
@@ -58,38 +37,17 @@ class RunningStack:
 @contextlib.contextmanager
 def local_stack(log_path: Path, shards: int) -> Iterator[RunningStack]:
     """`python -m local_stack` (what `make dev` runs) on a free port, stopped with SIGTERM."""
-    port = _free_port()
-    env = {
-        **offline_environment(),
-        "PORT": str(port),
-        "SPOOLED_DEV_API_KEY": API_KEY,
-        "SPOOLED_READY_SHARDS": str(shards),
-        "PYTHONUNBUFFERED": "1",
-    }
-    base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    stack = LocalStackProcess(
+        log_path, {"SPOOLED_DEV_API_KEY": API_KEY, "SPOOLED_READY_SHARDS": str(shards)}, STARTUP_SECONDS
+    )
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not _answers(base_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"the local stack did not start; see {log_path}")
-            time.sleep(0.1)
-        yield RunningStack(base_url, shards, log_path)
+        stack.start()
+    except StackStartError as error:
+        raise BenchError(f"the local stack did not start; see {log_path}") from error
+    try:
+        yield RunningStack(stack.base_url, shards, log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stack.stop(timeout=15)
 
 
 @dataclass
