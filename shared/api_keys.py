@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shared import aws_clients, dynamo_codec, index_reads, plan_limits, schema
 from shared import dynamo_expressions as ex
 from shared.auth import AuthContext, api_key_item, hash_key, mint_key
+from shared.aws_errors import error_code as _error_code
 from shared.clock import Clock, SystemClock, from_datetime, to_rfc3339
 from shared.config import settings
 from shared.errors import AccessDenied, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
@@ -24,10 +25,6 @@ if TYPE_CHECKING:  # request models are built only where a route parses a body
 LAST_USED_EVERY_MS = 5 * 60 * 1000  # last_used is coarse on purpose: one write per key per 5 min
 MAX_LISTED = 100
 MAX_ID_LENGTH = 255
-
-
-def _error_code(error: Exception) -> str | None:
-    return getattr(error, "response", {}).get("Error", {}).get("Code")
 
 
 def _cancellation_codes(error: Exception) -> list[str]:

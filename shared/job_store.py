@@ -18,6 +18,7 @@ from typing import Any
 from shared import aws_clients, claim_policy, dynamo_codec, schema
 from shared import backoff as backoff_policy
 from shared import dynamo_expressions as ex
+from shared.aws_errors import is_conditional_failure as _is_conditional_failure
 from shared.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from shared.clock import Clock, SystemClock
 from shared.config import settings
@@ -41,11 +42,6 @@ SUMMARY_PROJECTION = (
     "id, org_id, queue_name, #status, priority, retry_count, max_retries, timeout_seconds, last_error, "
     "created_at, updated_at, scheduled_at, started_at, completed_at, tags, job_type"
 )
-
-
-def _is_conditional_failure(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code == "ConditionalCheckFailedException"
 
 
 def _old_item(error: Exception) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from shared import aws_clients, dynamo_codec
 from shared import dynamo_expressions as ex
+from shared.aws_errors import is_conditional_failure
 from shared.config import settings
 from shared.errors import LeaseExpired, NotFound
 from shared.job_model import JobRecord, claimed_job
@@ -297,6 +298,6 @@ def _conditional(db: Any, operation: str, args: dict[str, Any]) -> bool:
         getattr(db, operation)(**args)
         return True
     except Exception as error:
-        if getattr(error, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if not is_conditional_failure(error):
             raise
         return False

@@ -19,6 +19,7 @@ from shared import aws_clients, dynamo_codec, job_activity, job_purge, queue_cou
 from shared import dynamo_expressions as ex
 from shared.api_models import QUEUE_NAME_PATTERN
 from shared.auth import AuthContext
+from shared.aws_errors import is_conditional_failure as _conditional_failed
 from shared.clock import Clock, SystemClock, to_rfc3339
 from shared.config import settings
 from shared.errors import BadRequest, Conflict, NotFound
@@ -36,10 +37,6 @@ _NAME = re.compile(QUEUE_NAME_PATTERN)
 def require_valid_name(name: str) -> None:
     if not _NAME.match(name):
         raise BadRequest("Invalid queue name: 1-100 of [A-Za-z0-9_.-], not starting with '.' or '-'")
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _settings_document(item: dict[str, Any]) -> dict[str, Any]:

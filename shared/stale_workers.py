@@ -17,6 +17,7 @@ from typing import Any
 
 from shared import aws_clients, dynamo_codec
 from shared import dynamo_expressions as ex
+from shared.aws_errors import is_conditional_failure
 from shared.job_store import JobStore
 from shared.worker_directory import LIVE_STATUSES, STALE_AFTER_MS
 
@@ -73,7 +74,7 @@ def _conditional(args: dict[str, Any]) -> bool:
         aws_clients.client("dynamodb").update_item(**args)
         return True
     except Exception as error:
-        if getattr(error, "response", {}).get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if not is_conditional_failure(error):
             raise
         return False
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared import aws_clients, dynamo_codec
 from shared import dynamo_expressions as ex
+from shared.aws_errors import is_conditional_failure as _conditional_failed
 from shared.clock import Clock, SystemClock, to_rfc3339
 from shared.config import settings
 from shared.errors import Conflict, NotFound
@@ -17,10 +18,6 @@ HEARTBEAT_INTERVAL_SECS = 10
 # Registration takes ids of at most 128 characters (minted ones are UUIDs). A longer id from a URL
 # names no worker, and DynamoDB would refuse it as a key with a ValidationException (a 500).
 MAX_WORKER_ID_BYTES = 255
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "response", {}).get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class WorkerRegistry:
