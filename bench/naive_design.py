@@ -9,7 +9,7 @@
   design differs. No per-queue counters, no history: the baseline does less, not more.
 
 This is a baseline, not the service: its table and expressions stay in bench/ and out of
-shared/schema.py and shared/dynamo_expressions.py.
+shared/schema.py and shared/dynamo_expressions/.
 """
 
 from __future__ import annotations

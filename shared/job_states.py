@@ -1,6 +1,6 @@
 """The job state machine (contract §3.1): statuses and the allowed transitions, in one table.
 
-Every transition is a conditional write that asserts its from-state (shared/dynamo_expressions.py
+Every transition is a conditional write that asserts its from-state (shared/dynamo_expressions/
 builds the condition from this table), so two racing callers can never both move a job.
 """
 

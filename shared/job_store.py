@@ -1,6 +1,6 @@
 """The DynamoDB job store: creating, claiming and moving jobs through their states.
 
-All keys and expressions come from shared/dynamo_expressions.py. A ConditionalCheckFailed on a
+All keys and expressions come from shared/dynamo_expressions/. A ConditionalCheckFailed on a
 transition is a lost race or a stale index read, never a crash: the store either skips the
 candidate (claim, sweeps) or classifies the miss into the contract's error (worker calls).
 """
