@@ -79,6 +79,16 @@ def create_all(session: Any) -> dict[str, str]:
             },
         )["QueueUrl"]
         env[queue.env_var] = url
+        if queue is schema.SCHEDULE_FIRE_QUEUE:  # EventBridge Scheduler targets the queue by ARN
+            env[schema.SCHEDULE_QUEUE_ARN_ENV] = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+
+    # The group the far cron fires are armed in (local_stack/scheduler_loop.py plays EventBridge
+    # Scheduler and fires them); moto does not check the role, but the calls carry one as on AWS.
+    session.client("scheduler").create_schedule_group(Name=schema.SCHEDULE_GROUP_LOCAL_NAME)
+    env[schema.SCHEDULE_GROUP_ENV] = schema.SCHEDULE_GROUP_LOCAL_NAME
+    env[schema.SCHEDULE_ROLE_ARN_ENV] = "arn:aws:iam::123456789012:role/spooled-local-schedule-sender"
 
     s3 = session.client("s3")
     for bucket in schema.BUCKETS:

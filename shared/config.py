@@ -43,6 +43,13 @@ class Settings:
     external_url: str = "https://api.spooled.cloud"
     # --- timers and Lambda workers (docs/timers.md) ---
     lambda_worker_queue_url: str = ""
+    # --- schedules, outgoing webhooks, live updates ---
+    schedule_queue_url: str = ""
+    schedule_queue_arn: str = ""
+    schedule_group: str = schema.SCHEDULE_GROUP_LOCAL_NAME
+    schedule_role_arn: str = ""
+    webhook_queue_url: str = ""
+    ws_callback_url: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +78,12 @@ def settings() -> Settings:
         limits_json=env.get("SPOOLED_LIMITS") or "",
         external_url=(env.get("EXTERNAL_URL") or "https://api.spooled.cloud").rstrip("/"),
         lambda_worker_queue_url=env.get(schema.LAMBDA_WORKER_QUEUE.env_var, ""),
+        schedule_queue_url=env.get(schema.SCHEDULE_FIRE_QUEUE.env_var, ""),
+        schedule_queue_arn=env.get(schema.SCHEDULE_QUEUE_ARN_ENV, ""),
+        schedule_group=env.get(schema.SCHEDULE_GROUP_ENV) or schema.SCHEDULE_GROUP_LOCAL_NAME,
+        schedule_role_arn=env.get(schema.SCHEDULE_ROLE_ARN_ENV, ""),
+        webhook_queue_url=env.get(schema.WEBHOOK_DELIVERY_QUEUE.env_var, ""),
+        ws_callback_url=(env.get(schema.WS_CALLBACK_URL_ENV) or "").rstrip("/"),
     )
 
 

@@ -154,6 +154,46 @@ LAMBDA_WORKER_QUEUE = QueueDefinition(
     dead_letter_logical_id="LambdaWorkerDeadLetterQueue",
 )
 
+SCHEDULE_FIRE_QUEUE = QueueDefinition(
+    # Cron fires with second precision: {org_id, schedule_id, fire_ms} messages, delayed to the
+    # exact second (re-sent while more than 900 s away). EventBridge Scheduler one-time schedules
+    # send the first message of a far fire straight to this queue; the scheduler function consumes it.
+    logical_id="ScheduleFireQueue",
+    env_var="SPOOLED_SCHEDULE_QUEUE_URL",
+    local_name="spooled-schedule-fires",
+    visibility_timeout_seconds=60,
+    max_receive_count=5,
+    dead_letter_local_name="spooled-schedule-fires-dlq",
+    dead_letter_logical_id="ScheduleFireDeadLetterQueue",
+)
+
+WEBHOOK_DELIVERY_QUEUE = QueueDefinition(
+    # One message per (outgoing webhook, event) and per completion webhook; a failed attempt is
+    # re-sent with the backoff as its delay. The webhooks function consumes it.
+    logical_id="WebhookDeliveryQueue",
+    env_var="SPOOLED_WEBHOOK_QUEUE_URL",
+    local_name="spooled-webhook-deliveries",
+    visibility_timeout_seconds=90,  # six times the 15 s the function may spend on one delivery
+    max_receive_count=5,
+    dead_letter_local_name="spooled-webhook-deliveries-dlq",
+    dead_letter_logical_id="WebhookDeliveryDeadLetterQueue",
+)
+
+# EventBridge Scheduler: the group that holds one one-time schedule per far cron fire, and the
+# environment variables that name it and the role it assumes to send to SCHEDULE_FIRE_QUEUE.
+SCHEDULE_GROUP_ENV = "SPOOLED_SCHEDULE_GROUP"
+SCHEDULE_GROUP_LOCAL_NAME = "spooled-schedules"
+SCHEDULE_ROLE_ARN_ENV = "SPOOLED_SCHEDULE_ROLE_ARN"
+SCHEDULE_QUEUE_ARN_ENV = "SPOOLED_SCHEDULE_QUEUE_ARN"
+# The WebSocket API's management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage});
+# in make dev the local gateway answers the same @connections calls.
+WS_CALLBACK_URL_ENV = "SPOOLED_WS_CALLBACK_URL"
+
 TABLES: tuple[TableDefinition, ...] = (JOBS_TABLE,)
-QUEUES: tuple[QueueDefinition, ...] = (DISPATCH_QUEUE, LAMBDA_WORKER_QUEUE)
+QUEUES: tuple[QueueDefinition, ...] = (
+    DISPATCH_QUEUE,
+    LAMBDA_WORKER_QUEUE,
+    SCHEDULE_FIRE_QUEUE,
+    WEBHOOK_DELIVERY_QUEUE,
+)
 BUCKETS: tuple[BucketDefinition, ...] = (PAYLOAD_BUCKET,)
