@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import UnprocessableBody, ValidationFailed
 
@@ -25,7 +25,16 @@ MaxRetries = Annotated[int, Field(ge=0, le=100)]
 TimeoutSeconds = Annotated[int, Field(ge=1, le=86400)]
 WorkerId = Annotated[str, Field(min_length=1, max_length=255)]
 LeaseId = Annotated[str, Field(min_length=1, max_length=255)]
-LeaseSeconds = Annotated[int, Field(ge=5, le=3600)]
+MIN_LEASE_SECS, MAX_LEASE_SECS = 5, 3600
+
+
+def _clamp_lease(seconds: int) -> int:
+    # Contract §3.3: out-of-range leases are clamped, not refused, so a worker configured with a
+    # 2-hour lease still gets jobs (with an hour's lease) instead of failing every claim.
+    return min(max(seconds, MIN_LEASE_SECS), MAX_LEASE_SECS)
+
+
+LeaseSeconds = Annotated[int, AfterValidator(_clamp_lease)]
 
 # pydantic error types that mean "not the document we expected" rather than "a rule was broken"
 _SHAPE_ERRORS = {
