@@ -15,6 +15,7 @@ from shared.auth import AuthContext, require_admin
 from shared.clock import Clock, SystemClock, to_rfc3339
 from shared.config import settings
 from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, ValidationFailed
+from shared.inbound_signatures import provider_secret_status, split_provider_secrets
 from shared.organizations import (
     CreatedOrganization,
     create_organization,
@@ -149,8 +150,13 @@ class OrganizationService:
         if req.name is not None:
             sets["name"] = req.name
         if req.settings is not None:
-            # Replaces the object; the webhook token is kept (it lives beside it, not inside).
-            sets["settings"] = json.dumps({k: v for k, v in req.settings.items() if k != "webhook_token"})
+            # Provider secrets are write-only attributes beside settings (docs/webhooks-incoming.md);
+            # an object holding nothing else changes only them and leaves the settings as they are.
+            rest, provider_secrets = split_provider_secrets(req.settings)
+            sets.update(provider_secrets)
+            if rest or not provider_secrets:
+                # Replaces the object; the webhook token is kept (it lives beside it, not inside).
+                sets["settings"] = json.dumps({k: v for k, v in rest.items() if k != "webhook_token"})
         if req.billing_email is not None and req.billing_email != org.get("billing_email"):
             return self.change_billing_email(org, req.billing_email, sets)
         return organization_document(self.update_fields(org["id"], sets) if sets else org)
@@ -247,6 +253,7 @@ class OrganizationService:
         return {
             "webhook_token": token,
             "webhook_url": f"{settings().external_url}/api/v1/webhooks/{org['id']}/custom" if token else None,
+            **provider_secret_status(org, f"{settings().external_url}/api/v1/webhooks/{org['id']}"),
         }
 
     def webhook_token(self, ctx: AuthContext) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from functions.api import (
     routes_admin,
     routes_api_keys,
     routes_auth,
+    routes_ingest,
     routes_jobs,
     routes_operations,
     routes_organizations,
@@ -38,6 +39,7 @@ ROUTER = Router(
     + routes_operations.ROUTES
     + routes_admin.ROUTES
     + routes_saas_only.ROUTES
+    + routes_ingest.ROUTES
 )
 
 
