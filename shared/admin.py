@@ -17,6 +17,7 @@ from shared.clock import Clock, SystemClock, from_datetime
 from shared.config import settings
 from shared.dashboard import PROCESS_STARTED_MS
 from shared.errors import NotFound
+from shared.inbound_signatures import split_provider_secrets
 from shared.organization_service import OrganizationService, purge_organization, summary_document
 from shared.organizations import CreatedOrganization, organization_document
 from shared.worker_directory import WorkerDirectory
@@ -115,7 +116,11 @@ class Admin:
             if getattr(req, name) is not None:
                 sets[name] = getattr(req, name)
         if req.settings is not None:
-            sets["settings"] = json.dumps({k: v for k, v in req.settings.items() if k != "webhook_token"})
+            # As in the organization's own update: provider secrets are write-only attributes.
+            rest, provider_secrets = split_provider_secrets(req.settings)
+            sets.update(provider_secrets)
+            if rest or not provider_secrets:
+                sets["settings"] = json.dumps({k: v for k, v in rest.items() if k != "webhook_token"})
         # An explicit null resets custom limits to the deployment's and clears a Stripe id.
         for name in ("custom_limits",):
             if name in sent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -160,3 +161,21 @@ def test_admin_requests_are_rate_limited_per_client(
     assert limited.headers["x-ratelimit-scope"] == "ip" and limited.json["retry_after_secs"] == 40
     clock.advance(40)
     assert admin_call("GET", "/plans").status == 200
+
+
+def test_provider_secrets_set_by_the_operator_are_stored_apart_and_never_returned(
+    tenant_api: ApiClient,
+) -> None:
+    created = admin_call("POST", "/organizations", {"name": "Hooks", "slug": f"hk-{uuid.uuid4().hex[:8]}"})
+    org_id, key = created.json["organization"]["id"], created.json["api_key"]["key"]
+    patched = admin_call(
+        "PATCH",
+        f"/organizations/{org_id}",
+        {"settings": {"github_webhook_secret": "gh-secret-1", "stripe_webhook_secret": "whsec_2"}},
+    )
+    assert patched.status == 200, patched
+    assert "gh-secret-1" not in json.dumps(patched.json) and "whsec_2" not in json.dumps(patched.json)
+    token = ApiClient(key).get("/api/v1/organizations/webhook-token").json
+    assert token["has_github_webhook_secret"] and token["has_stripe_webhook_secret"]
+    got = admin_call("GET", f"/organizations/{org_id}").json
+    assert "github_webhook_secret" not in json.dumps(got)
