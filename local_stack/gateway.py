@@ -9,8 +9,11 @@ import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from local_stack.websocket_gateway import LocalWebSockets
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -54,7 +57,11 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(host: str, port: int, handler: LambdaHandler) -> ThreadingHTTPServer:
+def make_server(
+    host: str, port: int, handler: LambdaHandler, websockets: LocalWebSockets | None = None
+) -> ThreadingHTTPServer:
+    """websockets: the WebSocket API's two paths (/api/v1/ws, the management API) on this port."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as SDK clients pool connections
 
@@ -62,6 +69,9 @@ def make_server(host: str, port: int, handler: LambdaHandler) -> ThreadingHTTPSe
             return
 
         def _serve(self) -> None:
+            if websockets is not None and websockets.owns(self.path):
+                websockets.serve(self)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self._reply(

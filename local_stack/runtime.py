@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from local_stack.embedded_moto import EmbeddedMoto
@@ -48,6 +49,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
+        self._websockets: Any = None
 
     @property
     def base_url(self) -> str:
@@ -67,7 +69,7 @@ class LocalStack:
         import boto3
 
         from local_stack import resources
-        from shared import aws_clients, config
+        from shared import aws_clients, config, schema
 
         os.environ.update(resources.create_all(boto3.session.Session()))
         aws_clients.reset()
@@ -80,10 +82,16 @@ class LocalStack:
         create_organization("Development", "dev", api_key=self.api_key)
 
         from functions.api.handler import handler as api_handler
+        from functions.live_updates.handler import handler as live_handler
         from local_stack.gateway import make_server
+        from local_stack.websocket_gateway import MANAGEMENT_PATH, LocalWebSockets
 
-        self._server = make_server(self.host, self.port, api_handler)
+        self._websockets = LocalWebSockets(live_handler)
+        self._server = make_server(self.host, self.port, api_handler, self._websockets)
         self.port = self._server.server_address[1]
+        # The live fan-out reaches clients through the management API this same gateway answers.
+        os.environ[schema.WS_CALLBACK_URL_ENV] = f"http://127.0.0.1:{self.port}{MANAGEMENT_PATH}"
+        config.settings.cache_clear()
         self._spawn("gateway", self._server.serve_forever)
         self._spawn("stream", self._stream_loop)
         self._spawn("sweep", self._sweep_loop)
@@ -93,6 +101,8 @@ class LocalStack:
         self._spawn("dispatch", loops.run_timers)
         self._spawn("lambda-workers", loops.run_invocations)
 
+
+
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -100,10 +110,12 @@ class LocalStack:
 
     def _stream_loop(self) -> None:
         from functions.dispatcher.handler import handle_stream
+        from functions.live_updates.handler import handle_stream as live_updates
         from local_stack.stream_poller import StreamPoller
         from shared.config import settings
 
-        poller = StreamPoller(settings().table_name, handle_stream)
+        # On AWS the stream has two readers (dispatcher, live updates); here one poller feeds both.
+        poller = StreamPoller(settings().table_name, _each_of(handle_stream, live_updates))
         while not self._stop.wait(self.stream_interval):
             try:
                 poller.poll_once()
@@ -121,9 +133,24 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._websockets is not None:
+            self._websockets.close_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
         self._moto.stop()
+
+
+def _each_of(*consumers: Callable[[list[dict[str, Any]]], None]) -> Callable[[list[dict[str, Any]]], None]:
+    """One batch to every consumer; one failing does not keep the batch from the others."""
+
+    def deliver(records: list[dict[str, Any]]) -> None:
+        for consumer in consumers:
+            try:
+                consumer(records)
+            except Exception:
+                logger.exception("stream consumer %s failed", getattr(consumer, "__module__", consumer))
+
+    return deliver

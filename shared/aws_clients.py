@@ -13,19 +13,24 @@ _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str) -> Any:
-    found = _clients.get(service)
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    """endpoint_url: for services reached at a deployment's own address (the WebSocket API's
+    management endpoint); each address gets a client of its own."""
+    name = f"{service}@{endpoint_url}" if endpoint_url else service
+    found = _clients.get(name)
     if found is not None:
         return found
     with _lock:  # botocore client creation is not thread-safe; the local gateway runs threads
-        if service not in _clients:
+        if name not in _clients:
             import boto3
             from botocore.config import Config
 
-            _clients[service] = boto3.session.Session().client(
-                service, config=Config(retries={"max_attempts": 4, "mode": "standard"})
+            _clients[name] = boto3.session.Session().client(
+                service,
+                endpoint_url=endpoint_url,
+                config=Config(retries={"max_attempts": 4, "mode": "standard"}),
             )
-        return _clients[service]
+        return _clients[name]
 
 
 def reset() -> None:
