@@ -33,6 +33,8 @@ def main() -> int:
     stack.start()
     print(f"Spooled local stack on {stack.base_url}", flush=True)
     print(f"  API key:   {stack.api_key}", flush=True)
+    # The key rides in the fragment, which the browser never sends to the server.
+    print(f"  dashboard: {stack.base_url}/dashboard#key={stack.api_key}", flush=True)
     print(
         f"  admin key: {'(from SPOOLED_ADMIN_KEY)' if stack.admin_key else 'none (set SPOOLED_ADMIN_KEY)'}",
         flush=True,

@@ -37,6 +37,9 @@ from stacks.lambda_runtime import (
 
 # Byte code is compiled by the runtime itself; __pycache__ from this machine is for Python 3.11.
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+# Static files the API Lambda serves (functions/api/routes_dashboard_ui.py), without their tests.
+STATIC_FOLDERS = ("dashboard_ui",)
+_IGNORE_STATIC = shutil.ignore_patterns("tests", "package.json", "node_modules")
 
 
 def dependencies_key(requirements: Path = REQUIREMENTS_FILE) -> str:
@@ -93,6 +96,8 @@ def build_bundle(bundle_dir: Path = BUNDLE_DIR, repo_root: Path = REPO_ROOT) -> 
         shutil.copytree(dependencies, staging)
         for package in SOURCE_PACKAGES:
             shutil.copytree(repo_root / package, staging / package, ignore=_IGNORE)
+        for folder in STATIC_FOLDERS:
+            shutil.copytree(repo_root / folder, staging / folder, ignore=_IGNORE_STATIC)
         # Swap in the finished folder so a synth never sees a bundle without our packages.
         shutil.rmtree(bundle_dir, ignore_errors=True)
         staging.rename(bundle_dir)

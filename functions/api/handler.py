@@ -10,6 +10,7 @@ from functions.api import (
     routes_admin,
     routes_api_keys,
     routes_auth,
+    routes_dashboard_ui,
     routes_ingest,
     routes_jobs,
     routes_operations,
@@ -40,6 +41,7 @@ ROUTER = Router(
     + routes_admin.ROUTES
     + routes_saas_only.ROUTES
     + routes_ingest.ROUTES
+    + routes_dashboard_ui.ROUTES
 )
 
 

@@ -1,0 +1,79 @@
+"""The live dashboard's web UI (docs/dashboard.md): `GET /dashboard` and its scripts and styles.
+
+Public routes: the files hold no data, and the page asks for an API key before it calls the API.
+Served by the API Lambda so that the page, the REST API and the WebSocket share one origin, which
+lets the Content-Security-Policy allow only that origin.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from functions.api.http import ApiRequest, ApiResponse
+from functions.api.router import Route
+from shared import static_files
+from shared.auth import AuthContext
+from shared.errors import RouteNotFound
+
+# Beside functions/ in the repository and in the Lambda bundle (scripts/build_lambda_bundle.py).
+UI_FOLDER = Path(__file__).resolve().parents[2] / "dashboard_ui"
+INDEX = "index.html"
+
+# No inline script or style, no third-party origin; the socket may use ws: (make dev) or wss:.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self' ws: wss:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@lru_cache(maxsize=1)
+def ui_files() -> dict[str, static_files.StaticFile]:
+    return static_files.load_folder(UI_FOLDER)
+
+
+def _serve(req: ApiRequest, name: str) -> ApiResponse:
+    file = ui_files().get(name)
+    if file is None:
+        raise RouteNotFound()
+    # Names are not content-hashed, so every use revalidates; an unchanged file costs a 304.
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache", "ETag": file.etag}
+    if static_files.etag_matches(req.headers.get("if-none-match"), file.etag):
+        return ApiResponse(304, headers=headers)
+    return ApiResponse(200, headers={**headers, "Content-Type": file.content_type}, text=file.text)
+
+
+def index(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
+    if req.path.endswith("/"):
+        # The page loads "dashboard/app.js" relative to itself, which only resolves from
+        # /dashboard. A relative Location keeps any path prefix in front of it.
+        return ApiResponse(308, headers={**SECURITY_HEADERS, "Location": "../dashboard"})
+    return _serve(req, INDEX)
+
+
+def asset(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
+    name = req.path_params["asset"]
+    if name == INDEX:
+        raise RouteNotFound()  # only at /dashboard, where its relative links resolve
+    return _serve(req, name)
+
+
+ROUTES = [
+    Route("GET", "/dashboard", index, public=True),
+    Route("GET", "/dashboard/{asset}", asset, public=True),
+]
