@@ -75,7 +75,12 @@ def frame_for(event: ChangeEvent) -> Frame | None:
     (job.started, job.cancelled, job.deadlettered: each also arrives as a JobStatusChange)."""
     data, extra = event.data, event.extra
     if event.name == "job.created":
-        return _job_frame("JobCreated", "job.created", event, {"priority": data.get("priority", 0)})
+        return _job_frame(
+            "JobCreated",
+            "job.created",
+            event,
+            {"priority": data.get("priority", 0), "status": data.get("status")},
+        )
     if event.name == "job.status":
         changed = {"old_status": data.get("old_status") or "", "new_status": data.get("new_status")}
         return _job_frame("JobStatusChange", "job.status", event, changed)

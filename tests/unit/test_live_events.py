@@ -52,7 +52,7 @@ JOB_IDS = {"job_id": JOB, "queue_name": "emails"}
         (
             job_event("job.created", {"priority": 7, "status": "pending"}),
             "JobCreated",
-            {**JOB_IDS, "priority": 7, "timestamp": AT},
+            {**JOB_IDS, "priority": 7, "status": "pending", "timestamp": AT},
         ),
         (
             job_event("job.status", {"old_status": "pending", "new_status": "processing"}),
