@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -17,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.access_logs import AccessLogSettings
 from stacks.config import StackConfig
 from stacks.nag import acknowledge
 
@@ -41,24 +41,6 @@ ACCESS_LOG_FORMAT = json.dumps(
     },
     separators=(",", ":"),
 )
-
-
-@jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogSettings:
-    # IAccessLogSettings is a jsii interface, not a struct: a plain dict is rejected.
-    def __init__(
-        self, *, destination: apigwv2.IAccessLogDestination, log_format: apigw.AccessLogFormat
-    ) -> None:
-        self._destination = destination
-        self._format = log_format
-
-    @property
-    def destination(self) -> apigwv2.IAccessLogDestination:
-        return self._destination
-
-    @property
-    def format(self) -> apigw.AccessLogFormat:
-        return self._format
 
 
 DEFAULT_RATE_LIMIT = 100  # requests per second, steady state, for the whole stage
@@ -126,7 +108,7 @@ class HttpFrontDoor(Construct):
             throttle=apigwv2.ThrottleSettings(
                 rate_limit=rate_limit.value_as_number, burst_limit=burst_limit.value_as_number
             ),
-            access_log_settings=_AccessLogSettings(
+            access_log_settings=AccessLogSettings(
                 destination=apigwv2.LogGroupLogDestination(self.access_logs),
                 log_format=apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
             ),

@@ -54,6 +54,12 @@ class StackConfig:
     # Lambda workers (docs/timers.md): the invoker may call only functions whose name starts with
     # this, so a queue setting cannot make it invoke any other function of the account.
     lambda_worker_prefix: str = "spooled-worker-"
+    # A CloudFront distribution in front of both APIs, so one base URL serves REST and the SDK's
+    # derived WebSocket URL (stacks/front_door.py). Off: clients use the APIs' own hosts.
+    front_door: bool = True
+    # Set API Gateway's account-wide CloudWatch role, which WebSocket stage logs need
+    # (stacks/apigateway_logging.py). Off when the account already has one it wants to keep.
+    apigateway_cloudwatch_role: bool = True
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -63,6 +69,8 @@ class StackConfig:
         level = node.try_get_context("log_level")
         registration = node.try_get_context("registration_mode")
         prefix = node.try_get_context("lambda_worker_prefix")
+        front_door = node.try_get_context("front_door")
+        logging_role = node.try_get_context("apigateway_cloudwatch_role")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
@@ -71,6 +79,12 @@ class StackConfig:
                 defaults.registration_mode if registration is None else str(registration).lower()
             ),
             lambda_worker_prefix=defaults.lambda_worker_prefix if prefix is None else str(prefix),
+            front_door=defaults.front_door if front_door is None else _as_bool("front_door", front_door),
+            apigateway_cloudwatch_role=(
+                defaults.apigateway_cloudwatch_role
+                if logging_role is None
+                else _as_bool("apigateway_cloudwatch_role", logging_role)
+            ),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")

@@ -41,6 +41,11 @@ TABLE_OPERATIONS = (
     "TransactWriteItems",
 )
 
+# API Gateway WebSocket metrics (dimension ApiId). ClientError counts refused connects (a bad
+# token) and throttled messages; IntegrationError and ExecutionError mean the function failed.
+WEBSOCKET_TRAFFIC_METRICS = ("ConnectCount", "MessageCount")
+WEBSOCKET_ERROR_METRICS = ("ClientError", "IntegrationError", "ExecutionError")
+
 
 def throttled_requests(table: dynamodb.ITable, period: cdk.Duration) -> cloudwatch.MathExpression:
     """ThrottledRequests summed over operations.
@@ -88,6 +93,7 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         stream_failures: sqs.IQueue,
         http_api: apigwv2.HttpApi,
+        web_socket_api: apigwv2.WebSocketApi,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -152,7 +158,7 @@ class Monitoring(Construct):
             dashboard_name=f"{stack.stack_name}-{stack.region}",
             default_interval=cdk.Duration.hours(3),
         )
-        self._widgets(data, functions, dead_letter_queues, http_api)
+        self._widgets(data, functions, dead_letter_queues, http_api, web_socket_api)
 
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
@@ -177,6 +183,7 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         dead_letter_queues: Mapping[str, sqs.IQueue],
         http_api: apigwv2.HttpApi,
+        web_socket_api: apigwv2.WebSocketApi,
     ) -> None:
         def graph(title: str, *metrics: cloudwatch.IMetric) -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, height=6)
@@ -199,6 +206,16 @@ class Monitoring(Construct):
             graph(
                 "Dead-letter queues",
                 *(q.metric_approximate_number_of_messages_visible() for q in dead_letter_queues.values()),
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                "Live updates: WebSocket connects and messages",
+                *(web_socket_api.metric(name, statistic="Sum") for name in WEBSOCKET_TRAFFIC_METRICS),
+            ),
+            graph(
+                "Live updates: WebSocket errors",
+                *(web_socket_api.metric(name, statistic="Sum") for name in WEBSOCKET_ERROR_METRICS),
             ),
         )
         self.dashboard.add_widgets(

@@ -147,3 +147,50 @@ def function_invoke_by_prefix(scope_stack: cdk.Stack, prefix: str) -> iam.Policy
     # narrowest resource that still lets a queue name its worker later.
     arn = f"arn:{scope_stack.partition}:lambda:{scope_stack.region}:{scope_stack.account}:function:{prefix}*"
     return iam.PolicyStatement(sid="LambdaWorkersInvoke", actions=["lambda:InvokeFunction"], resources=[arn])
+
+
+# EventBridge Scheduler calls the dispatcher makes to arm, move and disarm a far cron fire.
+SCHEDULE_ACTIONS = (
+    "scheduler:CreateSchedule",
+    "scheduler:UpdateSchedule",
+    "scheduler:DeleteSchedule",
+    "scheduler:GetSchedule",
+)
+# @connections: POST sends a frame to one connection, DELETE closes it (a revoked key's sockets).
+CONNECTION_METHODS = ("POST", "DELETE")
+
+
+def schedules_in_group(scope_stack: cdk.Stack, group_name: str) -> str:
+    """Every schedule of one group: the names are generated per fire, so no narrower ARN exists."""
+    return (
+        f"arn:{scope_stack.partition}:scheduler:{scope_stack.region}:{scope_stack.account}"
+        f":schedule/{group_name}/*"
+    )
+
+
+def schedule_management(schedules_arn: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="ScheduleGroupSchedules", actions=list(SCHEDULE_ACTIONS), resources=[schedules_arn]
+    )
+
+
+def pass_role_to(role: iam.IRole, name: str, service: str) -> iam.PolicyStatement:
+    # Only to the one service that assumes it: the role cannot be handed to anything else.
+    return iam.PolicyStatement(
+        sid=_sid(name, "Pass"),
+        actions=["iam:PassRole"],
+        resources=[role.role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": service}},
+    )
+
+
+def connection_arns(scope_stack: cdk.Stack, api_id: str, stage_name: str) -> list[str]:
+    """The @connections resources of one WebSocket stage; connection ids are assigned per client."""
+    prefix = f"arn:{scope_stack.partition}:execute-api:{scope_stack.region}:{scope_stack.account}:{api_id}"
+    return [f"{prefix}/{stage_name}/{method}/@connections/*" for method in CONNECTION_METHODS]
+
+
+def manage_connections(arns: list[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="WebSocketConnections", actions=["execute-api:ManageConnections"], resources=arns
+    )

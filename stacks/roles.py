@@ -1,8 +1,12 @@
 """What each function may do, in one place a security reviewer can read top to bottom.
 
 Each function lists the resources of shared/schema.py it touches and the actions it calls on them;
-permissions.py turns that into statements. A later function (scheduler, webhooks) adds one
-builder here and one ServiceFunction call in spooled_stack.py.
+permissions.py turns that into statements. A new function adds one builder here and one
+ServiceFunction call in spooled_stack.py.
+
+Every function that goes through the shared store gets the same item actions on the table: the
+store's code paths (auth touching a key's last use, idempotent creates in a transaction, batch
+reads of index hits) are shared, and a missing action would only show as AccessDenied in AWS.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from aws_cdk import aws_sqs as sqs
 from shared import schema
 from stacks import permissions
 from stacks.data import DataStores
+from stacks.schedules import ScheduleArming
 
 API_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 # The dispatcher moves payloads but never deletes them: deletion follows an API call.
 DISPATCHER_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+# A schedule's fire creates a job whose payload may be too large for an item, like the API does.
+SCHEDULER_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
 def _all_tables(data: DataStores) -> list[iam.PolicyStatement]:
@@ -51,17 +58,33 @@ def api_statements(
     ]
 
 
-def dispatcher_statements(data: DataStores, stream_failures: sqs.IQueue) -> list[iam.PolicyStatement]:
-    dispatch = schema.DISPATCH_QUEUE
-    lambda_workers = schema.LAMBDA_WORKER_QUEUE
-    streams = [
+def _stream_reads(data: DataStores) -> list[iam.PolicyStatement]:
+    return [
         permissions.table_stream_read(data.table(definition), definition)
         for definition in schema.TABLES
         if definition.stream_view
     ]
+
+
+def _consume_and_resend(data: DataStores, definition: schema.QueueDefinition) -> list[iam.PolicyStatement]:
+    # Consumers that put a message back on their own queue with a delay (a retry, a re-chain).
+    queue = data.queue(definition)
+    return [
+        permissions.queue_consume(queue, definition.logical_id),
+        permissions.queue_send(queue, definition.logical_id),
+    ]
+
+
+def dispatcher_statements(
+    data: DataStores, stream_failures: sqs.IQueue, arming: ScheduleArming
+) -> list[iam.PolicyStatement]:
+    dispatch = schema.DISPATCH_QUEUE
+    lambda_workers = schema.LAMBDA_WORKER_QUEUE
+    fires = schema.SCHEDULE_FIRE_QUEUE
+    deliveries = schema.WEBHOOK_DELIVERY_QUEUE
     return [
         *_all_tables(data),
-        *streams,
+        *_stream_reads(data),
         *_all_buckets(data, DISPATCHER_OBJECT_ACTIONS),
         permissions.queue_consume(data.queue(dispatch), dispatch.logical_id),
         # Timers longer than SQS's 900 s delay limit are re-chained as a new delayed message.
@@ -70,6 +93,43 @@ def dispatcher_statements(data: DataStores, stream_failures: sqs.IQueue) -> list
         permissions.queue_send(stream_failures, "StreamFailures"),
         # The sweep starts Lambda-worker jobs by queueing them for the invoker.
         permissions.queue_send(data.queue(lambda_workers), lambda_workers.logical_id),
+        # Schedule changes arm the next fire: a near one as a delayed message, a far one as a
+        # one-time EventBridge schedule that sends to the same queue with the role it passes.
+        permissions.queue_send(data.queue(fires), fires.logical_id),
+        *arming.dispatcher_statements(),
+        # Outgoing webhooks: one delivery message per subscribed endpoint and event.
+        permissions.queue_send(data.queue(deliveries), deliveries.logical_id),
+    ]
+
+
+def scheduler_statements(data: DataStores) -> list[iam.PolicyStatement]:
+    return [
+        *_all_tables(data),
+        *_all_buckets(data, SCHEDULER_OBJECT_ACTIONS),
+        # Fires come in from the queue; one still too far for SQS's delay goes back with the rest.
+        *_consume_and_resend(data, schema.SCHEDULE_FIRE_QUEUE),
+    ]
+
+
+def webhooks_statements(data: DataStores) -> list[iam.PolicyStatement]:
+    # No bucket and no secret: a delivery message carries its event, the table the endpoint's
+    # URL and signing secret. Retries go back to the queue with the backoff as delay.
+    return [*_all_tables(data), *_consume_and_resend(data, schema.WEBHOOK_DELIVERY_QUEUE)]
+
+
+def live_updates_statements(
+    data: DataStores,
+    stream_failures: sqs.IQueue,
+    jwt_secret: secretsmanager.ISecret,
+    connections: list[iam.PolicyStatement],
+) -> list[iam.PolicyStatement]:
+    return [
+        *_all_tables(data),
+        *_stream_reads(data),
+        permissions.queue_send(stream_failures, "StreamFailures"),
+        # $connect accepts the JWTs /auth/login issues, verified with the API's signing key.
+        permissions.secret_read(jwt_secret, "JwtSigningSecret"),
+        *connections,
     ]
 
 

@@ -1,5 +1,6 @@
-"""The Spooled stack: data stores from shared/schema.py, the API and dispatcher functions, the HTTP
-API in front, the one-minute sweep, alarms and a dashboard."""
+"""The Spooled stack: data stores from shared/schema.py, the API, dispatcher, scheduler, webhooks and
+live-updates functions, the HTTP and WebSocket APIs with CloudFront in front of both, the
+EventBridge Scheduler group, the one-minute sweep, alarms and a dashboard."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from shared import schema
-from stacks import roles
+from stacks import live_updates, roles, schedules, webhooks
 from stacks.api import HttpFrontDoor
+from stacks.apigateway_logging import ApiGatewayLoggingRole
 from stacks.config import StackConfig
 from stacks.data import DataStores
 from stacks.dispatcher import DispatcherTriggers, stream_failure_queue, time_limit_for
+from stacks.front_door import WEBSOCKET_PATH, EdgeFrontDoor
 from stacks.functions import ServiceFunction, bundle_code
+from stacks.live_updates import LiveUpdatesApi
 from stacks.monitoring import Monitoring
 from stacks.nag import acknowledge
+from stacks.schedules import ScheduleArming
 
 LAMBDA_WORKER_FINDING = (
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>"
@@ -27,6 +33,9 @@ LAMBDA_WORKER_FINDING = (
 )
 # Under the HTTP API's 30 s integration limit, so a slow request ends as our timeout, logged.
 API_TIMEOUT = cdk.Duration.seconds(29)
+# A WebSocket route must answer within API Gateway's 29 s; a stream batch of 100 changes fans out to
+# every subscribed connection, one POST each, which may take longer than a route call.
+LIVE_UPDATES_TIMEOUT = cdk.Duration.seconds(60)
 
 
 class SpooledStack(cdk.Stack):
@@ -37,7 +46,21 @@ class SpooledStack(cdk.Stack):
         jobs_table = data.table(schema.JOBS_TABLE)
         dispatch_queue = data.queue(schema.DISPATCH_QUEUE)
         code = bundle_code()  # one asset shared by every function
-        environment = data.environment()
+        stream_failures = stream_failure_queue(self, "StreamFailureQueue")
+        self.schedules = ScheduleArming(self, "Schedules", fire_queue=data.queue(schema.SCHEDULE_FIRE_QUEUE))
+        logging_role = (
+            ApiGatewayLoggingRole(self, "ApiGatewayLogging") if config.apigateway_cloudwatch_role else None
+        )
+        self.live_api = LiveUpdatesApi(
+            self, "Live", config=config, logging_setting=logging_role.account if logging_role else None
+        )
+        # What every function finds its resources by, the same set make dev gives its handlers
+        # (tests/cdk/test_drift.py).
+        environment = {
+            **data.environment(),
+            **self.schedules.environment(),
+            schema.WS_CALLBACK_URL_ENV: self.live_api.callback_url,
+        }
 
         # The operator's key for the admin API (creating organizations and their first API key).
         admin_key = secretsmanager.Secret(
@@ -87,7 +110,6 @@ class SpooledStack(cdk.Stack):
         )
         self.front_door = HttpFrontDoor(self, "Http", handler=self.api.function, config=config)
 
-        stream_failures = stream_failure_queue(self, "StreamFailureQueue")
         self.dispatcher = ServiceFunction(
             self,
             "Dispatcher",
@@ -97,7 +119,7 @@ class SpooledStack(cdk.Stack):
             config=config,
             service_name="spooled-dispatcher",
             environment=environment,
-            statements=roles.dispatcher_statements(data, stream_failures),
+            statements=roles.dispatcher_statements(data, stream_failures, self.schedules),
             timeout=time_limit_for(schema.DISPATCH_QUEUE.visibility_timeout_seconds),
             # The dispatcher re-chains long timers by sending to the queue it consumes. Lambda
             # would take that for a runaway loop and drop the chain after 16 hops.
@@ -135,13 +157,28 @@ class SpooledStack(cdk.Stack):
             )
         )
 
-        # Later issues add the scheduler and webhooks functions here, one ServiceFunction each
-        # with a builder in stacks/roles.py.
-        #
-        # Live updates (later issue): a WebSocket API ($connect authenticates with a token in
-        # the query string), a connections table declared in shared/schema.py, and a fan-out
-        # function on the jobs stream. DynamoDB allows two readers per stream shard; the
-        # dispatcher is the first, so the fan-out must be the last direct one.
+        self.scheduler = self._scheduler_function(data, code, config, environment)
+        self.schedules.acknowledge_schedule_grants(self.dispatcher.role)
+        self.webhooks = self._webhooks_function(data, code, config, environment)
+        self.live_updates = self._live_updates_function(
+            data, code, config, environment, jwt_secret, stream_failures
+        )
+
+        http_api_domain = self._execute_api_domain(self.front_door.http_api.api_id)
+        self.edge = (
+            EdgeFrontDoor(
+                self,
+                "Edge",
+                http_api_domain=http_api_domain,
+                websocket_api_domain=self.live_api.origin_domain,
+                websocket_stage=live_updates.STAGE_NAME,
+            )
+            if config.front_door
+            else None
+        )
+        # The address users see (webhook URLs the API shows them): the one host when there is one.
+        self.base_url = f"https://{self.edge.domain_name if self.edge else http_api_domain}"
+        self.api.function.add_environment("EXTERNAL_URL", self.base_url)
 
         acknowledge(
             self.lambda_invoker.role,
@@ -150,7 +187,7 @@ class SpooledStack(cdk.Stack):
             "stack is deployed; the name prefix (context lambda_worker_prefix) is the narrowest "
             "resource that allows that, and only lambda:InvokeFunction is granted on it.",
         )
-        for service in (self.api, self.dispatcher, self.lambda_invoker):
+        for service in (self.api, self.dispatcher, self.lambda_invoker, self.scheduler):
             for finding in roles.object_wildcard_findings():
                 acknowledge(
                     service.role,
@@ -168,15 +205,19 @@ class SpooledStack(cdk.Stack):
                 "Api": self.api.function,
                 "Dispatcher": self.dispatcher.function,
                 "LambdaInvoker": self.lambda_invoker.function,
+                "Scheduler": self.scheduler.function,
+                "Webhooks": self.webhooks.function,
+                "LiveUpdates": self.live_updates.function,
             },
             stream_failures=stream_failures,
             http_api=self.front_door.http_api,
+            web_socket_api=self.live_api.web_socket_api,
         )
 
-        cdk.CfnOutput(self, "ApiUrl", value=self.front_door.url, description="Base URL of the Spooled API")
+        self._url_outputs()
         cdk.CfnOutput(
             self,
-            "DashboardUrl",
+            "CloudWatchDashboardUrl",
             value=(
                 f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
                 f"#dashboards/dashboard/{self.monitoring.dashboard.dashboard_name}"
@@ -196,6 +237,96 @@ class SpooledStack(cdk.Stack):
             description="Secrets Manager secret holding the admin key (X-Admin-Key)",
         )
 
+    def _scheduler_function(
+        self, data: DataStores, code: lambda_.Code, config: StackConfig, environment: dict[str, str]
+    ) -> ServiceFunction:
+        # Cron fires: delayed to the second through SCHEDULE_FIRE_QUEUE, which the scheduler
+        # function consumes and re-sends to while a fire is more than 900 s away.
+        fires = schema.SCHEDULE_FIRE_QUEUE
+        service = ServiceFunction(
+            self,
+            "Scheduler",
+            handler="functions.scheduler.handler.handler",
+            description="Spooled scheduler: turns due cron fires into jobs, exactly once per fire",
+            code=code,
+            config=config,
+            service_name="spooled-scheduler",
+            environment=environment,
+            statements=roles.scheduler_statements(data),
+            timeout=time_limit_for(fires.visibility_timeout_seconds),
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,  # re-chains far fires through its own queue
+        )
+        schedules.consume_fires(service.function, data.queue(fires))
+        return service
+
+    def _webhooks_function(
+        self, data: DataStores, code: lambda_.Code, config: StackConfig, environment: dict[str, str]
+    ) -> ServiceFunction:
+        # Outgoing webhooks: one delivery attempt per message; a failed attempt returns to the
+        # queue with its backoff as delay, so this function also sends to the queue it consumes.
+        service = ServiceFunction(
+            self,
+            "Webhooks",
+            handler="functions.webhooks.handler.handler",
+            description="Spooled outgoing webhooks: signed HTTPS deliveries with retries",
+            code=code,
+            config=config,
+            service_name="spooled-webhooks",
+            environment=environment,
+            statements=roles.webhooks_statements(data),
+            timeout=webhooks.DELIVERY_TIMEOUT,
+            recursive_loop=lambda_.RecursiveLoop.ALLOW,
+        )
+        webhooks.consume_deliveries(service.function, data.queue(schema.WEBHOOK_DELIVERY_QUEUE))
+        return service
+
+    def _live_updates_function(
+        self,
+        data: DataStores,
+        code: lambda_.Code,
+        config: StackConfig,
+        environment: dict[str, str],
+        jwt_secret: secretsmanager.ISecret,
+        stream_failures: sqs.IQueue,
+    ) -> ServiceFunction:
+        # The WebSocket API's three routes, and the table stream's second (and last) reader.
+        service = ServiceFunction(
+            self,
+            "LiveUpdates",
+            handler="functions.live_updates.handler.handler",
+            description="Spooled live updates: WebSocket connections and job-change fan-out",
+            code=code,
+            config=config,
+            service_name="spooled-live-updates",
+            # $connect verifies JWTs like the API does, with the same signing key.
+            environment={**environment, "SPOOLED_JWT_SECRET_ARN": jwt_secret.secret_arn},
+            statements=roles.live_updates_statements(
+                data, stream_failures, jwt_secret, self.live_api.connection_statements()
+            ),
+            timeout=LIVE_UPDATES_TIMEOUT,
+        )
+        self.live_api.route_to(service.function)
+        live_updates.consume_stream(service.function, data.table(schema.JOBS_TABLE), stream_failures)
+        self.live_api.acknowledge_connection_grants(service.role)
+        return service
+
+    def _execute_api_domain(self, api_id: str) -> str:
+        return f"{api_id}.execute-api.{self.region}.{self.url_suffix}"
+
+    def _url_outputs(self) -> None:
+        # The SDK's base URL keeps its trailing slash like the stage URL always had, so
+        # `${ApiUrl}health` works in scripts; the SDK strips it.
+        websocket_url = f"wss://{self.edge.domain_name}{WEBSOCKET_PATH}" if self.edge else self.live_api.url
+        outputs = {
+            "ApiUrl": (f"{self.base_url}/", "Base URL of the Spooled API: give it to the SDK as base_url"),
+            "HttpApiUrl": (self.front_door.url, "The HTTP API's own URL, bypassing CloudFront"),
+            "WebSocketUrl": (websocket_url, "Live updates endpoint (the SDK connects here with ?token=)"),
+            "WebSocketApiUrl": (self.live_api.url, "The WebSocket API stage's own URL, bypassing CloudFront"),
+            "DashboardUrl": (f"{self.base_url}/dashboard", "The Spooled web dashboard"),
+        }
+        for name, (value, description) in outputs.items():
+            cdk.CfnOutput(self, name, value=value, description=description)
+
     def _generated_secret(
         self, construct_id: str, description: str, config: StackConfig
     ) -> secretsmanager.Secret:
@@ -212,7 +343,7 @@ class SpooledStack(cdk.Stack):
             secret,
             "AwsSolutions-SMG4",
             "A generated key only this service uses, with no second party to rotate in step with: "
-            "the operator rotates it by hand (put-secret-value, then new API function containers; "
-            "docs/deploy.md). Only the API function's role can read it.",
+            "the operator rotates it by hand (put-secret-value, then new function containers; "
+            "docs/deploy.md). Only the roles of the functions that use it can read it.",
         )
         return secret

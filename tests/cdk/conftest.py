@@ -1,5 +1,7 @@
 """One synth of the real app (cdk.json context, cdk-nag on) per test session, shared by every module.
 
+(test_front_door.py adds one more, with the context switches turned off.)
+
 Starting jsii costs 3-14 s per process and a synth ~4 s more, so the modules here read one
 template instead of building their own. The Lambda bundle is (re)built once first; with the
 dependency cache warm that is a file copy.
@@ -70,16 +72,13 @@ def cdk_context() -> dict[str, Any]:
     return {**context, "aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
 
 
-@pytest.fixture(scope="session")
-def synthesized(
-    lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Synthesized]:
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    """Synthesize the real app with this context (cdk-nag on); fail the test with nag's report."""
     from aws_cdk.assertions import Template
 
     from stacks.application import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stack = build_app(context=cdk_context, outdir=str(outdir))
+    app, stack = build_app(context=context, outdir=str(outdir))
     try:
         assembly = app.synth()
     except RuntimeError as error:  # cdk-nag findings fail the synth; show the report
@@ -87,9 +86,16 @@ def synthesized(
         details = report.read_text() if report.exists() else ""
         pytest.fail(f"synth failed: {error}\n{details}")
     template = assembly.get_stack_by_name(stack.stack_name).template
-    yield Synthesized(
+    return Synthesized(
         outdir=outdir,
         stack_name=stack.stack_name,
         template=template,
         assertions=Template.from_json(template),
     )
+
+
+@pytest.fixture(scope="session")
+def synthesized(
+    lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Synthesized]:
+    yield synthesize(cdk_context, tmp_path_factory.mktemp("cdk.out"))

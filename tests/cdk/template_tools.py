@@ -1,9 +1,13 @@
-"""Reading IAM out of a synthesized template: statements, and resources rendered as readable text."""
+"""Reading a synthesized template: IAM statements, resources rendered as readable text, and the
+permission sets the stack's roles are expected to hold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
+from shared import schema
+from tests.cdk.conftest import Synthesized
 
 # Resource types whose properties hold identity or resource policy documents.
 POLICY_PROPERTIES = {
@@ -26,7 +30,7 @@ def render(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Ref":
             return str(argument)
         if function == "Fn::GetAtt":
@@ -59,3 +63,94 @@ def permissions(resource: dict[str, Any]) -> set[tuple[str, str]]:
             for target in as_list(statement["Resource"]):
                 pairs.add((action, render(target)))
     return pairs
+
+
+# --- what the stack's roles are expected to hold (shared by the test modules) --------------------
+
+# The store's item actions on the table; transactions need ConditionCheckItem (IAM has no
+# TransactWriteItems action).
+TABLE_ITEM_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+}
+STREAM_READ_ACTIONS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+QUEUE_CONSUME_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+}
+
+
+def table_permissions(definition: schema.TableDefinition) -> set[tuple[str, str]]:
+    table = f"{definition.logical_id}.Arn"
+    pairs = {(action, table) for action in TABLE_ITEM_ACTIONS}
+    pairs.add(("dynamodb:Query", table))
+    pairs |= {("dynamodb:Query", f"{table}/index/{index.name}") for index in definition.indexes}
+    return pairs
+
+
+def all_table_permissions() -> set[tuple[str, str]]:
+    pairs: set[tuple[str, str]] = set()
+    for definition in schema.TABLES:
+        pairs |= table_permissions(definition)
+    return pairs
+
+
+def stream_permissions() -> set[tuple[str, str]]:
+    return {
+        (action, f"{table.logical_id}.StreamArn")
+        for table in schema.TABLES
+        if table.stream_view
+        for action in STREAM_READ_ACTIONS
+    }
+
+
+def object_permissions(actions: set[str]) -> set[tuple[str, str]]:
+    return {
+        (action, f"{bucket.logical_id}.Arn/{prefix}*")
+        for bucket in schema.BUCKETS
+        for prefix in bucket.prefixes
+        for action in actions
+    }
+
+
+def consume_permissions(definition: schema.QueueDefinition) -> set[tuple[str, str]]:
+    return {(action, f"{definition.logical_id}.Arn") for action in QUEUE_CONSUME_ACTIONS}
+
+
+def send_permission(definition: schema.QueueDefinition) -> tuple[str, str]:
+    return ("sqs:SendMessage", f"{definition.logical_id}.Arn")
+
+
+def function_of(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
+    """(logical id, resource) of a ServiceFunction's Lambda function, by construct id."""
+    return synthesized.by_path(f"{name}/Function/Resource")
+
+
+def log_permissions(synthesized: Synthesized, name: str) -> set[tuple[str, str]]:
+    log_group, _ = synthesized.by_path(f"{name}/Logs/Resource")
+    return {("logs:CreateLogStream", f"{log_group}.Arn"), ("logs:PutLogEvents", f"{log_group}.Arn")}
+
+
+def mappings_of(synthesized: Synthesized, function: str) -> dict[str, dict[str, Any]]:
+    """A function's event source mappings by rendered source ARN ("JobsTable.StreamArn", ...)."""
+    return {
+        render(m["Properties"]["EventSourceArn"]): m["Properties"]
+        for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": function}
+    }
+
+
+def statements_with_action(resource: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in policy_statements(resource) if action in as_list(s["Action"])]

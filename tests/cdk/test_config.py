@@ -31,6 +31,12 @@ def test_defaults_keep_data() -> None:
     assert _config() == StackConfig(retain=True, log_retention_days=30, log_level="INFO")
 
 
+def test_front_door_and_logging_role_are_on_unless_switched_off() -> None:
+    assert _config().front_door is True and _config().apigateway_cloudwatch_role is True
+    switched = _config(front_door="false", apigateway_cloudwatch_role=False)
+    assert switched.front_door is False and switched.apigateway_cloudwatch_role is False
+
+
 @pytest.mark.parametrize(
     ("value", "expected"), [(True, True), ("false", False), ("False", False), ("1", True)]
 )
@@ -38,7 +44,16 @@ def test_retain_accepts_cdk_json_booleans_and_cli_strings(value: Any, expected: 
     assert _config(retain=value).retain is expected
 
 
-@pytest.mark.parametrize("context", [{"retain": "maybe"}, {"log_retention_days": 10}, {"log_level": "LOUD"}])
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"retain": "maybe"},
+        {"log_retention_days": 10},
+        {"log_level": "LOUD"},
+        {"front_door": "sometimes"},
+        {"apigateway_cloudwatch_role": "perhaps"},
+    ],
+)
 def test_invalid_context_is_rejected(context: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         _config(**context)

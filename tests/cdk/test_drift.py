@@ -95,3 +95,18 @@ def test_functions_get_the_variables_the_local_stack_sets(
     _, env = local_resources
     for function in synthesized.of_type("AWS::Lambda::Function").values():
         assert set(env) <= set(function["Properties"]["Environment"]["Variables"])
+
+
+def test_schedules_are_armed_in_a_group_that_sends_to_the_fire_queue_on_both_sides(
+    synthesized: Synthesized, local_resources: tuple[Any, dict[str, str]]
+) -> None:
+    session, env = local_resources
+    fires = schema.SCHEDULE_FIRE_QUEUE
+    local_group = session.client("scheduler").get_schedule_group(Name=env[schema.SCHEDULE_GROUP_ENV])
+    assert local_group["State"] == "ACTIVE"
+    assert env[schema.SCHEDULE_QUEUE_ARN_ENV].endswith(":" + fires.local_name)
+    (group_id,) = synthesized.of_type("AWS::Scheduler::ScheduleGroup")
+    for function in synthesized.of_type("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables[schema.SCHEDULE_GROUP_ENV] == {"Ref": group_id}
+        assert variables[schema.SCHEDULE_QUEUE_ARN_ENV] == {"Fn::GetAtt": [fires.logical_id, "Arn"]}

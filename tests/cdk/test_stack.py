@@ -14,54 +14,34 @@ from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (
     IDENTITY_TYPES,
     POLICY_PROPERTIES,
+    all_table_permissions,
     as_list,
+    consume_permissions,
+    function_of,
+    log_permissions,
+    mappings_of,
+    object_permissions,
     permissions,
     policy_statements,
     render,
+    send_permission,
+    stream_permissions,
 )
 
-API_HANDLER = "functions.api.handler.handler"
-DISPATCHER_HANDLER = "functions.dispatcher.handler.handler"
-INVOKER_HANDLER = "functions.dispatcher.lambda_invoker.handler"
-SERVICES = (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher"),
-            ("LambdaInvoker", "spooled-lambda-invoker"))  # fmt: skip
-TABLE_ITEM_ACTIONS = {
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",  # transactions: IAM has no TransactWriteItems action
+HANDLERS = {
+    "Api": "functions.api.handler.handler",
+    "Dispatcher": "functions.dispatcher.handler.handler",
+    "LambdaInvoker": "functions.dispatcher.lambda_invoker.handler",
+    "Scheduler": "functions.scheduler.handler.handler",
+    "Webhooks": "functions.webhooks.handler.handler",
+    "LiveUpdates": "functions.live_updates.handler.handler",
 }
+SERVICES = (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher"),
+            ("LambdaInvoker", "spooled-lambda-invoker"), ("Scheduler", "spooled-scheduler"),
+            ("Webhooks", "spooled-webhooks"), ("LiveUpdates", "spooled-live-updates"))  # fmt: skip
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 OLD_TLS = {"NumericLessThan": {"s3:TlsVersion": 1.2}}  # the bucket's minimum_tls_version
-
-
-def _function(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
-    return synthesized.by_path(f"{name}/Function/Resource")
-
-
-def _table_permissions(definition: schema.TableDefinition) -> set[tuple[str, str]]:
-    table = f"{definition.logical_id}.Arn"
-    pairs = {(action, table) for action in TABLE_ITEM_ACTIONS}
-    pairs.add(("dynamodb:Query", table))
-    pairs |= {("dynamodb:Query", f"{table}/index/{index.name}") for index in definition.indexes}
-    return pairs
-
-
-def _object_permissions(actions: set[str]) -> set[tuple[str, str]]:
-    return {
-        (action, f"{bucket.logical_id}.Arn/{prefix}*")
-        for bucket in schema.BUCKETS
-        for prefix in bucket.prefixes
-        for action in actions
-    }
-
-
-def _log_permissions(synthesized: Synthesized, name: str) -> set[tuple[str, str]]:
-    log_group, _ = synthesized.by_path(f"{name}/Logs/Resource")
-    return {("logs:CreateLogStream", f"{log_group}.Arn"), ("logs:PutLogEvents", f"{log_group}.Arn")}
+_function = function_of
 
 
 # --- data stores --------------------------------------------------------------------------------
@@ -159,8 +139,10 @@ def test_payload_bucket_is_private_encrypted_and_tls_only(synthesized: Synthesiz
 
 
 def test_only_the_service_functions_exist(synthesized: Synthesized) -> None:
-    handlers = {f["Properties"]["Handler"] for f in synthesized.of_type("AWS::Lambda::Function").values()}
-    assert handlers == {API_HANDLER, DISPATCHER_HANDLER, INVOKER_HANDLER}
+    functions = synthesized.of_type("AWS::Lambda::Function")
+    assert len(functions) == len(HANDLERS)
+    for name, handler in HANDLERS.items():
+        assert _function(synthesized, name)[1]["Properties"]["Handler"] == handler
 
 
 def test_functions_are_arm64_on_the_pinned_runtime(synthesized: Synthesized) -> None:
@@ -171,10 +153,14 @@ def test_functions_are_arm64_on_the_pinned_runtime(synthesized: Synthesized) -> 
 
 
 def test_functions_get_every_resource_through_the_environment(synthesized: Synthesized) -> None:
+    sender_role, _ = synthesized.by_path("Schedules/SenderRole/Resource")
     expected_refs = {
         **{t.env_var: {"Ref": t.logical_id} for t in schema.TABLES},
         **{q.env_var: {"Ref": q.logical_id} for q in schema.QUEUES},  # Ref of a queue is its URL
         **{b.env_var: {"Ref": b.logical_id} for b in schema.BUCKETS},
+        schema.SCHEDULE_GROUP_ENV: {"Ref": "ScheduleGroup"},  # Ref of a schedule group is its name
+        schema.SCHEDULE_ROLE_ARN_ENV: {"Fn::GetAtt": [sender_role, "Arn"]},
+        schema.SCHEDULE_QUEUE_ARN_ENV: {"Fn::GetAtt": [schema.SCHEDULE_FIRE_QUEUE.logical_id, "Arn"]},
     }
     secret, _ = synthesized.by_path("AdminKey/Resource")
     for name, service in SERVICES:
@@ -182,6 +168,8 @@ def test_functions_get_every_resource_through_the_environment(synthesized: Synth
         variables = function["Properties"]["Environment"]["Variables"]
         for env_var, ref in expected_refs.items():
             assert variables[env_var] == ref, (name, env_var)
+        callback = render(variables[schema.WS_CALLBACK_URL_ENV])
+        assert callback == "https://LiveUpdatesWebSocketApi.execute-api.AWS::Region.AWS::URLSuffix/live"
         assert variables["POWERTOOLS_SERVICE_NAME"] == service
         assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
         assert variables["SPOOLED_ENV"] == "production"
@@ -210,7 +198,11 @@ def test_dispatcher_may_recurse_through_its_own_queue(synthesized: Synthesized) 
 
 def test_every_route_reaches_the_api_function(synthesized: Synthesized) -> None:
     api_function, _ = _function(synthesized, "Api")
-    routes = synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+    http_api, _ = synthesized.by_path("Http/HttpApi/Resource")
+    routes = [
+        r for r in synthesized.of_type("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["ApiId"] == {"Ref": http_api}
+    ]  # fmt: skip
     assert {r["Properties"]["RouteKey"] for r in routes} == {"$default", "ANY /{proxy+}"}
     integrations = synthesized.of_type("AWS::ApiGatewayV2::Integration")
     for route in routes:
@@ -225,6 +217,7 @@ def test_every_route_reaches_the_api_function(synthesized: Synthesized) -> None:
         p["Properties"]
         for p in synthesized.of_type("AWS::Lambda::Permission").values()
         if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and f":{http_api}/" in render(p["Properties"]["SourceArn"])
     ]
     assert permitted and all(p["FunctionName"] == {"Fn::GetAtt": [api_function, "Arn"]} for p in permitted)
 
@@ -257,11 +250,7 @@ def test_stage_has_access_logs_and_throttling_parameters(synthesized: Synthesize
 def test_dispatcher_consumes_the_queue_and_the_stream(synthesized: Synthesized) -> None:
     dispatcher, _ = _function(synthesized, "Dispatcher")
     failures, _ = synthesized.by_path("StreamFailureQueue/Resource")
-    mappings = {
-        render(m["Properties"]["EventSourceArn"]): m["Properties"]
-        for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": dispatcher}
-    }
+    mappings = mappings_of(synthesized, dispatcher)
     assert set(mappings) == {"DispatchQueue.Arn", "JobsTable.StreamArn"}
     queue = mappings["DispatchQueue.Arn"]
     assert queue["FunctionName"] == {"Ref": dispatcher}
@@ -322,7 +311,7 @@ def test_alarms_cover_queues_functions_and_table(synthesized: Synthesized) -> No
     failures, _ = synthesized.by_path("StreamFailureQueue/Resource")
     assert watches("AWS/SQS", "ApproximateNumberOfMessagesVisible",
                    QueueName={"Fn::GetAtt": [failures, "QueueName"]})  # fmt: skip
-    for name in ("Api", "Dispatcher"):
+    for name, _ in SERVICES:
         function, _ = _function(synthesized, name)
         assert watches("AWS/Lambda", "Errors", FunctionName={"Ref": function})
         assert watches("AWS/Lambda", "Throttles", FunctionName={"Ref": function})
@@ -334,10 +323,11 @@ def test_alarms_cover_queues_functions_and_table(synthesized: Synthesized) -> No
 def test_dashboard_and_outputs(synthesized: Synthesized) -> None:
     synthesized.assertions.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     outputs = synthesized.template["Outputs"]
-    assert {"ApiUrl", "DashboardUrl", "AdminKeySecretArn"} <= set(outputs)
-    stage_url = render(outputs["ApiUrl"]["Value"])
+    assert {"ApiUrl", "HttpApiUrl", "CloudWatchDashboardUrl", "AdminKeySecretArn"} <= set(outputs)
+    stage_url = render(outputs["HttpApiUrl"]["Value"])
     assert stage_url.startswith("https://") and ".execute-api." in stage_url
-    assert "#dashboards/dashboard/" in render(outputs["DashboardUrl"]["Value"])
+    assert "#dashboards/dashboard/" in render(outputs["CloudWatchDashboardUrl"]["Value"])
+    # The URLs the front door serves are checked in test_front_door.py.
 
 
 @pytest.mark.parametrize("name", ["AdminKey", "JwtSigningSecret", "MetricsToken"])
@@ -385,13 +375,12 @@ def test_no_managed_policies(synthesized: Synthesized) -> None:
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
-def test_every_role_belongs_to_one_function_or_the_sweep(synthesized: Synthesized) -> None:
+def test_every_role_belongs_to_one_function_or_service(synthesized: Synthesized) -> None:
     roles = set(synthesized.of_type("AWS::IAM::Role"))
-    expected = {
-        synthesized.by_path("Api/Role/Resource")[0],
-        synthesized.by_path("Dispatcher/Role/Resource")[0],
-        synthesized.by_path("LambdaInvoker/Role/Resource")[0],
-        synthesized.by_path("DispatcherTriggers/SweepRole/Resource")[0],
+    expected = {synthesized.by_path(f"{name}/Role/Resource")[0] for name, _ in SERVICES} | {
+        synthesized.by_path("DispatcherTriggers/SweepRole/Resource")[0],  # scheduler -> dispatcher
+        synthesized.by_path("Schedules/SenderRole/Resource")[0],  # scheduler -> schedule-fire queue
+        synthesized.by_path("ApiGatewayLogging/Role/Resource")[0],  # API Gateway -> CloudWatch Logs
     }
     assert roles == expected
     for name, _ in SERVICES:
@@ -404,40 +393,36 @@ def test_every_role_belongs_to_one_function_or_the_sweep(synthesized: Synthesize
 
 def test_api_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("Api/Role/Resource")
-    expected = _log_permissions(synthesized, "Api")
-    for table in schema.TABLES:
-        expected |= _table_permissions(table)
-    expected |= _object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
+    expected = log_permissions(synthesized, "Api") | all_table_permissions()
+    expected |= object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
     for name in ("AdminKey", "JwtSigningSecret", "MetricsToken"):
         expected.add(("secretsmanager:GetSecretValue", synthesized.by_path(f"{name}/Resource")[0]))
     assert permissions(role) == expected
     actions = {action for action, _ in permissions(role)}
-    assert not any(a.startswith(("sqs:", "lambda:")) for a in actions)
+    # Schedules are armed from the stream and webhooks fan out from it: the API sends nothing.
+    assert not any(a.startswith(("sqs:", "lambda:", "scheduler:", "iam:", "execute-api:")) for a in actions)
     assert "dynamodb:GetRecords" not in actions
 
 
 def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("Dispatcher/Role/Resource")
     failures, _ = synthesized.by_path("StreamFailureQueue/Resource")
-    dispatch = f"{schema.DISPATCH_QUEUE.logical_id}.Arn"
-    expected = _log_permissions(synthesized, "Dispatcher")
-    for table in schema.TABLES:
-        expected |= _table_permissions(table)
-        if table.stream_view:
-            expected |= {
-                (action, f"{table.logical_id}.StreamArn")
-                for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords",
-                               "dynamodb:GetShardIterator", "dynamodb:ListStreams")
-            }  # fmt: skip
-    expected |= _object_permissions({"s3:GetObject", "s3:PutObject"})
+    sender_role, _ = synthesized.by_path("Schedules/SenderRole/Resource")
+    expected = log_permissions(synthesized, "Dispatcher") | all_table_permissions() | stream_permissions()
+    expected |= object_permissions({"s3:GetObject", "s3:PutObject"})
+    expected |= consume_permissions(schema.DISPATCH_QUEUE)
     expected |= {
-        ("sqs:ReceiveMessage", dispatch),
-        ("sqs:DeleteMessage", dispatch),
-        ("sqs:ChangeMessageVisibility", dispatch),
-        ("sqs:GetQueueAttributes", dispatch),
-        ("sqs:SendMessage", dispatch),
+        send_permission(schema.DISPATCH_QUEUE),
         ("sqs:SendMessage", f"{failures}.Arn"),
-        ("sqs:SendMessage", f"{schema.LAMBDA_WORKER_QUEUE.logical_id}.Arn"),
+        send_permission(schema.LAMBDA_WORKER_QUEUE),
+        send_permission(schema.SCHEDULE_FIRE_QUEUE),
+        send_permission(schema.WEBHOOK_DELIVERY_QUEUE),
+        ("iam:PassRole", f"{sender_role}.Arn"),
+    }
+    schedules = "arn:AWS::Partition:scheduler:AWS::Region:AWS::AccountId:schedule/ScheduleGroup/*"
+    expected |= {
+        (f"scheduler:{action}", schedules)
+        for action in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")
     }
     assert permissions(role) == expected
     assert not any(action.startswith(("secretsmanager:", "lambda:")) for action, _ in permissions(role))
@@ -446,15 +431,12 @@ def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -
 def test_lambda_invoker_may_invoke_only_prefixed_worker_functions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("LambdaInvoker/Role/Resource")
     workers = f"{schema.LAMBDA_WORKER_QUEUE.logical_id}.Arn"
-    granted = permissions(role) - _log_permissions(synthesized, "LambdaInvoker")
+    granted = permissions(role) - log_permissions(synthesized, "LambdaInvoker")
     invokes = {target for action, target in granted if action == "lambda:InvokeFunction"}
     assert len(invokes) == 1
     (target,) = invokes
     assert target.endswith(":function:spooled-worker-*")
-    expected: set[tuple[str, str]] = set()
-    for table in schema.TABLES:
-        expected |= _table_permissions(table)
-    expected |= _object_permissions({"s3:GetObject", "s3:PutObject"})
+    expected = all_table_permissions() | object_permissions({"s3:GetObject", "s3:PutObject"})
     expected |= {
         ("sqs:ReceiveMessage", workers),
         ("sqs:DeleteMessage", workers),
@@ -468,10 +450,7 @@ def test_lambda_invoker_may_invoke_only_prefixed_worker_functions(synthesized: S
 
 def test_lambda_invoker_consumes_its_queue_one_job_at_a_time(synthesized: Synthesized) -> None:
     invoker, function = _function(synthesized, "LambdaInvoker")
-    mappings = [
-        m["Properties"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == {"Ref": invoker}
-    ]
+    mappings = list(mappings_of(synthesized, invoker).values())
     assert len(mappings) == 1
     assert mappings[0]["BatchSize"] == 1
     assert mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -490,6 +469,11 @@ def test_sweep_role_may_only_invoke_the_dispatcher(synthesized: Synthesized) -> 
 
 # --- cdk-nag ------------------------------------------------------------------------------------
 
+PAYLOADS_WILDCARD = "AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]"
+CONNECTIONS_WILDCARD = (
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>"
+    ":<LiveUpdatesWebSocketApi>/live/{method}/@connections/*]"
+)
 # Every acknowledged finding, by construct path. A new acknowledgment needs a line here, so it
 # cannot slip in without review.
 EXPECTED_ACKNOWLEDGMENTS = {
@@ -499,12 +483,34 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/StreamFailureQueue": {"AwsSolutions-SQS3"},
     "/Spooled/Data/PayloadBucket": {"AwsSolutions-S1"},
     "/Spooled/Http/HttpApi": {"AwsSolutions-APIG4"},
-    "/Spooled/Api/Role": {"AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]"},
-    "/Spooled/Dispatcher/Role": {"AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]"},
+    "/Spooled/Api/Role": {PAYLOADS_WILDCARD},
+    "/Spooled/Dispatcher/Role": {
+        PAYLOADS_WILDCARD,
+        # One-time schedules are named per fire; the wildcard stays inside the stack's group.
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>"
+        ":schedule/<ScheduleGroup>/*]",
+    },
     "/Spooled/LambdaInvoker/Role": {
-        "AwsSolutions-IAM5[Resource::<PayloadBucket.Arn>/payloads/*]",
+        PAYLOADS_WILDCARD,
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>"
         ":function:spooled-worker-*]",
+    },
+    "/Spooled/Scheduler/Role": {PAYLOADS_WILDCARD},
+    # Connection ids are per client socket; the wildcard stays inside the one stage.
+    "/Spooled/LiveUpdates/Role": {CONNECTIONS_WILDCARD.format(method=m) for m in ("POST", "DELETE")},
+    # $connect authenticates the ?token= itself, like the HTTP API's function does.
+    "/Spooled/Live/WebSocketApi": {"AwsSolutions-APIG4"},
+    # API Gateway's account-wide logging role must reach every API's log groups.
+    "/Spooled/ApiGatewayLogging/Role": {
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]"
+    },
+    # Geo restriction and WAF are the operator's to add (WAF breaks the idle cost), access logs
+    # would hold the WebSocket ?token=, and the default certificate fixes the TLS policy.
+    "/Spooled/Edge/Distribution": {
+        "AwsSolutions-CFR1",
+        "AwsSolutions-CFR2",
+        "AwsSolutions-CFR3",
+        "AwsSolutions-CFR4",
     },
 }
 
