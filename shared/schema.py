@@ -173,7 +173,9 @@ WEBHOOK_DELIVERY_QUEUE = QueueDefinition(
     logical_id="WebhookDeliveryQueue",
     env_var="SPOOLED_WEBHOOK_QUEUE_URL",
     local_name="spooled-webhook-deliveries",
-    visibility_timeout_seconds=90,  # six times the 15 s the function may spend on one delivery
+    # Six times the function's 30 s timeout (a delivery may take 5 s to connect + 10 s to answer),
+    # as AWS advises for a Lambda consumer, so a slow batch is not delivered twice meanwhile.
+    visibility_timeout_seconds=180,
     max_receive_count=5,
     dead_letter_local_name="spooled-webhook-deliveries-dlq",
     dead_letter_logical_id="WebhookDeliveryDeadLetterQueue",
