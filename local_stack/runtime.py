@@ -100,8 +100,11 @@ class LocalStack:
         loops = DispatchLoops(self._stop)
         self._spawn("dispatch", loops.run_timers)
         self._spawn("lambda-workers", loops.run_invocations)
+        from local_stack.scheduler_loop import SchedulerLoops
 
-
+        schedules = SchedulerLoops(self._stop)
+        self._spawn("eventbridge-scheduler", schedules.run_eventbridge)
+        self._spawn("schedule-fires", schedules.run_fires)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

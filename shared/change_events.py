@@ -200,6 +200,34 @@ def _org_from_pk(pk: str) -> str:
     return pk.split("#", 1)[1] if "#" in pk else ""
 
 
+# --- schedules -----------------------------------------------------------------------------
+
+
+def _schedule_run_events(record_id: str, old: Image | None, new: Image | None) -> list[ChangeEvent]:
+    """A run row is written once per fire (cron or manual); a run that made no job is no trigger."""
+    if old is not None or new is None or new.get("status") != "completed" or not new.get("job_id"):
+        return []
+    data = {
+        "schedule_id": new["schedule_id"],
+        "job_id": new["job_id"],
+        "queue_name": new.get("queue_name"),
+        "source": new.get("source", "cron"),
+    }
+    name = "schedule.triggered"
+    at_ms = int(new.get("started_at") or 0)
+    return [
+        ChangeEvent(
+            event_id(record_id, name),
+            name,
+            new["org_id"],
+            at_ms,
+            data,
+            queue_name=new.get("queue_name"),
+            job_id=new["job_id"],
+        )
+    ]
+
+
 # --- routing -------------------------------------------------------------------------------
 
 # Item kinds by key shape (shared/dynamo_expressions/ lists the layout).
@@ -207,6 +235,7 @@ _DERIVERS: list[tuple[Callable[[str, str], bool], Deriver]] = [
     (lambda pk, sk: pk.startswith("JOB#") and sk == "JOB", _job_events),
     (lambda pk, sk: pk.startswith("WORKER#"), _worker_events),
     (lambda pk, sk: pk.startswith("ORG#") and sk.startswith("QUEUE#"), _queue_events),
+    (lambda pk, sk: pk.startswith("SCHEDULE#") and sk.startswith("RUN#"), _schedule_run_events),
 ]
 
 

@@ -17,6 +17,7 @@ from functions.api import (
     routes_organizations,
     routes_queues,
     routes_saas_only,
+    routes_schedules,
     routes_system,
     routes_workers,
 )
@@ -40,6 +41,7 @@ ROUTER = Router(
     + routes_operations.ROUTES
     + routes_admin.ROUTES
     + routes_saas_only.ROUTES
+    + routes_schedules.ROUTES
     + routes_ingest.ROUTES
     + routes_dashboard_ui.ROUTES
 )

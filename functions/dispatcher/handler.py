@@ -14,7 +14,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from shared import job_activity, job_timers, queue_counters
+from shared import job_activity, job_timers, queue_counters, schedule_arming
 from shared.config import settings
 from shared.job_store import JobStore
 from shared.lambda_workers import LambdaWorkers
@@ -49,6 +49,10 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
         timer_queue().arm(job_timers.timers_to_arm(records, store().clock.now_ms()))
     except Exception:
         logger.exception("arming timers from a stream batch failed; the sweep will cover them")
+    try:
+        schedule_arming.arm_all(schedule_arming.schedules_to_arm(records), store().clock.now_ms())
+    except Exception:
+        logger.exception("arming cron schedules failed; the sweep fires them once overdue")
     for org_id, queue in job_timers.queues_to_pump(records):
         try:
             lambda_workers().pump(org_id, queue)

@@ -1,4 +1,5 @@
-"""The minute sweep: every queue's due timers, stale workers, and every Lambda-worker queue.
+"""The minute sweep: every queue's due timers, stale workers, overdue cron schedules, and every
+Lambda-worker queue.
 
 It is the safety net of the timer messages (a lost message, a failed stream batch) and the only
 timer of the stale-worker rule. Each part runs even when another fails, so one broken queue or
@@ -32,6 +33,11 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     except Exception:
         logger.exception("stale-worker sweep failed")
         failures.append("stale_workers")
+    try:
+        result["schedules_fired"] = _overdue_schedules(store)
+    except Exception:
+        logger.exception("overdue-schedule sweep failed")
+        failures.append("schedules")
     pushed = 0
     for org_id, queue in job_timers.known_queues(store):
         try:
@@ -43,3 +49,11 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     if failures:
         raise RuntimeError(f"sweep parts failed: {', '.join(failures)} (result so far: {result})")
     return result
+
+
+def _overdue_schedules(store: JobStore) -> dict[str, int]:
+    """Cron fires whose message was lost or never armed (shared/schedule_fires.py)."""
+    from shared.schedule_fires import ScheduleFirer
+    from shared.schedule_store import ScheduleStore
+
+    return ScheduleFirer(ScheduleStore(store.table, store.clock)).fire_overdue()

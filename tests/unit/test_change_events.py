@@ -159,3 +159,36 @@ def test_queue_pause_and_resume(old: dict[str, Any] | None, new: dict[str, Any],
 def test_other_items_are_not_events() -> None:
     counter = {"pk": f"ORG#{ORG}", "sk": "QSTAT#emails", "pending": 3}
     assert events_from_records([record(None, counter)]) == []
+
+
+RUN = {
+    "pk": f"SCHEDULE#{ORG}#s-1",
+    "sk": "RUN#000000000005000#r-1",
+    "org_id": ORG,
+    "schedule_id": "s-1",
+    "queue_name": "reports",
+    "started_at": 5_000,
+}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        (None, {**RUN, "status": "completed", "job_id": "job-7", "source": "cron"}, ["schedule.triggered"]),
+        (None, {**RUN, "status": "completed", "job_id": "job-7", "source": "manual"}, ["schedule.triggered"]),
+        (None, {**RUN, "status": "failed", "job_id": None, "error_message": "too large"}, []),
+        ({**RUN, "status": "completed", "job_id": "job-7"}, None, []),  # TTL expiry
+    ],
+)
+def test_schedule_runs_trigger(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, names: list[str]
+) -> None:
+    events = events_from_records([record(old, new)])
+    assert [e.name for e in events] == names
+    for event in events:
+        assert event.data == {
+            "schedule_id": "s-1",
+            "job_id": "job-7",
+            "queue_name": "reports",
+            "source": new["source"],  # type: ignore[index]
+        }

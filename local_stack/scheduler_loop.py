@@ -1,0 +1,110 @@
+"""Cron schedules in `make dev`: what EventBridge Scheduler and the scheduler's SQS event source
+mapping do on AWS.
+
+moto stores EventBridge Scheduler schedules but never fires them, so two loops stand in:
+- the EventBridge stand-in lists the schedule group about once a second and, for each one-time
+  `at()` schedule whose time has passed, sends its Input to its target queue (as EventBridge
+  would) and deletes it;
+- the fire-queue loop polls the schedule-fire queue and hands the messages to the scheduler
+  handler (functions/scheduler/handler.py) as an SQS event, with partial batch failures, using
+  the dispatch loops' QueuePoller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from local_stack.dispatch_loop import QueuePoller
+from shared import aws_clients
+from shared.aws_errors import error_code
+
+logger = logging.getLogger("spooled.local")
+
+Deliver = Callable[[str, str], None]  # (target ARN, input text)
+
+
+def at_time_ms(expression: str) -> int | None:
+    """The moment of an `at(yyyy-mm-ddThh:mm:ss)` expression in UTC; None for rate()/cron()."""
+    if not (expression.startswith("at(") and expression.endswith(")")):
+        return None
+    moment = datetime.strptime(expression[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def send_to_queue(target_arn: str, body: str) -> None:
+    """An SQS target, as EventBridge Scheduler delivers to it."""
+    sqs = aws_clients.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[1])["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+
+class EventBridgeStandIn:
+    """Fires the due one-time schedules of one group."""
+
+    def __init__(self, group: str, deliver: Deliver = send_to_queue) -> None:
+        self.group = group
+        self.deliver = deliver
+
+    @property
+    def _scheduler(self) -> Any:
+        return aws_clients.client("scheduler")
+
+    def fire_due(self, now_ms: int) -> int:
+        fired = 0
+        for summary in self._scheduler.list_schedules(GroupName=self.group).get("Schedules", []):
+            name = summary["Name"]
+            try:
+                schedule = self._scheduler.get_schedule(GroupName=self.group, Name=name)
+            except Exception as error:
+                if error_code(error) == "ResourceNotFoundException":
+                    continue  # deleted since the listing
+                raise
+            due_ms = at_time_ms(schedule.get("ScheduleExpression", ""))
+            if due_ms is None or due_ms > now_ms or schedule.get("State") == "DISABLED":
+                continue
+            target = schedule["Target"]
+            self.deliver(target["Arn"], target.get("Input", ""))
+            try:
+                self._scheduler.delete_schedule(GroupName=self.group, Name=name)
+            except Exception as error:
+                if error_code(error) != "ResourceNotFoundException":
+                    raise
+            fired += 1
+        return fired
+
+
+class SchedulerLoops:
+    def __init__(self, stop: threading.Event, wake_interval: float = 1.0, poll_interval: float = 0.1) -> None:
+        self.stop = stop
+        self.wake_interval = wake_interval  # EventBridge's own precision is a minute
+        self.poll_interval = poll_interval  # added to a fire's lateness at most
+
+    def run_eventbridge(self) -> None:
+        from shared.clock import SystemClock
+        from shared.config import settings
+
+        stand_in = EventBridgeStandIn(settings().schedule_group)
+        clock = SystemClock()
+        while not self.stop.wait(self.wake_interval):
+            try:
+                stand_in.fire_due(clock.now_ms())
+            except Exception:  # tried again next tick
+                logger.exception("EventBridge Scheduler stand-in failed")
+
+    def run_fires(self) -> None:
+        from functions.scheduler.handler import handler
+        from shared.config import settings
+
+        poller = QueuePoller(settings().schedule_queue_url, handler)
+        while not self.stop.is_set():
+            try:
+                busy = poller.poll_once() > 0
+            except Exception:  # retried next tick, as the event source mapping would
+                logger.exception("schedule-fire queue poll failed")
+                busy = False
+            if not busy:
+                self.stop.wait(self.poll_interval)

@@ -1,0 +1,112 @@
+"""Cron schedules through the official SDK against `make dev`: the local stack's stream, SQS and
+EventBridge Scheduler stand-ins deliver the fires, as on AWS."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import pytest
+from spooled import SpooledClient
+from spooled.errors import NotFoundError, ValidationError
+
+from tests.e2e.sdk_helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+
+# Bounds on waiting, not expectations of speed: every two seconds a fire is due.
+FIRES_WITHIN_SECONDS = 20.0
+
+
+@pytest.fixture
+def every_two_seconds(client: SpooledClient, queue_name: str) -> Iterator[str]:
+    created = client.schedules.create(
+        {
+            "name": "e2e every two seconds",
+            "cron_expression": "*/2 * * * * *",
+            "queue_name": queue_name,
+            "payload_template": {"report": "heartbeat"},
+            "priority": 4,
+            "tags": {"source": "e2e"},
+        }
+    )
+    yield created.id
+    with contextlib.suppress(NotFoundError):  # the stack is shared: stop it firing into other tests
+        client.schedules.delete(created.id)
+
+
+def _job_ids(client: SpooledClient, queue_name: str) -> set[str]:
+    return {job.id for job in client.jobs.list({"queue_name": queue_name, "limit": 100})}
+
+
+def test_a_schedule_makes_jobs_on_time_records_runs_and_stops_when_paused(
+    client: SpooledClient, queue_name: str, every_two_seconds: str
+) -> None:
+    schedule = client.schedules.get(every_two_seconds)
+    assert schedule.is_active and schedule.next_run_at is not None and schedule.next_run_at.second % 2 == 0
+
+    wait_until(lambda: len(_job_ids(client, queue_name)) >= 2, "two cron jobs", FIRES_WITHIN_SECONDS)
+    job = client.jobs.get(sorted(_job_ids(client, queue_name))[0])
+    assert job.payload == {"report": "heartbeat"} and job.priority == 4 and job.tags == {"source": "e2e"}
+    assert job.created_at.second % 2 == 0  # made at the second it was due
+
+    runs = client.schedules.get_history(every_two_seconds, limit=50)
+    assert runs and all(run.status == "completed" for run in runs)
+    assert {run.job_id for run in runs} <= _job_ids(client, queue_name)
+    assert client.schedules.get(every_two_seconds).run_count >= 2
+
+    paused = client.schedules.pause(every_two_seconds)
+    assert paused.is_active is False and paused.next_run_at is None
+    time.sleep(1.0)  # a fire that had read the schedule just before the pause may still land
+    settled = _job_ids(client, queue_name)
+    time.sleep(5.0)  # two and a half periods of the cron
+    assert _job_ids(client, queue_name) == settled
+
+    resumed = client.schedules.resume(every_two_seconds)
+    assert resumed.is_active is True
+    wait_until(lambda: len(_job_ids(client, queue_name)) > len(settled), "a fire after resume", 20)
+
+
+def test_trigger_list_update_and_delete(client: SpooledClient, queue_name: str) -> None:
+    created = client.schedules.create(
+        {
+            "name": "e2e nightly",
+            "cron_expression": "0 0 3 * * *",
+            "timezone": "Europe/Berlin",
+            "queue_name": queue_name,
+            "payload_template": {"kind": "nightly"},
+        }
+    )
+    try:
+        assert created.next_run_at is not None
+        triggered = client.schedules.trigger(created.id)
+        assert client.jobs.get(triggered.job_id).payload == {"kind": "nightly"}
+        [run] = client.schedules.get_history(created.id)
+        assert run.job_id == triggered.job_id and run.status == "completed"
+        assert client.schedules.get(created.id).next_run_at == created.next_run_at
+
+        listed = client.schedules.list({"queue_name": queue_name})
+        assert [s.id for s in listed] == [created.id] and listed[0].run_count == 1
+        updated = client.schedules.update(created.id, {"cron_expression": "0 30 4 * * *", "name": "later"})
+        assert updated.name == "later" and updated.next_run_at != created.next_run_at
+        assert updated.timezone == "Europe/Berlin"
+        with pytest.raises(ValidationError):
+            client.schedules.update(created.id, {"cron_expression": "0 0 25 * * *"})
+    finally:
+        client.schedules.delete(created.id)
+    with pytest.raises(NotFoundError):
+        client.schedules.get(created.id)
+
+
+def test_an_invalid_cron_is_a_validation_error(client: SpooledClient, queue_name: str) -> None:
+    with pytest.raises(ValidationError):
+        client.schedules.create(
+            {
+                "name": "bad",
+                "cron_expression": "0 0 12 * * MON",
+                "queue_name": queue_name,
+                "payload_template": {},
+            }
+        )
+    assert client.schedules.list({"queue_name": queue_name}) == []
