@@ -1,4 +1,4 @@
-"""Request bodies as the contract defines them (§2.4, §2.6), validated with pydantic.
+"""Request bodies as the contract defines them (§2.4, §2.6, §2.8), validated with pydantic.
 
 Validation is strict (a string is not an integer) and the errors are translated into the contract's
 two kinds: a body that is not the expected document (missing field, wrong type, not JSON) is 422;
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -158,6 +158,32 @@ class WorkerHeartbeat(_Body):
     current_jobs: Annotated[int, Field(ge=0, le=1000)]
     status: Annotated[str, Field(pattern=r"^(healthy|degraded|offline|draining)$")] = "healthy"
     metadata: Any = None
+
+
+class WorkflowJobSpec(_Body):
+    key: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")]
+    queue_name: QueueName
+    payload: Any = Field(...)
+    depends_on: Annotated[list[str], Field(max_length=100)] | None = None
+    dependency_mode: Literal["all", "any"] = "all"
+    priority: Priority = 0
+    max_retries: MaxRetries | None = None
+    timeout_seconds: TimeoutSeconds | None = None
+    scheduled_at: datetime | None = None
+    expires_at: datetime | None = None
+    tags: Any = None
+
+
+class CreateWorkflow(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9 _.()\-]+$")]
+    description: Annotated[str, Field(max_length=1000)] | None = None
+    metadata: Any = None
+    jobs: Annotated[list[WorkflowJobSpec], Field(min_length=1, max_length=100)]
+
+
+class AddDependencies(_Body):
+    depends_on: Annotated[list[str], Field(min_length=1, max_length=100)]
+    dependency_mode: Literal["all", "any"] = "all"
 
 
 class CreateOrganization(_Body):

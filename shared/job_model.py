@@ -40,6 +40,13 @@ class JobRecord:
     has_ready_key: bool = False
     timer_sk: str | None = None
     stored_job_type: str | None = None  # payload.job_type, copied at create: list reads skip the payload
+    # Dependencies and workflows (docs/workflows.md); dependencies_met is None for a job without parents.
+    workflow_id: str | None = None
+    workflow_key: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    dependents: list[str] = field(default_factory=list)
+    dependency_mode: str | None = None
+    dependencies_met: bool | None = None
 
     @property
     def job_type(self) -> str:
@@ -80,6 +87,12 @@ def record_from_item(item: dict[str, Any], payload: Any, result: Any) -> JobReco
         has_ready_key="ready_pk" in item,
         timer_sk=item.get("timer_sk"),
         stored_job_type=item.get("job_type"),
+        workflow_id=item.get("workflow_id"),
+        workflow_key=item.get("workflow_key"),
+        depends_on=item.get("depends_on", []),
+        dependents=item.get("dependents", []),
+        dependency_mode=item.get("dependency_mode"),
+        dependencies_met=item.get("dependencies_met"),
     )
 
 
@@ -110,9 +123,9 @@ def job_document(job: JobRecord) -> dict[str, Any]:
         "lease_expires_at": to_rfc3339(job.lease_expires_at),
         "idempotency_key": job.idempotency_key,
         "updated_at": to_rfc3339(job.updated_at),
-        "workflow_id": None,
-        "dependency_mode": None,
-        "dependencies_met": None,
+        "workflow_id": job.workflow_id,
+        "dependency_mode": job.dependency_mode,
+        "dependencies_met": job.dependencies_met,
     }
 
 

@@ -17,6 +17,7 @@ from shared.auth import AuthContext
 from shared.clock import from_datetime
 from shared.config import settings
 from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from shared.job_dependencies import Dependencies
 from shared.job_model import JobRecord, claimed_job, history_documents, job_document, job_summary
 from shared.job_states import ALL_STATUSES, JobStatus
 from shared.job_store import JobStore, NewJob
@@ -42,7 +43,7 @@ class Page:
     has_more: bool
 
 
-def _payload_text(value: Any, what: str = "payload") -> str:
+def payload_text(value: Any, what: str = "payload") -> str:
     text = encode_json(value)
     size = encoded_size(text)
     limit = settings().max_payload_bytes
@@ -109,7 +110,7 @@ class JobService:
         job = NewJob(
             org_id=ctx.org_id,
             queue_name=req.queue_name,
-            payload_text=_payload_text(req.payload),
+            payload_text=payload_text(req.payload),
             priority=req.priority,
             max_retries=req.max_retries if req.max_retries is not None else default_retries,
             timeout_seconds=req.timeout_seconds or default_timeout,
@@ -118,12 +119,16 @@ class JobService:
             idempotency_key=req.idempotency_key,
             tags_text=_tags_text(req.tags),
             parent_job_id=req.parent_job_id,
+            depends_on=[req.parent_job_id] if req.parent_job_id else None,
             completion_webhook=req.completion_webhook,
             completion_webhook_secret=req.completion_webhook_secret,
             job_type=req.payload.get("job_type") if isinstance(req.payload, dict) else None,
             retry_backoff=req.retry_backoff.model_dump(exclude_none=True) if req.retry_backoff else None,
         )
         job_id, created = self.store.create(job)
+        if created and req.parent_job_id:
+            # The parent may have finished before the child named it: decide the gate now.
+            Dependencies(self.store).settle(ctx.org_id, job_id)
         return {"id": job_id, "created": created}, created
 
     def bulk_create(self, ctx: AuthContext, req: m.BulkCreate) -> dict[str, Any]:
@@ -136,7 +141,7 @@ class JobService:
         indexes: list[int] = []
         for index, item in enumerate(req.jobs):
             try:
-                payload_text = _payload_text(item.payload)
+                text = payload_text(item.payload)
             except PayloadTooLarge as error:
                 failed.append({"index": index, "error": error.message})
                 continue
@@ -145,7 +150,7 @@ class JobService:
                 NewJob(
                     org_id=ctx.org_id,
                     queue_name=req.queue_name,
-                    payload_text=payload_text,
+                    payload_text=text,
                     priority=item.priority if item.priority is not None else req.default_priority,
                     max_retries=(
                         req.default_max_retries if req.default_max_retries is not None else default_retries
@@ -321,7 +326,7 @@ class JobService:
     def complete(self, ctx: AuthContext, job_id: str, req: m.Complete) -> dict[str, Any]:
         self._leased_job_visible(ctx, job_id)
         if req.result is not None:
-            _payload_text(req.result, "result")
+            payload_text(req.result, "result")
         self.store.complete(ctx.org_id, job_id, req.worker_id, req.lease_id, req.result)
         return {"success": True}
 

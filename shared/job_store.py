@@ -22,7 +22,8 @@ from shared.aws_errors import is_conditional_failure as _is_conditional_failure
 from shared.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from shared.clock import Clock, SystemClock
 from shared.config import settings
-from shared.errors import Conflict, LeaseExpired, NotFound
+from shared.dynamo_expressions import workflows as ex_wf
+from shared.errors import BadRequest, Conflict, LeaseExpired, NotFound
 from shared.job_model import JobRecord, record_from_item
 from shared.job_states import JobStatus
 from shared.payload_store import PayloadStore, encode_json
@@ -85,6 +86,12 @@ class NewJob:
     completion_webhook_secret: str | None = None
     job_type: str | None = None
     retry_backoff: dict[str, Any] | None = None  # the job's own backoff settings (shared/backoff.py)
+    # Dependencies (docs/workflows.md): a job with parents is created gated, out of the ready index.
+    depends_on: list[str] | None = None
+    dependency_mode: str = "all"
+    dependents: list[str] | None = None  # known at create inside a workflow
+    workflow_id: str | None = None
+    workflow_key: str | None = None
 
 
 @dataclass
@@ -149,8 +156,12 @@ class JobStore:
 
     # --- create --------------------------------------------------------------------------
 
-    def _new_item(self, job: NewJob, job_id: str, now_ms: int) -> tuple[dict[str, Any], str | None]:
-        payload_inline, payload_ref = self.payloads.place(job.org_id, job_id, "payload", job.payload_text)
+    def new_item(
+        self, job: NewJob, job_id: str, now_ms: int, offload: bool = False
+    ) -> tuple[dict[str, Any], str | None]:
+        """The item of a new job (its payload placed inline or in S3; `offload` forces S3)."""
+        payloads = PayloadStore(self.payloads.bucket, inline_limit=0) if offload else self.payloads
+        payload_inline, payload_ref = payloads.place(job.org_id, job_id, "payload", job.payload_text)
         item: dict[str, Any] = {
             **{k: v["S"] for k, v in ex.job_key(job.org_id, job_id).items()},
             "id": job_id,
@@ -176,6 +187,12 @@ class JobStore:
             # JSON text: a policy has fractional numbers, which the item codec keeps out of items.
             "retry_backoff": encode_json(job.retry_backoff) if job.retry_backoff else None,
             "events": [{"t": now_ms, "e": "created"}],
+            "workflow_id": job.workflow_id,
+            "workflow_key": job.workflow_key,
+            "depends_on": job.depends_on or None,
+            "dependency_mode": job.dependency_mode if job.depends_on else None,
+            "dependencies_met": False if job.depends_on else None,
+            "dependents": job.dependents or None,
             "org_pk": ex.jobs_by_org_pk(job.org_id),
             "queue_pk": ex.jobs_by_queue_pk(job.org_id, job.queue_name),
             "created_sk": ex.created_sk(now_ms, job_id),
@@ -187,6 +204,7 @@ class JobStore:
             due_times.append(job.scheduled_at)
         else:
             item["status"] = S.PENDING.value
+        if item["status"] == S.PENDING and not job.depends_on:
             item["ready_pk"] = ex.ready_pk(job.org_id, job.queue_name, ex.shard_of(job_id, self.shards))
             item["ready_sk"] = ex.ready_sk(job.priority, now_ms, job_id)
         if due_times:
@@ -202,27 +220,32 @@ class JobStore:
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
             if existing:
                 return existing, False
-        item, payload_ref = self._new_item(job, job_id, now_ms)
-        if not job.idempotency_key:
+        item, payload_ref = self.new_item(job, job_id, now_ms)
+        # The parents learn of the child in the same transaction, so no parent can finish unseen.
+        links = [
+            {"Update": ex_wf.link_dependent(self.table, job.org_id, parent_id, job_id)}
+            for parent_id in job.depends_on or ()
+        ]
+        if not job.idempotency_key and not links:
             self._call("put_item", **ex.put_new_job(self.table, item))
             return job_id, True
+        claim = (
+            [{"Put": ex.put_idempotency_claim(self.table, job.org_id, job.idempotency_key, job_id, now_ms)}]
+            if job.idempotency_key
+            else []
+        )
         try:
             self._call(
                 "transact_write_items",
-                TransactItems=[
-                    {
-                        "Put": ex.put_idempotency_claim(
-                            self.table, job.org_id, job.idempotency_key, job_id, now_ms
-                        )
-                    },
-                    {"Put": ex.put_new_job(self.table, item)},
-                ],
+                TransactItems=[*claim, {"Put": ex.put_new_job(self.table, item)}, *links],
             )
             return job_id, True
         except Exception as error:
             if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             self.payloads.delete(payload_ref)
+            if not job.idempotency_key:  # only a parent link can have failed: the parent is gone
+                raise BadRequest("parent_job_id not found") from error
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
             if existing is None:  # the key's job was purged in between: nothing to return to
                 raise Conflict("A job with this idempotency key is being created; retry") from error
@@ -238,7 +261,7 @@ class JobStore:
                 results[index] = self.create(job)
             else:
                 job_id = str(uuid.uuid4())
-                item, _ = self._new_item(job, job_id, now_ms)
+                item, _ = self.new_item(job, job_id, now_ms)
                 plain.append((index, item))
         for start in range(0, len(plain), 25):
             chunk = plain[start : start + 25]
@@ -450,10 +473,23 @@ class JobStore:
                 expires_at = item.get("expires_at")
                 if expires_at is not None and expires_at <= now_ms:
                     self._expire(org_id, job_id, now_ms)
+                elif item.get("dependencies_met") is False:
+                    # Gated: its delay is over but it waits on into pending; the release makes it
+                    # claimable (docs/workflows.md).
+                    self._call(
+                        "update_item",
+                        **ex_wf.promote_gated(
+                            self.table,
+                            ex.job_key(org_id, job_id),
+                            seen_timer_sk=seen_timer_sk,
+                            next_timer_sk=ex.timer_sk(expires_at, job_id) if expires_at else None,
+                            now_ms=now_ms,
+                        ),
+                    )
                 elif "ready_pk" not in item:
                     self._call(
                         "update_item",
-                        **ex.promote(
+                        **ex_wf.promote_released(
                             self.table,
                             ex.job_key(org_id, job_id),
                             org_id=org_id,

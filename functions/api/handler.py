@@ -20,6 +20,7 @@ from functions.api import (
     routes_schedules,
     routes_system,
     routes_workers,
+    routes_workflows,
 )
 from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
 from functions.api.router import Router
@@ -44,6 +45,7 @@ ROUTER = Router(
     + routes_schedules.ROUTES
     + routes_ingest.ROUTES
     + routes_dashboard_ui.ROUTES
+    + routes_workflows.ROUTES
 )
 
 

@@ -8,6 +8,7 @@ from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared import api_models as m
 from shared.auth import AuthContext
+from shared.job_dependencies import Dependencies
 from shared.job_service import JobService, Page
 
 V1 = "/api/v1"
@@ -16,6 +17,11 @@ V1 = "/api/v1"
 @lru_cache(maxsize=1)
 def service() -> JobService:
     return JobService()
+
+
+@lru_cache(maxsize=1)
+def dependencies() -> Dependencies:
+    return Dependencies(service().store)
 
 
 def _page(page: Page) -> ApiResponse:
@@ -121,6 +127,17 @@ def purge_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
     return ApiResponse(200, service().purge_dead_letter(ctx, m.parse_body(m.DlqPurge, req.body)))
 
 
+def get_dependencies(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    return ApiResponse(200, dependencies().document(ctx, req.path_params["id"]))
+
+
+def add_dependencies(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    body = m.parse_body(m.AddDependencies, req.body)
+    return ApiResponse(
+        200, dependencies().add(ctx, req.path_params["id"], body.depends_on, body.dependency_mode)
+    )
+
+
 ROUTES = [
     Route("POST", f"{V1}/jobs", create),
     Route("GET", f"{V1}/jobs", list_jobs),
@@ -139,4 +156,6 @@ ROUTES = [
     Route("POST", f"{V1}/jobs/{{id}}/complete", complete),
     Route("POST", f"{V1}/jobs/{{id}}/fail", fail),
     Route("POST", f"{V1}/jobs/{{id}}/heartbeat", heartbeat),
+    Route("GET", f"{V1}/jobs/{{id}}/dependencies", get_dependencies),
+    Route("POST", f"{V1}/jobs/{{id}}/dependencies", add_dependencies),
 ]

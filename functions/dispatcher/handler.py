@@ -53,6 +53,12 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
         schedule_arming.arm_all(schedule_arming.schedules_to_arm(records), store().clock.now_ms())
     except Exception:
         logger.exception("arming cron schedules failed; the sweep fires them once overdue")
+    try:
+        from shared import job_dependencies
+
+        job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status
+    except Exception:
+        logger.exception("dependency releases of a stream batch failed; the workflow sweep re-checks")
     for org_id, queue in job_timers.queues_to_pump(records):
         try:
             lambda_workers().pump(org_id, queue)

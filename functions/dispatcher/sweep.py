@@ -38,6 +38,13 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     except Exception:
         logger.exception("overdue-schedule sweep failed")
         failures.append("schedules")
+    try:
+        from shared.workflows import WorkflowService
+
+        result["workflows_checked"] = WorkflowService(store).check_open()
+    except Exception:
+        logger.exception("open-workflow check failed")
+        failures.append("workflows")
     pushed = 0
     for org_id, queue in job_timers.known_queues(store):
         try:

@@ -208,6 +208,7 @@ def test_frames_reach_only_the_connections_that_asked_and_never_another_org(
         "job_id": email_job,
         "queue_name": "emails",
         "priority": 0,
+        "status": "pending",
         "timestamp": gateway.of_type(emails, "JobCreated")[0]["timestamp"],
     }
 

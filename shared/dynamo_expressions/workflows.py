@@ -1,0 +1,404 @@
+"""Keys, conditions and updates of workflows and job dependencies (contract §2.8, §3.6, §3.8).
+
+  workflow   pk WORKFLOW#{org}#{workflow_id}   sk WORKFLOW
+
+Index entries of a workflow:
+  by_org   org_pk WORKFLOWS#{org}, created_sk   (listing; shared/org_usage.py counts this partition)
+  timers   timer_pk WORKFLOWS, timer_sk {next_check_ms:015d}#{org}#{id}   while the workflow is
+           open: the sweep's safety net re-checks its gates there (a stream batch whose release
+           failed). One partition for the deployment; job timers live in {org}#{queue}.
+
+Dependency edges live on the job items themselves, both directions known at create:
+  child   depends_on [parent ids], dependency_mode all|any, dependencies_met false while gated
+  parent  dependents [child ids]
+A gated job has no ready-index key, so no claim can see it; releasing it adds the key.
+Every gate transition is conditional on the job's version: a release, a cascade cancel, a
+priority change or a user cancel that raced it bumps the version and the loser re-reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import dynamo_codec, schema
+from shared.dynamo_expressions import (
+    READY,
+    TIMER_DIGITS,
+    created_sk,
+    job_key,
+    promote,
+    ready_pk,
+    ready_sk,
+    timer_pk,
+    timer_sk,
+)
+from shared.dynamo_expressions.builder import Update, history_event
+from shared.job_states import JobStatus
+
+S = JobStatus
+TIMERS = schema.TIMER_INDEX
+WORKFLOW_SK = "WORKFLOW"
+OPEN_WORKFLOWS_PARTITION = "WORKFLOWS"  # timers-index partition of every workflow not yet finished
+WAITING = frozenset({S.PENDING, S.SCHEDULED})
+RETRYABLE = frozenset({S.FAILED, S.DEADLETTER, S.CANCELLED})
+# What a gate decision needs of a job; a consistent read of the whole item would pay for its payload.
+GATE_PROJECTION = (
+    "id, org_id, queue_name, #status, priority, created_at, version, depends_on, dependents, "
+    "dependency_mode, dependencies_met, expires_at, scheduled_at, timer_sk, ready_pk, workflow_id"
+)
+STATUS_PROJECTION = "id, queue_name, #status, dependents, depends_on, dependency_mode, dependencies_met"
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def workflow_pk(org_id: str, workflow_id: str) -> str:
+    return f"WORKFLOW#{org_id}#{workflow_id}"
+
+
+def workflow_key(org_id: str, workflow_id: str) -> dict[str, Any]:
+    return {"pk": {"S": workflow_pk(org_id, workflow_id)}, "sk": {"S": WORKFLOW_SK}}
+
+
+def workflow_id_from_pk(pk: str) -> str:
+    return pk.rsplit("#", 1)[1]
+
+
+def workflows_by_org_pk(org_id: str) -> str:
+    return f"WORKFLOWS#{org_id}"
+
+
+def index_keys(org_id: str, workflow_id: str, created_ms: int) -> dict[str, str]:
+    return {"org_pk": workflows_by_org_pk(org_id), "created_sk": created_sk(created_ms, workflow_id)}
+
+
+def open_entry(org_id: str, workflow_id: str, check_ms: int) -> dict[str, str]:
+    """The timers-index key of an open workflow, due when the safety net should look at it."""
+    return {
+        TIMERS.partition_key.name: OPEN_WORKFLOWS_PARTITION,
+        TIMERS.sort_key.name: timer_sk(check_ms, f"{org_id}#{workflow_id}"),
+    }
+
+
+def ids_from_open_entry(entry_sk: str) -> tuple[str, str]:
+    """(org_id, workflow_id) of an open_entry sort key."""
+    _, org_id, workflow_id = entry_sk.split("#", 2)
+    return org_id, workflow_id
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def get_job_for_gate(table: str, org_id: str, job_id: str) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "Key": job_key(org_id, job_id),
+        "ConsistentRead": True,
+        "ProjectionExpression": GATE_PROJECTION,
+        "ExpressionAttributeNames": {"#status": "status"},
+    }
+
+
+def get_workflow(table: str, org_id: str, workflow_id: str) -> dict[str, Any]:
+    return {"TableName": table, "Key": workflow_key(org_id, workflow_id), "ConsistentRead": True}
+
+
+def batch_get_jobs(table: str, org_id: str, job_ids: list[str], projection: str | None) -> dict[str, Any]:
+    """RequestItems for up to 100 jobs, consistent: a release decided on a stale parent status
+    would release a child whose parent has not finished yet."""
+    request: dict[str, Any] = {
+        "Keys": [job_key(org_id, job_id) for job_id in job_ids],
+        "ConsistentRead": True,
+    }
+    if projection:
+        request["ProjectionExpression"] = projection
+        if "#status" in projection:  # DynamoDB refuses a name the expression does not use
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+    return {table: request}
+
+
+def query_due_checks(table: str, now_ms: int, limit: int) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "IndexName": TIMERS.name,
+        "KeyConditionExpression": "#pk = :pk AND #sk < :upper",
+        "ExpressionAttributeNames": {"#pk": TIMERS.partition_key.name, "#sk": TIMERS.sort_key.name},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": OPEN_WORKFLOWS_PARTITION},
+            ":upper": {"S": f"{now_ms + 1:0{TIMER_DIGITS}d}"},
+        },
+        "Limit": limit,
+    }
+
+
+# --- creating a workflow -------------------------------------------------------------------
+
+
+def put_new_workflow(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    # A UUID collision is astronomically unlikely, but an overwrite would hand one workflow's jobs
+    # to another.
+    return {
+        "TableName": table,
+        "Item": dynamo_codec.encode_item(item),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+
+
+def drop_deferred_job(table: str, org_id: str, workflow_id: str) -> dict[str, Any]:
+    """Part of the transaction that writes a workflow's deferred job (a 100-job workflow does not
+    fit one 100-action transaction with its workflow item). The API and the sweep may both try:
+    the condition lets exactly one transaction through; the other is cancelled whole."""
+    return {
+        "TableName": table,
+        "Key": workflow_key(org_id, workflow_id),
+        "UpdateExpression": "REMOVE deferred_job",
+        "ConditionExpression": "attribute_exists(deferred_job)",
+    }
+
+
+def link_dependent(table: str, org_id: str, parent_id: str, child_id: str) -> dict[str, Any]:
+    """Record a new child on its parent, so the parent's finish reaches it. The parent must exist
+    (it may have been purged since it was read); a repeated link lists the child once."""
+    u = Update()
+    dependents = u.n("dependents")
+    existing = f"if_not_exists({dependents}, {u.v('empty', [])})"
+    u.sets.append(f"{dependents} = list_append({existing}, {u.v('child', [child_id])})")
+    u.condition(f"attribute_exists({u.n('pk')})")
+    u.condition(f"NOT contains({dependents}, {u.v('child_id', child_id)})")
+    return u.build(table, job_key(org_id, parent_id))
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+def gate(
+    table: str,
+    key: dict[str, Any],
+    *,
+    add_parents: list[str],
+    mode: str,
+    seen_version: int,
+    now_ms: int,
+) -> dict[str, Any]:
+    """A waiting job gets more parents (POST /jobs/{id}/dependencies) and leaves the ready index.
+    A claim between our read and this write bumps the version: the job is running and is left so."""
+    u = Update()
+    parents = u.n("depends_on")
+    existing = f"if_not_exists({parents}, {u.v('empty', [])})"
+    u.sets.append(f"{parents} = list_append({existing}, {u.v('parents', add_parents)})")
+    u.set("dependency_mode", mode).set("dependencies_met", False).set("updated_at", now_ms)
+    u.remove(READY.partition_key.name, READY.sort_key.name).bump_version()
+    u.append_event(history_event(now_ms, "dependencies_added", dependencies=add_parents, mode=mode))
+    u.status_in(WAITING)
+    u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
+    args = u.build(table, key)
+    args["ReturnValues"] = "ALL_NEW"
+    return args
+
+
+def _still_gated(u: Update, status: str, seen_version: int) -> None:
+    # Two parents finishing at once both decide to release; a cancel or priority change races the
+    # release: the version read with the decision admits exactly one of them.
+    u.status_in({status})
+    u.condition(f"{u.n('dependencies_met')} = {u.v('gated', False)}")
+    u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
+
+
+def release(
+    table: str,
+    key: dict[str, Any],
+    *,
+    status: str,
+    org_id: str,
+    queue: str,
+    job_id: str,
+    priority: int,
+    created_ms: int,
+    shard: int,
+    seen_version: int,
+    now_ms: int,
+) -> dict[str, Any]:
+    """Dependencies met. A pending job becomes claimable with the ready key it would have had at
+    create (same shard, priority, age); a scheduled one keeps waiting for its timer, which now
+    promotes it (promote_released)."""
+    u = Update()
+    u.set("dependencies_met", True).set("updated_at", now_ms)
+    if status == S.PENDING:
+        u.set(READY.partition_key.name, ready_pk(org_id, queue, shard))
+        u.set(READY.sort_key.name, ready_sk(priority, created_ms, job_id))
+    u.bump_version()
+    u.append_event(history_event(now_ms, "dependencies_met"))
+    _still_gated(u, status, seen_version)
+    return u.build(table, key)
+
+
+def cancel_gated(
+    table: str, key: dict[str, Any], *, status: str, reason: str, seen_version: int, now_ms: int
+) -> dict[str, Any]:
+    """A gated job whose dependencies can no longer be met is cancelled; that is itself a status
+    change on the stream, so its own dependents are cancelled next (level by level)."""
+    u = Update()
+    u.set("status", S.CANCELLED).set("completed_at", now_ms).set("updated_at", now_ms)
+    u.set("last_error", reason)
+    u.remove(
+        READY.partition_key.name, READY.sort_key.name, TIMERS.partition_key.name, TIMERS.sort_key.name
+    ).bump_version()
+    u.append_event(history_event(now_ms, "cancelled", reason=reason))
+    _still_gated(u, status, seen_version)
+    return u.build(table, key)
+
+
+def promote_gated(
+    table: str,
+    key: dict[str, Any],
+    *,
+    seen_timer_sk: str,
+    next_timer_sk: str | None,
+    now_ms: int,
+) -> dict[str, Any]:
+    """A gated job's scheduled_at arrives: scheduled → pending, still without a ready key. A release
+    that landed after our read made dependencies_met true: this fails and the timer is re-read."""
+    u = Update()
+    u.set("status", S.PENDING).set("updated_at", now_ms)
+    if next_timer_sk is None:
+        u.remove(TIMERS.partition_key.name, TIMERS.sort_key.name)
+    else:
+        u.set(TIMERS.sort_key.name, next_timer_sk)
+    u.bump_version()
+    u.status_in({S.SCHEDULED, S.PENDING})
+    u.condition(f"{u.n(TIMERS.sort_key.name)} = {u.v('seen_timer', seen_timer_sk)}")
+    u.condition(f"{u.n('dependencies_met')} = {u.v('gated', False)}")
+    return u.build(table, key)
+
+
+def promote_released(table: str, key: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The timer's promote, refused while the job is gated: dependencies added after the timer
+    read the job must not be skipped by a promotion into the ready index."""
+    args = promote(table, key, **kwargs)
+    args["ConditionExpression"] += (
+        " AND (attribute_not_exists(#dependencies_met) OR #dependencies_met = :met)"
+    )
+    args["ExpressionAttributeNames"]["#dependencies_met"] = "dependencies_met"
+    args["ExpressionAttributeValues"][":met"] = {"BOOL": True}
+    return args
+
+
+def reset_for_retry(
+    table: str,
+    key: dict[str, Any],
+    *,
+    gated: bool,
+    org_id: str,
+    queue: str,
+    job_id: str,
+    priority: int,
+    created_ms: int,
+    shard: int,
+    expires_ms: int | None,
+    now_ms: int,
+) -> dict[str, Any]:
+    """Workflow retry: failed/deadletter/cancelled → pending with retry_count 0 and its history of
+    the last run cleared. A job with dependencies comes back gated (its parents may have been
+    reset too); the others come back claimable. Two retries at once: the second finds it pending."""
+    u = Update()
+    u.set("status", S.PENDING).set("retry_count", 0).set("updated_at", now_ms)
+    if gated:
+        u.set("dependencies_met", False)
+        u.remove(READY.partition_key.name, READY.sort_key.name)
+    else:
+        u.set(READY.partition_key.name, ready_pk(org_id, queue, shard))
+        u.set(READY.sort_key.name, ready_sk(priority, created_ms, job_id))
+    if expires_ms is not None:
+        u.set(TIMERS.partition_key.name, timer_pk(org_id, queue))
+        u.set(TIMERS.sort_key.name, timer_sk(expires_ms, job_id))
+    else:
+        u.remove(TIMERS.partition_key.name, TIMERS.sort_key.name)
+    u.remove(
+        "last_error",
+        "completed_at",
+        "started_at",
+        "scheduled_at",
+        "result",
+        "result_ref",
+        "lease_id",
+        "lease_expires_at",
+        "assigned_worker_id",
+        "deadline_at",
+        schema.DEAD_LETTER_INDEX.partition_key.name,
+    ).bump_version()
+    u.append_event(history_event(now_ms, "retried", retry_count=0, reason="workflow retry"))
+    u.status_in(RETRYABLE)
+    return u.build(table, key)
+
+
+# --- workflow state ------------------------------------------------------------------------
+
+
+def record_state(
+    table: str,
+    org_id: str,
+    workflow_id: str,
+    *,
+    status: str,
+    progress: dict[str, int],
+    started_at: int | None,
+    completed_at: int | None,
+    open_check_ms: int | None,
+    seen_version: int,
+    now_ms: int,
+) -> dict[str, Any]:
+    """The status and counts recomputed from the jobs. Stream batches of one workflow may be
+    processed side by side: each recomputes from consistent reads, and the version admits one
+    write per state; a loser re-reads and recomputes. A finished workflow leaves the open index;
+    one that runs again (a job retried from the DLQ) re-enters it at open_check_ms."""
+    u = Update()
+    u.set("status", status).set("progress", progress).set("updated_at", now_ms)
+    u.set("started_at", started_at).set("completed_at", completed_at)
+    if completed_at is not None:
+        u.remove(TIMERS.partition_key.name, TIMERS.sort_key.name)
+    elif open_check_ms is not None:
+        for name, value in open_entry(org_id, workflow_id, open_check_ms).items():
+            u.set(name, value)
+    u.bump_version()
+    u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
+    return u.build(table, workflow_key(org_id, workflow_id))
+
+
+def cancel_workflow(table: str, org_id: str, workflow_id: str, *, now_ms: int) -> dict[str, Any]:
+    # A completed workflow stays completed; racing a recompute, whichever lands first wins and
+    # the recompute keeps a cancelled workflow cancelled.
+    u = Update()
+    u.set("status", "cancelled").set("completed_at", now_ms).set("updated_at", now_ms)
+    u.remove(TIMERS.partition_key.name, TIMERS.sort_key.name).bump_version()
+    u.status_in({"pending", "running", "failed"})
+    args = u.build(table, workflow_key(org_id, workflow_id))
+    args["ReturnValues"] = "ALL_NEW"
+    args["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return args
+
+
+def retry_workflow(
+    table: str, org_id: str, workflow_id: str, *, seen_version: int, check_ms: int, now_ms: int
+) -> dict[str, Any]:
+    # Two retries at once: the version admits one; the other finds it running (400).
+    u = Update()
+    u.set("status", "running").set("updated_at", now_ms).remove("completed_at")
+    for name, value in open_entry(org_id, workflow_id, check_ms).items():
+        u.set(name, value)
+    u.bump_version()
+    u.status_in({"failed"})
+    u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
+    args = u.build(table, workflow_key(org_id, workflow_id))
+    args["ReturnValues"] = "ALL_NEW"
+    return args
+
+
+def next_check(
+    table: str, org_id: str, workflow_id: str, *, seen_entry_sk: str, check_ms: int
+) -> dict[str, Any]:
+    """Move the safety net's next look. Only the entry the sweep saw: a workflow that finished
+    (entry removed) or was retried (new entry) meanwhile keeps what that write set."""
+    u = Update()
+    u.set(TIMERS.sort_key.name, open_entry(org_id, workflow_id, check_ms)[TIMERS.sort_key.name])
+    u.condition(f"{u.n(TIMERS.sort_key.name)} = {u.v('seen_entry', seen_entry_sk)}")
+    return u.build(table, workflow_key(org_id, workflow_id))

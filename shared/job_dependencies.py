@@ -1,0 +1,351 @@
+"""Job dependencies: when a gated job is released or cancelled, and the store calls that do it.
+
+A job with parents (a workflow job with depends_on, a job created with parent_job_id, a job given
+dependencies later) is created without a ready-index key and with dependencies_met = false, so no
+claim can see it. Each time a parent finishes, the dispatcher's stream handler calls `settle` for
+each of the parent's dependents: a consistent read of the child and its parents, a pure decision
+(`decide`), and one conditional write. Cancelling a gated job is itself a status change on the
+stream, so a failure cascades level by level. Every write is conditional on the version it was
+decided on: a replayed stream batch, or two parents finishing at once, changes the job once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from shared import aws_clients, dynamo_codec
+from shared import dynamo_expressions as ex
+from shared.auth import AuthContext
+from shared.dynamo_expressions import workflows as ex_wf
+from shared.errors import BadRequest, Conflict, NotFound
+from shared.job_states import TERMINAL, JobStatus
+from shared.job_store import JobStore
+
+S = JobStatus
+logger = logging.getLogger("spooled.dependencies")
+
+ENDED_WITHOUT_RESULT = frozenset({S.FAILED, S.DEADLETTER, S.CANCELLED})
+MODES = ("all", "any")
+# Looking for a cycle walks the jobs downstream of the one gaining parents; this bounds the walk.
+MAX_GRAPH_WALK = 10_000
+MAX_JOB_ID_BYTES = 255
+SETTLE_ATTEMPTS = 4
+
+
+class Decision(StrEnum):
+    RELEASE = "release"
+    CANCEL = "cancel"
+    WAIT = "wait"
+
+
+# --- the policy (pure) -----------------------------------------------------------------------
+
+
+def decide(mode: str, parent_statuses: Sequence[str | None]) -> Decision:
+    """What a gated job's parents call for. A parent that no longer exists (None) was purged from
+    the dead-letter queue: it can never complete. Unknown statuses count as still running."""
+    ended = [status is None or status in ENDED_WITHOUT_RESULT for status in parent_statuses]
+    completed = [status == S.COMPLETED for status in parent_statuses]
+    if not parent_statuses:
+        return Decision.RELEASE
+    if mode == "any":
+        if any(completed):
+            return Decision.RELEASE
+        return Decision.CANCEL if all(ended) else Decision.WAIT
+    if any(ended):
+        return Decision.CANCEL
+    return Decision.RELEASE if all(completed) else Decision.WAIT
+
+
+def cancel_reason(mode: str, parents: Mapping[str, str | None], single_parent: bool) -> str:
+    if mode == "any":
+        return "No dependency job can complete any more: every one failed or was cancelled"
+    parent_id, status = next((p, s) for p, s in parents.items() if s is None or s in ENDED_WITHOUT_RESULT)
+    who = "Parent job" if single_parent else "Dependency job"
+    return f"{who} {parent_id} {'no longer exists' if status is None else 'ended ' + status}"
+
+
+def find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle in `graph` (node → the nodes it depends on) as a path that starts and ends on the
+    same node, or None. Edges to nodes outside the graph are ignored."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in graph:
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        branches = [iter(graph[root])]
+        state[root] = 1
+        while branches:
+            node = next(branches[-1], None)
+            if node is None:
+                state[path.pop()] = 2
+                branches.pop()
+            elif node not in graph or state.get(node) == 2:
+                continue
+            elif state.get(node) == 1:
+                return [*path[path.index(node) :], node]
+            else:
+                state[node] = 1
+                path.append(node)
+                branches.append(iter(graph[node]))
+    return None
+
+
+def topological_order(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """Parents before children, otherwise in the graph's own order (the graph has no cycle)."""
+    placed: dict[str, None] = {}
+
+    def place(node: str, trail: tuple[str, ...]) -> None:
+        if node in placed or node not in graph or node in trail:
+            return
+        for parent in graph[node]:
+            place(parent, (*trail, node))
+        placed[node] = None
+
+    for node in graph:
+        place(node, ())
+    return list(placed)
+
+
+# --- the store side ------------------------------------------------------------------------
+
+
+def _could_be_job_id(job_id: str) -> bool:
+    return 0 < len(job_id.encode("utf-8")) <= MAX_JOB_ID_BYTES
+
+
+class Dependencies:
+    def __init__(self, store: JobStore | None = None) -> None:
+        self.store = store or JobStore()
+        self.table = self.store.table
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def gate_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
+        found = self._db.get_item(**ex_wf.get_job_for_gate(self.table, org_id, job_id))
+        return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+    def read_jobs(
+        self, org_id: str, job_ids: Iterable[str], projection: str | None = ex_wf.STATUS_PROJECTION
+    ) -> dict[str, dict[str, Any]]:
+        """Consistent batch reads by id; unknown ids are left out."""
+        unique = list(dict.fromkeys(job_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(unique), 100):
+            request = ex_wf.batch_get_jobs(self.table, org_id, unique[start : start + 100], projection)
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    item = dynamo_codec.decode_item(raw)
+                    found[item["id"]] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    # --- release and cascade -------------------------------------------------------------
+
+    def settle(self, org_id: str, job_id: str) -> Decision | None:
+        """Release or cancel one gated job if its parents call for it. Returns what was done (None:
+        nothing to do). A lost race re-reads and decides again."""
+        for _ in range(SETTLE_ATTEMPTS):
+            child = self.gate_item(org_id, job_id)
+            if (
+                child is None
+                or child.get("dependencies_met") is not False
+                or child["status"] not in ex_wf.WAITING
+            ):
+                return None
+            parent_ids = child.get("depends_on") or []
+            found = self.read_jobs(org_id, parent_ids)
+            parents = {parent_id: found.get(parent_id, {}).get("status") for parent_id in parent_ids}
+            mode = child.get("dependency_mode") or "all"
+            decision = decide(mode, list(parents.values()))
+            if decision == Decision.WAIT:
+                return None
+            if self.store.conditional_update(self._transition(org_id, child, decision, parents)):
+                return decision
+        logger.warning(
+            "settling job %s lost %d races in a row; the next change retries", job_id, SETTLE_ATTEMPTS
+        )
+        return None
+
+    def _transition(
+        self, org_id: str, child: dict[str, Any], decision: Decision, parents: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        key = ex.job_key(org_id, child["id"])
+        now_ms = self.store.clock.now_ms()
+        if decision == Decision.CANCEL:
+            mode = child.get("dependency_mode") or "all"
+            return ex_wf.cancel_gated(
+                self.table,
+                key,
+                status=child["status"],
+                reason=cancel_reason(mode, parents, single_parent=len(parents) == 1),
+                seen_version=child.get("version", 0),
+                now_ms=now_ms,
+            )
+        return ex_wf.release(
+            self.table,
+            key,
+            status=child["status"],
+            org_id=org_id,
+            queue=child["queue_name"],
+            job_id=child["id"],
+            priority=child["priority"],
+            created_ms=child["created_at"],
+            shard=ex.shard_of(child["id"], self.store.shards),
+            seen_version=child.get("version", 0),
+            now_ms=now_ms,
+        )
+
+    # --- the API: GET/POST /jobs/{id}/dependencies (contract §2.8) ------------------------
+
+    def _visible(self, ctx: AuthContext, job_id: str) -> dict[str, Any]:
+        item = self.gate_item(ctx.org_id, job_id) if _could_be_job_id(job_id) else None
+        if item is None or not ctx.allows_queue(item["queue_name"]):
+            raise NotFound()
+        return item
+
+    def _rows(self, ctx: AuthContext, job_ids: list[str]) -> list[dict[str, Any]]:
+        found = self.read_jobs(ctx.org_id, job_ids)
+        return [
+            {"job_id": job_id, "status": found[job_id]["status"], "queue_name": found[job_id]["queue_name"]}
+            for job_id in job_ids
+            if job_id in found and ctx.allows_queue(found[job_id]["queue_name"])
+        ]
+
+    def document(self, ctx: AuthContext, job_id: str) -> dict[str, Any]:
+        item = self._visible(ctx, job_id)
+        return {
+            "job_id": job_id,
+            "dependencies": self._rows(ctx, item.get("depends_on") or []),
+            "dependents": self._rows(ctx, item.get("dependents") or []),
+            "dependency_mode": item.get("dependency_mode") or "all",
+            # A job without parents has nothing to wait for.
+            "dependencies_met": item.get("dependencies_met") is not False,
+        }
+
+    def _downstream(self, org_id: str, job_id: str) -> set[str]:
+        """Every job that (transitively) depends on job_id."""
+        seen: set[str] = set()
+        frontier = [job_id]
+        while frontier:
+            items = self.read_jobs(org_id, frontier, "id, dependents")
+            frontier = []
+            for item in items.values():
+                for child in item.get("dependents") or []:
+                    if child not in seen:
+                        seen.add(child)
+                        frontier.append(child)
+            if len(seen) > MAX_GRAPH_WALK:
+                raise BadRequest(
+                    f"More than {MAX_GRAPH_WALK} jobs depend on this job; no dependencies can be added"
+                )
+        return seen
+
+    def add(self, ctx: AuthContext, job_id: str, parent_ids: list[str], mode: str) -> dict[str, Any]:
+        child = self._visible(ctx, job_id)
+        if child["status"] not in ex_wf.WAITING:
+            raise Conflict("Only pending or scheduled jobs can get dependencies")
+        wanted = [p for p in dict.fromkeys(parent_ids) if p != job_id]
+        if any(not _could_be_job_id(p) for p in wanted):
+            raise NotFound()
+        found = self.read_jobs(ctx.org_id, wanted)
+        if any(p not in found or not ctx.allows_queue(found[p]["queue_name"]) for p in wanted):
+            raise NotFound()
+        existing = set(child.get("depends_on") or [])
+        # An edge from a job downstream of this one would close a cycle: skipped, as the contract says.
+        downstream = self._downstream(ctx.org_id, job_id) if wanted else set()
+        new = [p for p in wanted if p not in existing and p not in downstream]
+        if new:
+            self._add_edges(ctx.org_id, child, new, mode)
+        self.settle(ctx.org_id, job_id)
+        after = self.gate_item(ctx.org_id, job_id) or child
+        met = after.get("dependencies_met") is not False
+        return {
+            "job_id": job_id,
+            "dependencies_added": len(new),
+            "added_count": len(new),
+            "dependencies_met": met,
+        }
+
+    def _add_edges(self, org_id: str, child: dict[str, Any], parents: list[str], mode: str) -> None:
+        # Parents first: once the child is gated, every parent already names it, so a parent that
+        # finishes from then on reaches it through the stream, and one that finished before is
+        # seen by the settle that follows.
+        for parent_id in parents:
+            self.store.conditional_update(ex_wf.link_dependent(self.table, org_id, parent_id, child["id"]))
+        args = ex_wf.gate(
+            self.table,
+            ex.job_key(org_id, child["id"]),
+            add_parents=parents,
+            mode=mode,
+            seen_version=child.get("version", 0),
+            now_ms=self.store.clock.now_ms(),
+        )
+        if not self.store.conditional_update(args):
+            raise Conflict(
+                "The job changed (claimed, cancelled or edited) while dependencies were added; retry"
+            )
+
+
+# --- the stream ----------------------------------------------------------------------------
+
+
+def _job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
+        return None
+    return dynamo_codec.decode_item(image)
+
+
+def changes(records: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """From a stream batch: (org, child) of every dependent of a job that just finished, and
+    (org, workflow) of every workflow one of whose jobs changed status. In order, without repeats."""
+    children: dict[tuple[str, str], None] = {}
+    workflows: dict[tuple[str, str], None] = {}
+    for record in records:
+        change = record.get("dynamodb", {})
+        old = _job_image(change.get("OldImage"))
+        new = _job_image(change.get("NewImage"))
+        if new is None or (old is not None and old.get("status") == new.get("status")):
+            continue
+        if new["status"] in TERMINAL:
+            for child in new.get("dependents") or []:
+                children[(new["org_id"], child)] = None
+        if new.get("workflow_id"):
+            workflows[(new["org_id"], new["workflow_id"])] = None
+    return list(children), list(workflows)
+
+
+def on_stream_batch(store: JobStore, records: list[dict[str, Any]]) -> None:
+    """Release or cancel the dependents of jobs that finished, then bring their workflows' status
+    up to date. Each one is tried even when another fails; a failure is raised at the end (the
+    dispatcher logs it; the sweep's look at open workflows is the safety net)."""
+    from shared.workflows import WorkflowService  # the workflow service builds on this module
+
+    children, workflows = changes(records)
+    if not children and not workflows:
+        return
+    dependencies = Dependencies(store)
+    failures = 0
+    for org_id, child in children:
+        try:
+            dependencies.settle(org_id, child)
+        except Exception:
+            failures += 1
+            logger.exception("settling dependent job %s failed", child)
+    service = WorkflowService(store)
+    for org_id, workflow_id in workflows:
+        try:
+            service.refresh(org_id, workflow_id)
+        except Exception:
+            failures += 1
+            logger.exception("refreshing workflow %s failed", workflow_id)
+    if failures:
+        raise RuntimeError(f"{failures} dependency or workflow updates of a stream batch failed")

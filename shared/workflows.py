@@ -1,0 +1,586 @@
+"""Workflows: DAGs of jobs created in one request, released as their parents finish (contract §2.8,
+§3.8; docs/workflows.md).
+
+A workflow is one item (name, metadata, status, counts, the key → job id list) and its jobs are
+ordinary jobs whose items carry the edges (shared/job_dependencies.py). Create validates everything
+first, then writes the workflow and all its jobs in one transaction. The status is recomputed from
+the jobs by the dispatcher's stream handler whenever one of them changes status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from shared import api_models as m
+from shared import aws_clients, dynamo_codec, index_reads, plan_limits, schema
+from shared import dynamo_expressions as ex
+from shared.auth import AuthContext
+from shared.aws_errors import is_conditional_failure
+from shared.clock import from_datetime, to_rfc3339
+from shared.dynamo_expressions import workflows as ex_wf
+from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, QuotaExceeded, ValidationFailed
+from shared.job_dependencies import Decision, Dependencies, decide, find_cycle, topological_order
+from shared.job_model import JobRecord
+from shared.job_service import payload_text
+from shared.job_states import JobStatus
+from shared.job_store import JobStore, NewJob
+from shared.payload_store import encode_json, encoded_size
+from shared.queue_config import QueueConfigService
+
+S = JobStatus
+logger = logging.getLogger("spooled.workflows")
+
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+# DynamoDB refuses a transaction of more than 100 actions or 4 MB. A 100-job workflow is 101
+# items: its last job (a leaf) is written right after, from a copy kept in the workflow item.
+MAX_TRANSACTION_ACTIONS = 100
+INLINE_BUDGET_BYTES = 3 * 1024 * 1024  # inline payloads of one create; the largest go to S3 beyond it
+DEFERRED_INLINE_LIMIT = 64 * 1024  # the deferred job's payload rides in the workflow item up to this
+MAX_METADATA_BYTES = 64 * 1024
+# The sweep looks at an open workflow this long after its last look: the safety net for a
+# release that a failed stream batch never made.
+CHECK_EVERY_MS = 5 * 60 * 1000
+MAX_LISTED_PER_REQUEST = 5000
+
+
+class FeatureDisabled(AccessDenied):
+    code, default_message = "FEATURE_DISABLED", "This feature is disabled for the organization"
+
+
+# --- pure: status and documents -------------------------------------------------------------
+
+
+def workflow_status(statuses: Sequence[str | None], current: str) -> str:
+    """Contract §3.8 over the jobs' statuses. A missing job (purged from the DLQ) counts as failed.
+    Cancelled stays cancelled; pending until the first job starts."""
+    if current == "cancelled":
+        return "cancelled"
+    seen = [status or S.DEADLETTER for status in statuses]
+    if any(status in (S.PENDING, S.SCHEDULED, S.PROCESSING) for status in seen):
+        started = any(status not in (S.PENDING, S.SCHEDULED) for status in seen)
+        return "running" if started or current != "pending" else "pending"
+    if any(status in (S.FAILED, S.DEADLETTER) for status in seen):
+        return "failed"
+    if any(status == S.CANCELLED for status in seen):
+        return "cancelled"
+    return "completed"
+
+
+def progress_counts(statuses: Sequence[str | None]) -> dict[str, int]:
+    seen = [status or S.DEADLETTER for status in statuses]
+    return {
+        "total": len(seen),
+        "completed": sum(status == S.COMPLETED for status in seen),
+        "failed": sum(status in (S.FAILED, S.DEADLETTER) for status in seen),
+        "pending": sum(status in (S.PENDING, S.SCHEDULED) for status in seen),
+        "processing": sum(status == S.PROCESSING for status in seen),
+        "cancelled": sum(status == S.CANCELLED for status in seen),
+    }
+
+
+def summary_document(item: dict[str, Any]) -> dict[str, Any]:
+    """WorkflowResponse (list, cancel, retry); its counts are as of the last stream update."""
+    progress = item.get("progress") or progress_counts([S.PENDING] * len(item["jobs"]))
+    total = progress["total"]
+    return {
+        "id": item["id"],
+        "organization_id": item["org_id"],
+        "name": item["name"],
+        "description": item.get("description"),
+        "metadata": json.loads(item["metadata"]) if "metadata" in item else None,
+        "status": item["status"],
+        "total_jobs": total,
+        "completed_jobs": progress["completed"],
+        "failed_jobs": progress["failed"],
+        "progress_percent": round(progress["completed"] * 100.0 / total, 2) if total else 0.0,
+        "progress": progress,
+        "created_at": to_rfc3339(item["created_at"]),
+        "started_at": to_rfc3339(item.get("started_at")),
+        "completed_at": to_rfc3339(item.get("completed_at")),
+        "updated_at": to_rfc3339(item.get("updated_at")),
+    }
+
+
+def job_row(job: JobRecord) -> dict[str, Any]:
+    """A WorkflowJobRow (contract §2.8) plus the job's key, edges and gate."""
+    failed = job.status in (S.FAILED, S.DEADLETTER)
+    return {
+        "id": job.id,
+        "key": job.workflow_key,
+        "organization_id": job.org_id,
+        "queue": job.queue_name,
+        "queue_name": job.queue_name,
+        "job_type": "job",
+        "payload": job.payload,
+        "status": job.status,
+        "priority": job.priority,
+        "attempt": job.retry_count,
+        "retry_count": job.retry_count,
+        "max_retries": job.max_retries,
+        "backoff_type": "exponential",
+        "timeout_ms": job.timeout_seconds * 1000,
+        "created_at": to_rfc3339(job.created_at),
+        "scheduled_at": to_rfc3339(job.scheduled_at),
+        "started_at": to_rfc3339(job.started_at),
+        "completed_at": to_rfc3339(job.completed_at),
+        "failed_at": to_rfc3339(job.completed_at) if failed else None,
+        "next_retry_at": None,
+        "result": job.result,
+        "error": {"type": "JobError", "message": job.last_error, "stack": None} if job.last_error else None,
+        "metadata": job.tags,
+        "workflow_id": job.workflow_id,
+        "parent_job_id": job.parent_job_id,
+        "depends_on": job.depends_on,
+        "dependency_mode": job.dependency_mode,
+        "dependencies_met": job.dependencies_met,
+    }
+
+
+def _invalid(field: str, message: str, code: str) -> ValidationFailed:
+    return ValidationFailed(message, details=[{"field": field, "message": message, "code": code}])
+
+
+def validate_graph(jobs: Sequence[m.WorkflowJobSpec]) -> dict[str, list[str]]:
+    """key → its dependency keys (duplicates dropped), or a 400 naming the problem."""
+    graph: dict[str, list[str]] = {}
+    for index, job in enumerate(jobs):
+        if job.key in graph:
+            raise _invalid(f"jobs[{index}].key", f"Duplicate job key '{job.key}'", "duplicate_key")
+        graph[job.key] = list(dict.fromkeys(job.depends_on or []))
+    for index, job in enumerate(jobs):
+        for parent in graph[job.key]:
+            if parent not in graph:
+                raise _invalid(
+                    f"jobs[{index}].depends_on",
+                    f"Job '{job.key}' depends on unknown key '{parent}'",
+                    "unknown_dependency",
+                )
+    cycle = find_cycle(graph)
+    if cycle:
+        raise _invalid("jobs", "Dependency cycle: " + " -> ".join(cycle), "cycle")
+    return graph
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+class WorkflowService:
+    def __init__(self, store: JobStore | None = None) -> None:
+        self.store = store or JobStore()
+        self.table = self.store.table
+        self.dependencies = Dependencies(self.store)
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    def _now(self) -> int:
+        return self.store.clock.now_ms()
+
+    # --- create --------------------------------------------------------------------------
+
+    def create(self, ctx: AuthContext, req: m.CreateWorkflow) -> dict[str, Any]:
+        graph = validate_graph(req.jobs)
+        for job in req.jobs:
+            ctx.require_queue(job.queue_name)
+        metadata_text = encode_json(req.metadata) if req.metadata is not None else None
+        if metadata_text is not None and encoded_size(metadata_text) > MAX_METADATA_BYTES:
+            raise _invalid("metadata", "metadata exceeds 64 KiB", "too_large")
+        now_ms = self._now()
+        for index, job in enumerate(req.jobs):
+            if job.expires_at is not None and from_datetime(job.expires_at) <= now_ms:
+                raise _invalid(f"jobs[{index}].expires_at", "expires_at must be in the future", "in_past")
+        texts = {job.key: payload_text(job.payload) for job in req.jobs}
+        tags = {job.key: encode_json(job.tags) if job.tags is not None else None for job in req.jobs}
+        self._check_quota(ctx.org_id)
+
+        workflow_id = str(uuid.uuid4())
+        ids = {job.key: str(uuid.uuid4()) for job in req.jobs}
+        children: dict[str, list[str]] = {key: [] for key in graph}
+        for key, parents in graph.items():
+            for parent in parents:
+                children[parent].append(ids[key])
+        order = topological_order(graph)
+        deferred_key = order[-1] if len(order) + 1 > MAX_TRANSACTION_ACTIONS else None
+        offloaded = _keys_to_offload(texts, deferred_key, self.store.payloads.inline_limit)
+        defaults = self._defaults(ctx.org_id, req.jobs)
+        items: dict[str, dict[str, Any]] = {}
+        refs: list[str | None] = []
+        try:
+            for job in req.jobs:
+                max_retries, timeout = defaults[job.queue_name]
+                new_job = NewJob(
+                    org_id=ctx.org_id,
+                    queue_name=job.queue_name,
+                    payload_text=texts[job.key],
+                    priority=job.priority,
+                    max_retries=job.max_retries if job.max_retries is not None else max_retries,
+                    timeout_seconds=job.timeout_seconds or timeout,
+                    scheduled_at=from_datetime(job.scheduled_at) if job.scheduled_at else None,
+                    expires_at=from_datetime(job.expires_at) if job.expires_at else None,
+                    tags_text=tags[job.key],
+                    job_type=job.payload.get("job_type") if isinstance(job.payload, dict) else None,
+                    depends_on=[ids[parent] for parent in graph[job.key]],
+                    dependency_mode=job.dependency_mode,
+                    dependents=children[job.key],
+                    workflow_id=workflow_id,
+                    workflow_key=job.key,
+                )
+                items[job.key], ref = self.store.new_item(new_job, ids[job.key], now_ms, job.key in offloaded)
+                refs.append(ref)
+            workflow = {
+                **{k: v["S"] for k, v in ex_wf.workflow_key(ctx.org_id, workflow_id).items()},
+                **ex_wf.index_keys(ctx.org_id, workflow_id, now_ms),
+                **ex_wf.open_entry(ctx.org_id, workflow_id, now_ms + CHECK_EVERY_MS),
+                "id": workflow_id,
+                "org_id": ctx.org_id,
+                "name": req.name,
+                "description": req.description,
+                "metadata": metadata_text,
+                "status": "pending",
+                "jobs": [{"key": job.key, "job_id": ids[job.key]} for job in req.jobs],
+                "queues": sorted({job.queue_name for job in req.jobs}),
+                "progress": progress_counts([S.PENDING] * len(req.jobs)),
+                "created_at": now_ms,
+                "updated_at": now_ms,
+                "version": 1,
+                "deferred_job": encode_json(items[deferred_key]) if deferred_key else None,
+            }
+            self._db.transact_write_items(
+                TransactItems=[{"Put": ex_wf.put_new_workflow(self.table, workflow)}]
+                + [{"Put": ex.put_new_job(self.table, items[key])} for key in order if key != deferred_key]
+            )
+        except Exception:
+            self.store.payloads.delete(*refs)
+            raise
+        if deferred_key:
+            try:
+                self._write_deferred(ctx.org_id, workflow)
+            except Exception:  # the workflow is committed: the sweep writes the job from its copy
+                logger.exception("writing the deferred job of workflow %s failed", workflow_id)
+        return {
+            "workflow_id": workflow_id,
+            "job_ids": [{"key": job.key, "job_id": ids[job.key]} for job in req.jobs],
+            "status": "pending",
+        }
+
+    def _defaults(self, org_id: str, jobs: Sequence[m.WorkflowJobSpec]) -> dict[str, tuple[int, int]]:
+        """Each queue's (max_retries, timeout) for jobs that omit them, read once per queue."""
+        queues = QueueConfigService(self.table)
+        needed = {job.queue_name for job in jobs if job.max_retries is None or job.timeout_seconds is None}
+        return {
+            queue: queues.job_defaults(org_id, queue) if queue in needed else (0, 0)
+            for queue in {job.queue_name for job in jobs}
+        }
+
+    def _check_quota(self, org_id: str) -> None:
+        found = self._db.get_item(TableName=self.table, Key=ex.org_key(org_id), ConsistentRead=True)
+        limit = plan_limits.for_organization(dynamo_codec.decode_item(found.get("Item", {}))).max_workflows
+        if limit is None:
+            return
+        if limit == 0:
+            raise FeatureDisabled("Workflows are disabled for this organization (max_workflows is 0)")
+        active = sum(1 for item in self._items(org_id) if item["status"] not in FINISHED)
+        if active >= limit:
+            raise QuotaExceeded(
+                f"Workflow limit reached ({limit} active workflows)",
+                error="limit_exceeded",
+                resource="workflows",
+                current=active,
+                limit=limit,
+                plan="self-hosted",
+            )
+
+    def _write_deferred(self, org_id: str, workflow: dict[str, Any]) -> None:
+        job = json.loads(workflow["deferred_job"])
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"Put": ex.put_new_job(self.table, job)},
+                    {"Update": ex_wf.drop_deferred_job(self.table, org_id, workflow["id"])},
+                ]
+            )
+        except Exception as error:
+            if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            # Written by someone else already (the API and the sweep may both try): nothing to do.
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _item(self, org_id: str, workflow_id: str) -> dict[str, Any] | None:
+        if not 0 < len(workflow_id.encode("utf-8")) <= 255:
+            return None
+        found = self._db.get_item(**ex_wf.get_workflow(self.table, org_id, workflow_id))
+        if "Item" not in found:
+            return None
+        item = dynamo_codec.decode_item(found["Item"])
+        if item.get("deferred_job"):
+            self._write_deferred(org_id, item)
+            item.pop("deferred_job")
+        return item
+
+    def _visible(self, ctx: AuthContext, workflow_id: str) -> dict[str, Any]:
+        item = self._item(ctx.org_id, workflow_id)
+        if item is None or not all(ctx.allows_queue(queue) for queue in item.get("queues", [])):
+            raise NotFound()
+        return item
+
+    def _items(self, org_id: str) -> Iterator[dict[str, Any]]:
+        """The organization's workflows, newest first, page by page."""
+        ids = (
+            wf_id
+            for wf_id, _ in self.store.iter_index_ids(schema.BY_ORG_INDEX, ex_wf.workflows_by_org_pk(org_id))
+        )
+        page: list[dict[str, Any]] = []
+        for examined, workflow_id in enumerate(ids, start=1):
+            page.append(ex_wf.workflow_key(org_id, workflow_id))
+            if len(page) == 100 or examined >= MAX_LISTED_PER_REQUEST:
+                yield from index_reads.get_items(self.table, page)
+                page = []
+            if examined >= MAX_LISTED_PER_REQUEST:
+                return
+        yield from index_reads.get_items(self.table, page)
+
+    def list(self, ctx: AuthContext, *, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+        wanted = status if status in STATUSES else None  # an invalid filter is ignored (contract §2.8)
+        rows: list[dict[str, Any]] = []
+        for item in self._items(ctx.org_id):
+            if wanted and item["status"] != wanted:
+                continue
+            if not all(ctx.allows_queue(queue) for queue in item.get("queues", [])):
+                continue
+            rows.append(item)
+            if len(rows) >= offset + limit:
+                break
+        return [summary_document(item) for item in rows[offset : offset + limit]]
+
+    def _job_ids(self, item: dict[str, Any]) -> list[str]:
+        return [entry["job_id"] for entry in item["jobs"]]
+
+    def get(self, ctx: AuthContext, workflow_id: str) -> dict[str, Any]:
+        item = self._visible(ctx, workflow_id)
+        jobs = self.store.get_many(ctx.org_id, self._job_ids(item), summary=False)
+        statuses = {job.id: job.status for job in jobs}
+        document = summary_document(item)
+        # The detail reads the jobs themselves, so its counts are current, not a stream behind.
+        progress = progress_counts([statuses.get(job_id) for job_id in self._job_ids(item)])
+        total = progress["total"]
+        document.update(
+            progress=progress,
+            total_jobs=total,
+            completed_jobs=progress["completed"],
+            failed_jobs=progress["failed"],
+            progress_percent=round(progress["completed"] * 100.0 / total, 2) if total else 0.0,
+            jobs=[job_row(job) for job in jobs],
+            dependencies=[
+                {
+                    "parent_job_id": parent,
+                    "child_job_id": job.id,
+                    "dependency_type": job.dependency_mode or "all",
+                }
+                for job in jobs
+                for parent in job.depends_on
+            ],
+        )
+        return document
+
+    # --- cancel and retry ----------------------------------------------------------------
+
+    def cancel(self, ctx: AuthContext, workflow_id: str) -> dict[str, Any]:
+        item = self._visible(ctx, workflow_id)
+        if item["status"] == "completed":
+            raise Conflict("A completed workflow cannot be cancelled")
+        if item["status"] != "cancelled":
+            try:
+                self._db.update_item(
+                    **ex_wf.cancel_workflow(self.table, ctx.org_id, workflow_id, now_ms=self._now())
+                )
+            except Exception as error:
+                if not is_conditional_failure(error):
+                    raise
+                if (self._item(ctx.org_id, workflow_id) or {}).get("status") != "cancelled":
+                    raise Conflict("A completed workflow cannot be cancelled") from error
+            # The workflow first: from now on a recompute keeps it cancelled. Running jobs finish.
+            for job_id in self._job_ids(item):
+                self.store.conditional_update(
+                    ex.cancel(
+                        self.table,
+                        ex.job_key(ctx.org_id, job_id),
+                        now_ms=self._now(),
+                        reason="Workflow cancelled",
+                    )
+                )
+        self.refresh(ctx.org_id, workflow_id)
+        return summary_document(self._visible(ctx, workflow_id))
+
+    def retry(self, ctx: AuthContext, workflow_id: str) -> dict[str, Any]:
+        item = self._visible(ctx, workflow_id)
+        if item["status"] != "failed":
+            raise BadRequest(f"Only failed workflows can be retried; this one is {item['status']}")
+        now_ms = self._now()
+        try:
+            self._db.update_item(
+                **ex_wf.retry_workflow(
+                    self.table,
+                    ctx.org_id,
+                    workflow_id,
+                    seen_version=item.get("version", 0),
+                    check_ms=now_ms + CHECK_EVERY_MS,
+                    now_ms=now_ms,
+                )
+            )
+        except Exception as error:
+            if not is_conditional_failure(error):
+                raise
+            raise BadRequest(
+                "The workflow changed while it was being retried; it is no longer failed"
+            ) from error
+        jobs = self.dependencies.read_jobs(ctx.org_id, self._job_ids(item), ex_wf.GATE_PROJECTION)
+        order = topological_order({job_id: job.get("depends_on") or [] for job_id, job in jobs.items()})
+        reset: list[str] = []
+        for job_id in order:  # parents first: a child is gated again before its parent can finish
+            job = jobs[job_id]
+            if job["status"] not in ex_wf.RETRYABLE:
+                continue
+            args = ex_wf.reset_for_retry(
+                self.table,
+                ex.job_key(ctx.org_id, job_id),
+                gated=bool(job.get("depends_on")),
+                org_id=ctx.org_id,
+                queue=job["queue_name"],
+                job_id=job_id,
+                priority=job["priority"],
+                created_ms=job["created_at"],
+                shard=ex.shard_of(job_id, self.store.shards),
+                expires_ms=job.get("expires_at"),
+                now_ms=self._now(),
+            )
+            if self.store.conditional_update(args):
+                reset.append(job_id)
+        for job_id in reset:  # gates recomputed: a parent that stayed completed releases at once
+            self.dependencies.settle(ctx.org_id, job_id)
+        self.refresh(ctx.org_id, workflow_id)
+        return summary_document(self._visible(ctx, workflow_id))
+
+    # --- status from the jobs (stream) and the safety net (sweep) -------------------------
+
+    def refresh(self, org_id: str, workflow_id: str, attempts: int = 4) -> None:
+        """Recompute status and counts from consistent reads of the jobs; write them if changed."""
+        for _ in range(attempts):
+            item = self._item(org_id, workflow_id)
+            if item is None:
+                return
+            found = self.dependencies.read_jobs(org_id, self._job_ids(item), "id, #status")
+            statuses = [found.get(job_id, {}).get("status") for job_id in self._job_ids(item)]
+            status = workflow_status(statuses, item["status"])
+            progress = progress_counts(statuses)
+            now_ms = self._now()
+            started_at = item.get("started_at")
+            if started_at is None and any(s not in (S.PENDING, S.SCHEDULED) for s in statuses):
+                started_at = now_ms
+            completed_at = (item.get("completed_at") or now_ms) if status in FINISHED else None
+            if (status, progress, started_at, completed_at) == (
+                item["status"],
+                item.get("progress"),
+                item.get("started_at"),
+                item.get("completed_at"),
+            ):
+                return
+            reopened = status not in FINISHED and "timer_sk" not in item
+            args = ex_wf.record_state(
+                self.table,
+                org_id,
+                workflow_id,
+                status=status,
+                progress=progress,
+                started_at=started_at,
+                completed_at=completed_at,
+                open_check_ms=now_ms + CHECK_EVERY_MS if reopened else None,
+                seen_version=item.get("version", 0),
+                now_ms=now_ms,
+            )
+            if self.store.conditional_update(args):
+                return
+        logger.warning(
+            "workflow %s changed under %d recomputes in a row; the next change retries", workflow_id, attempts
+        )
+
+    def settle_gates(self, org_id: str, workflow_id: str) -> int:
+        """Release or cancel every gated job of the workflow whose parents call for it; returns how many
+        moved. What the stream does job by job, for the workflow at once (the sweep's safety net)."""
+        item = self._item(org_id, workflow_id)
+        if item is None:
+            return 0
+        jobs = self.dependencies.read_jobs(org_id, self._job_ids(item))
+        moved = 0
+        for job_id in topological_order(
+            {job_id: job.get("depends_on") or [] for job_id, job in jobs.items()}
+        ):
+            job = jobs[job_id]
+            if job.get("dependencies_met") is not False or job["status"] not in ex_wf.WAITING:
+                continue
+            parents = job.get("depends_on") or []
+            known = all(parent in jobs for parent in parents)
+            if (
+                known
+                and decide(job.get("dependency_mode") or "all", [jobs[p]["status"] for p in parents])
+                == Decision.WAIT
+            ):
+                continue
+            if self.dependencies.settle(org_id, job_id) is not None:
+                moved += 1
+        return moved
+
+    def check_open(self, limit: int = 100) -> int:
+        """The sweep: every open workflow due for a look gets its gates settled and its status
+        recomputed, then its next look moved on. Returns how many were looked at."""
+        now_ms = self._now()
+        entries = self._db.query(**ex_wf.query_due_checks(self.table, now_ms, limit)).get("Items", [])
+        for raw in entries:
+            entry_sk = raw[schema.TIMER_INDEX.sort_key.name]["S"]
+            org_id, workflow_id = ex_wf.ids_from_open_entry(entry_sk)
+            try:
+                self.settle_gates(org_id, workflow_id)
+                self.refresh(org_id, workflow_id)
+                self.store.conditional_update(
+                    ex_wf.next_check(
+                        self.table,
+                        org_id,
+                        workflow_id,
+                        seen_entry_sk=entry_sk,
+                        check_ms=now_ms + CHECK_EVERY_MS,
+                    )
+                )
+            except Exception:
+                logger.exception("checking workflow %s failed; the next sweep tries again", workflow_id)
+        return len(entries)
+
+
+def _keys_to_offload(texts: dict[str, str], deferred_key: str | None, inline_limit: int) -> set[str]:
+    """Keys whose payload goes to S3 so that the transaction stays under its 4 MB: the largest first.
+    Payloads above the store's inline limit go to S3 anyway and are not counted."""
+    offload = (
+        {deferred_key}
+        if deferred_key and encoded_size(texts[deferred_key]) > DEFERRED_INLINE_LIMIT
+        else set()
+    )
+    sizes = sorted(
+        (
+            (size, key)
+            for key, text in texts.items()
+            if key not in offload and (size := encoded_size(text)) <= inline_limit
+        ),
+        reverse=True,
+    )
+    total = sum(size for size, _ in sizes)
+    for size, key in sizes:
+        if total <= INLINE_BUDGET_BYTES:
+            break
+        offload.add(key)
+        total -= size
+    return offload
