@@ -105,6 +105,9 @@ class LocalStack:
         schedules = SchedulerLoops(self._stop)
         self._spawn("eventbridge-scheduler", schedules.run_eventbridge)
         self._spawn("schedule-fires", schedules.run_fires)
+        from local_stack.webhook_loop import WebhookLoop
+
+        self._spawn("webhook-deliveries", WebhookLoop(self._stop).run)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

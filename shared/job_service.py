@@ -100,6 +100,11 @@ class JobService:
                     {"field": "expires_at", "message": "expires_at must be in the future", "code": "in_past"}
                 ]
             )
+        if req.completion_webhook:
+            # The service will POST there on completion: the same SSRF rules as org webhooks (§2.4).
+            from shared.outgoing_webhooks import require_safe_url
+
+            require_safe_url(req.completion_webhook)
         if req.parent_job_id:
             parent = self._visible_job(ctx, req.parent_job_id, missing=BadRequest("parent_job_id not found"))
             if parent.queue_name != req.queue_name:

@@ -14,6 +14,7 @@ from shared.api_keys import ApiKeyService, key_document
 from shared.auth import AuthContext, require_admin
 from shared.clock import Clock, SystemClock, to_rfc3339
 from shared.config import settings
+from shared.dynamo_expressions import outgoing_webhooks as hooks
 from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, ValidationFailed
 from shared.inbound_signatures import provider_secret_status, split_provider_secrets
 from shared.organizations import (
@@ -295,14 +296,25 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
         table, schema.BY_ORG_INDEX, ex.workers_by_org_pk(org_id), 100_000
     ):
         doomed.append(worker)
-    args = ex.query_partition_keys(table, f"ORG#{org_id}")
-    while True:
-        response = db.query(**args)
-        doomed.extend(response.get("Items", []))
-        if "LastEvaluatedKey" not in response:
-            break
-        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    # Schedules, workflows and outgoing webhooks: deleting a schedule reaches the stream, which
+    # disarms its next fire, so a deleted organization's cron stops. Their runs and delivery logs
+    # sit in their own partitions and leave with their TTL.
+    for prefix in org_usage.OTHER_RESOURCE_PARTITIONS.values():
+        doomed += index_reads.keys_in_partition(table, schema.BY_ORG_INDEX, f"{prefix}{org_id}", 100_000)
+    for partition in (f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
+        doomed += _keys_in_base_partition(db, table, partition)
     doomed.append(ex.slug_key(org["slug"]))
     if org.get("billing_email"):
         doomed.append(ex.billing_email_key(org["billing_email"]))
     job_purge.delete_keys(table, doomed)
+
+
+def _keys_in_base_partition(db: Any, table: str, partition: str) -> list[dict[str, Any]]:
+    keys: list[dict[str, Any]] = []
+    args = ex.query_partition_keys(table, partition)
+    while True:
+        response = db.query(**args)
+        keys.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return keys
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -15,6 +15,7 @@ from functions.api import (
     routes_jobs,
     routes_operations,
     routes_organizations,
+    routes_outgoing_webhooks,
     routes_queues,
     routes_saas_only,
     routes_schedules,
@@ -45,6 +46,7 @@ ROUTER = Router(
     + routes_schedules.ROUTES
     + routes_ingest.ROUTES
     + routes_dashboard_ui.ROUTES
+    + routes_outgoing_webhooks.ROUTES
     + routes_workflows.ROUTES
 )
 

@@ -54,6 +54,13 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     except Exception:
         logger.exception("arming cron schedules failed; the sweep fires them once overdue")
     try:
+        from shared import change_events, webhook_fanout
+
+        webhook_fanout.fan_out(change_events.events_from_records(records))
+    except Exception:
+        # Lost, not retried: a retried batch would count the counters twice (see above).
+        logger.exception("queueing outgoing webhook deliveries for a stream batch failed")
+    try:
         from shared import job_dependencies
 
         job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status

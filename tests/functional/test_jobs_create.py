@@ -94,6 +94,22 @@ def test_create_stores_every_optional_field(api, clock):
     assert datetime.fromisoformat(job["expires_at"].replace("Z", "+00:00")).timestamp() * 1000 == expires
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # the instance metadata service
+        "https://10.0.0.8/hook",
+        "https://metadata.google.internal/x",
+        "ftp://example.com/hook",
+    ],
+)
+def test_a_completion_webhook_to_a_private_or_metadata_address_is_refused(api, url):
+    response = api.post(JOBS, {"queue_name": "emails", "payload": {}, "completion_webhook": url})
+    assert_error(response, 400)
+    assert "Invalid webhook URL" in response.json["message"]
+    assert api.get(JOBS, params={"queue_name": "emails"}).json == []  # nothing was written
+
+
 @pytest.mark.parametrize("tags", [["a", "b"], {"k": "v"}])
 def test_tags_round_trip_as_object_or_array(api, tags):
     assert get_job(api, create_job(api, tags=tags))["tags"] == tags

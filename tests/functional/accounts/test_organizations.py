@@ -200,3 +200,25 @@ def test_delete_waits_for_active_work_then_removes_everything(
     assert gone.status == 404
     check = ApiClient(None).get("/api/v1/organizations/check-slug", params={"slug": tenant.slug}).json
     assert check["available"] is True
+
+
+def test_a_deleted_organization_leaves_no_schedule_behind(tenant_api: ApiClient, tenant: Org) -> None:
+    created = tenant_api.post(
+        "/api/v1/schedules",
+        {
+            "name": "nightly",
+            "cron_expression": "0 0 3 * * *",
+            "queue_name": "reports",
+            "payload_template": {},
+        },
+    )
+    assert created.status == 201, created
+    assert tenant_api.delete(f"/api/v1/organizations/{tenant.id}").status == 204
+    from shared import aws_clients
+    from shared.config import settings
+
+    items = aws_clients.client("dynamodb").scan(TableName=settings().table_name)["Items"]
+    schedules = [
+        i for i in items if i["pk"]["S"].startswith(f"SCHEDULE#{tenant.id}") and i["sk"]["S"] == "SCHEDULE"
+    ]
+    assert schedules == []

@@ -1,0 +1,33 @@
+"""The webhook delivery queue in `make dev`: what the webhooks function's SQS event source mapping
+does on AWS. Messages go, up to ten at a time, to functions/webhooks/handler.py through the same
+receive → handler → delete-what-did-not-fail cycle as the dispatch queue (local_stack/dispatch_loop.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from local_stack.dispatch_loop import QueuePoller
+
+logger = logging.getLogger("spooled.local")
+
+
+class WebhookLoop:
+    def __init__(self, stop: threading.Event, interval: float = 0.1) -> None:
+        self.stop = stop
+        self.interval = interval  # an idle poll is a moto call under the embedded moto's lock
+
+    def run(self) -> None:
+        from functions.webhooks.handler import handler
+        from shared.config import settings
+
+        poller = QueuePoller(settings().webhook_queue_url, handler)
+        while not self.stop.is_set():
+            try:
+                busy = poller.poll_once() > 0
+            except Exception:  # retried next tick, as the event source mapping would
+                logger.exception("webhook delivery queue poll failed")
+                busy = False
+            if not busy:
+                self.stop.wait(self.interval)
