@@ -21,7 +21,7 @@ from shared.job_dependencies import Dependencies
 from shared.job_model import JobRecord, claimed_job, history_documents, job_document, job_summary
 from shared.job_states import ALL_STATUSES, JobStatus
 from shared.job_store import JobStore, NewJob
-from shared.payload_store import encode_json, encoded_size
+from shared.payload_store import encode_json, encoded_size, json_within_limit
 from shared.queue_config import QueueConfigService
 
 # A filtered list reads the index page by page; this bounds the work one request may do.
@@ -44,19 +44,7 @@ class Page:
 
 
 def payload_text(value: Any, what: str = "payload") -> str:
-    text = encode_json(value)
-    size = encoded_size(text)
-    limit = settings().max_payload_bytes
-    if size > limit:
-        raise PayloadTooLarge(
-            f"{what} is {size} bytes; the limit is {limit} bytes",
-            error="payload_too_large",
-            current=size,
-            limit=limit,
-            plan="self-hosted",
-            upgrade_to=False,
-        )
-    return text
+    return json_within_limit(value, what)
 
 
 def _tags_text(tags: Any) -> str | None:

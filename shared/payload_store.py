@@ -21,6 +21,26 @@ def encoded_size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def json_within_limit(value: Any, what: str = "payload", limit: int | None = None) -> str:
+    """`value` as the JSON text we store, or 413 when it is larger than the limit (the deployment's
+    max_payload_bytes unless a caller holds it to less)."""
+    from shared.errors import PayloadTooLarge
+
+    text = encode_json(value)
+    size = encoded_size(text)
+    limit = settings().max_payload_bytes if limit is None else limit
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{what} is {size} bytes; the limit is {limit} bytes",
+            error="payload_too_large",
+            current=size,
+            limit=limit,
+            plan="self-hosted",
+            upgrade_to=False,
+        )
+    return text
+
+
 class PayloadStore:
     def __init__(self, bucket: str | None = None, inline_limit: int | None = None) -> None:
         self.bucket = bucket or settings().payload_bucket

@@ -17,8 +17,8 @@ from shared.auth import AuthContext
 from shared.clock import to_rfc3339
 from shared.config import settings
 from shared.dynamo_expressions import schedules as sx
-from shared.errors import Conflict, NotFound, PayloadTooLarge, QuotaExceeded
-from shared.payload_store import encode_json, encoded_size
+from shared.errors import Conflict, NotFound, QuotaExceeded
+from shared.payload_store import encode_json, json_within_limit
 from shared.schedule_fires import ScheduleFirer
 from shared.schedule_model import new_schedule_item, run_document, schedule_document
 from shared.schedule_models import CreateSchedule, UpdateSchedule
@@ -43,18 +43,7 @@ def _payload_limit() -> int:
 
 
 def _template_text(value: Any) -> str:
-    text = encode_json(value)
-    size, limit = encoded_size(text), _payload_limit()
-    if size > limit:
-        raise PayloadTooLarge(
-            f"payload_template is {size} bytes; the limit is {limit} bytes",
-            error="payload_too_large",
-            current=size,
-            limit=limit,
-            plan="self-hosted",
-            upgrade_to=False,
-        )
-    return text
+    return json_within_limit(value, "payload_template", _payload_limit())
 
 
 def _never_fires(field: str) -> Exception:

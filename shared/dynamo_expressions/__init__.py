@@ -1049,10 +1049,17 @@ def mark_invoked(table: str, key: dict[str, Any], *, lease_id: str, now_ms: int)
 
 
 def query_timer_partition(
-    table: str, partition: str, *, status: str | None = None, start_key: dict[str, Any] | None = None
+    table: str,
+    partition: str,
+    *,
+    status: str | None = None,
+    due_by_ms: int | None = None,
+    limit: int | None = None,
+    start_key: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every entry of one timers-index partition (a queue's timers, or the live-worker registry),
-    optionally only those in one status (the index projects status)."""
+    """Entries of one timers-index partition (a queue's timers, the live-worker registry, due
+    schedules, open workflows), oldest due first: optionally only those due by `due_by_ms` and in
+    one status (the index projects status)."""
     args: dict[str, Any] = {
         "TableName": table,
         "IndexName": TIMERS.name,
@@ -1060,10 +1067,16 @@ def query_timer_partition(
         "ExpressionAttributeNames": {"#pk": TIMERS.partition_key.name},
         "ExpressionAttributeValues": {":pk": {"S": partition}},
     }
+    if due_by_ms is not None:
+        args["KeyConditionExpression"] += " AND #sk < :upper"
+        args["ExpressionAttributeNames"]["#sk"] = TIMERS.sort_key.name
+        args["ExpressionAttributeValues"][":upper"] = {"S": f"{due_by_ms + 1:0{TIMER_DIGITS}d}"}
     if status is not None:
         args["FilterExpression"] = "#status = :status"
         args["ExpressionAttributeNames"]["#status"] = "status"
         args["ExpressionAttributeValues"][":status"] = {"S": status}
+    if limit is not None:
+        args["Limit"] = limit
     if start_key:
         args["ExclusiveStartKey"] = start_key
     return args

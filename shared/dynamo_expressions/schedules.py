@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import dynamo_codec, schema
-from shared.dynamo_expressions import TIMER_DIGITS, created_sk, org_key, timer_sk
+from shared.dynamo_expressions import TIMER_DIGITS, created_sk, org_key, query_timer_partition, timer_sk
 from shared.dynamo_expressions.builder import Update
 
 TIMERS = schema.TIMER_INDEX
@@ -202,17 +202,6 @@ def query_overdue(
     table: str, due_before_ms: int, limit: int, start_key: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Active schedules whose next fire is at or before due_before_ms, oldest first."""
-    args: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": TIMERS.name,
-        "KeyConditionExpression": "#pk = :pk AND #sk < :upper",
-        "ExpressionAttributeNames": {"#pk": TIMERS.partition_key.name, "#sk": TIMERS.sort_key.name},
-        "ExpressionAttributeValues": {
-            ":pk": {"S": DUE_SCHEDULES_PARTITION},
-            ":upper": {"S": f"{due_before_ms + 1:0{TIMER_DIGITS}d}"},
-        },
-        "Limit": limit,
-    }
-    if start_key:
-        args["ExclusiveStartKey"] = start_key
-    return args
+    return query_timer_partition(
+        table, DUE_SCHEDULES_PARTITION, due_by_ms=due_before_ms, limit=limit, start_key=start_key
+    )

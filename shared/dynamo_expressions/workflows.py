@@ -23,10 +23,10 @@ from typing import Any
 from shared import dynamo_codec, schema
 from shared.dynamo_expressions import (
     READY,
-    TIMER_DIGITS,
     created_sk,
     job_key,
     promote,
+    query_timer_partition,
     ready_pk,
     ready_sk,
     timer_pk,
@@ -118,17 +118,7 @@ def batch_get_jobs(table: str, org_id: str, job_ids: list[str], projection: str 
 
 
 def query_due_checks(table: str, now_ms: int, limit: int) -> dict[str, Any]:
-    return {
-        "TableName": table,
-        "IndexName": TIMERS.name,
-        "KeyConditionExpression": "#pk = :pk AND #sk < :upper",
-        "ExpressionAttributeNames": {"#pk": TIMERS.partition_key.name, "#sk": TIMERS.sort_key.name},
-        "ExpressionAttributeValues": {
-            ":pk": {"S": OPEN_WORKFLOWS_PARTITION},
-            ":upper": {"S": f"{now_ms + 1:0{TIMER_DIGITS}d}"},
-        },
-        "Limit": limit,
-    }
+    return query_timer_partition(table, OPEN_WORKFLOWS_PARTITION, due_by_ms=now_ms, limit=limit)
 
 
 # --- creating a workflow -------------------------------------------------------------------
