@@ -20,7 +20,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import contention, goal_analysis, imports, lifecycle, report, sandbox, scale_model, throughput
+from bench import (
+    contention,
+    event_latency,
+    goal_analysis,
+    imports,
+    lifecycle,
+    report,
+    sandbox,
+    scale_model,
+    throughput,
+)
 from bench.profiles import PROFILES, Profile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -144,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         contended = _contention(profile)
     with _part("5. local throughput", timings):
         local = _throughput(profile, settings().ready_shards)
+    with _part("7. event latency in make dev", timings):
+        log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
+        events = event_latency.measure(
+            log_path, settings().ready_shards, profile.cron_seconds, profile.event_jobs
+        )
     scale = _scale(life, profile.shard_counts)
     meta = {
         "profile": profile.name,
@@ -155,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
-    results = report.build(life, contended, import_results, local, scale, meta)
+    results = report.build(life, contended, import_results, local, scale, meta, events)
     json_path, md_path = report.write(results, args.out)
     log.info("wrote %s and %s in %.0f s", json_path, md_path, meta["seconds"])
     return 0

@@ -122,4 +122,29 @@ def markdown(r: dict[str, Any]) -> str:
         ],
     )
     out += [scale["note"], ""]
+    out += event_latency_section(r["event_latency"])
     return "\n".join(out)
+
+
+def event_latency_section(ev: dict[str, Any]) -> list[str]:
+    base, cron = ev["baseline"], ev["cron"]
+    columns = ("count", "median_ms", "p95_ms", "max_ms")
+    out = ["## 7. Event latency through `make dev` (cron, live updates, webhooks; not an AWS figure)", ""]
+    out += _table(
+        ["latency", "n", "median ms", "p95 ms", "max ms", "median x baseline", "missing"],
+        [[f"baseline: {base['what']}", *(base[c] for c in columns), 1.0, "-"]]
+        + [
+            [row["what"], *(row[c] for c in columns), row["median_x_baseline"], row["missing"]]
+            for row in ev["latencies"].values()
+        ],
+    )
+    out += [
+        f"Cron `* * * * * *` for {cron['seconds']} s: {cron['jobs']} jobs, {cron['expected_fires']} "
+        f"fires due before the pause, missed {cron['missed']}, duplicates {cron['duplicates']}, "
+        f"early {cron['early']}, runs recorded {cron['runs_recorded']} ({cron['failed_runs']} failed). "
+        f"Webhook requests with a bad signature: {ev['bad_signatures']}.",
+        "",
+        ev["note"],
+        "",
+    ]
+    return out

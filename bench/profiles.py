@@ -26,6 +26,8 @@ class Profile:
     contention: tuple[ContentionLevel, ...]
     import_repeats: int
     throughput: tuple[tuple[int, bool, int], ...]  # (workers, batched claims, jobs)
+    cron_seconds: int  # part 7: how long the every-second schedule runs
+    event_jobs: int  # part 7: jobs timed one at a time for live-update and webhook latency
     shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
 
@@ -48,6 +50,8 @@ FULL = Profile(
         (4, True, 120),
         (16, True, 120),
     ),
+    cron_seconds=40,
+    event_jobs=40,
 )
 
 SMALL = Profile(
@@ -57,6 +61,8 @@ SMALL = Profile(
     contention=(ContentionLevel(16, 48, 3.0),),
     import_repeats=2,
     throughput=((16, False, 16),),
+    cron_seconds=3,
+    event_jobs=3,
 )
 
 PROFILES = {profile.name: profile for profile in (FULL, SMALL)}

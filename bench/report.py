@@ -21,6 +21,7 @@ def build(
     throughput: dict[str, Any],
     scale: dict[str, Any],
     meta: dict[str, Any],
+    event_latency: dict[str, Any],
 ) -> dict[str, Any]:
     costs = {
         name: cost_model.usd_per_million_jobs(cost_model.JobUsage(**life["usage"]), US_EAST_1).as_dict()
@@ -85,6 +86,7 @@ def build(
         "imports": imports,
         "throughput": throughput,
         "scale": scale,
+        "event_latency": event_latency,
     }
 
 
