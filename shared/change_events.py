@@ -228,6 +228,25 @@ def _schedule_run_events(record_id: str, old: Image | None, new: Image | None) -
     ]
 
 
+# --- workflows -----------------------------------------------------------------------------
+
+_WORKFLOW_ENDS = {"completed": "workflow.completed", "failed": "workflow.failed"}
+
+
+def _workflow_events(record_id: str, old: Image | None, new: Image | None) -> list[ChangeEvent]:
+    """The dispatcher rewrites the workflow's status and counts as its jobs move; only the step
+    into completed or failed is an event (a retried workflow that ends again is a new one)."""
+    if new is None:
+        return []
+    after = new.get("status")
+    name = _WORKFLOW_ENDS.get(str(after))
+    if name is None or (old or {}).get("status") == after:
+        return []
+    data = {"workflow_id": new.get("id"), "name": new.get("name"), "status": after}
+    at_ms = int(new.get("updated_at") or 0)
+    return [ChangeEvent(event_id(record_id, name), name, new["org_id"], at_ms, data)]
+
+
 # --- routing -------------------------------------------------------------------------------
 
 # Item kinds by key shape (shared/dynamo_expressions/ lists the layout).
@@ -236,6 +255,7 @@ _DERIVERS: list[tuple[Callable[[str, str], bool], Deriver]] = [
     (lambda pk, sk: pk.startswith("WORKER#"), _worker_events),
     (lambda pk, sk: pk.startswith("ORG#") and sk.startswith("QUEUE#"), _queue_events),
     (lambda pk, sk: pk.startswith("SCHEDULE#") and sk.startswith("RUN#"), _schedule_run_events),
+    (lambda pk, sk: pk.startswith("WORKFLOW#") and sk == "WORKFLOW", _workflow_events),
 ]
 
 

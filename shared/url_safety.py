@@ -6,9 +6,10 @@ that resolves elsewhere between the check and the connection (DNS rebinding) can
 
 Blocked: other schemes; http, except to localhost/127.0.0.1 outside production; the reference's
 internal host names and suffixes; loopback, unspecified, RFC 1918, link-local (metadata), CGNAT,
-Azure's 168.63.129.16, the TEST-NETs, broadcast, IPv6 link-local and unique-local, and IPv4 mapped
-or embedded in IPv6 by the same IPv4 rules. Outside production any loopback address is allowed, so
-a receiver on the developer's machine works in `make dev`.
+Azure's 168.63.129.16, the TEST-NETs, broadcast, "this network", multicast, reserved and benchmarking
+ranges, IPv6 link-local, site-local, unique-local and multicast, and IPv4 mapped or embedded in IPv6
+(compatible, NAT64, 6to4, Teredo) by the same IPv4 rules. Outside production any loopback address
+is allowed, so a receiver on the developer's machine works in `make dev`.
 """
 
 from __future__ import annotations
@@ -105,10 +106,19 @@ _BLOCKED_V4 = tuple(
         "198.51.100.0/24",
         "203.0.113.0/24",
         "255.255.255.255/32",
-        "0.0.0.0/32",
+        "0.0.0.0/8",  # "this network": 0.0.0.0 itself reaches the local host on Linux
+        "198.18.0.0/15",  # benchmarking, used inside some networks
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved
     )
 )
-_BLOCKED_V6 = tuple(ipaddress.IPv6Network(net) for net in ("::1/128", "::/128", "fe80::/10", "fc00::/7"))
+_BLOCKED_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("::1/128", "::/128", "fe80::/10", "fc00::/7", "fec0::/10", "ff00::/8")
+)
+# NAT64 prefixes (RFC 6052 well-known, RFC 8215 local use): a NAT64 gateway, as an IPv6-only
+# Lambda subnet uses, connects to the IPv4 address in the last 32 bits, private ones included.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 class UnsafeUrl(ValueError):
@@ -190,15 +200,27 @@ def _require_allowed_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, produ
     if not production and ip.is_loopback:
         return
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or _ipv4_compatible(ip)
-        if embedded is not None:
-            _require_allowed_ip(embedded, production)
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            for address in embedded:
+                _require_allowed_ip(address, production)
             return
         if any(ip in net for net in _BLOCKED_V6):
             raise UnsafeUrl(PRIVATE_IP)
         return
     if any(ip in net for net in _BLOCKED_V4):
         raise UnsafeUrl(PRIVATE_IP)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address leads to: mapped, compatible, NAT64, 6to4 and Teredo
+    (its server and its client) are each a way to reach an IPv4 host, a private one included."""
+    single = ip.ipv4_mapped or _ipv4_compatible(ip) or ip.sixtofour
+    if single is not None:
+        return (single,)
+    if any(ip in net for net in _NAT64):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ip.teredo or ()
 
 
 def _ipv4_compatible(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

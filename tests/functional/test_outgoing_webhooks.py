@@ -166,6 +166,8 @@ def test_test_to_a_closed_port_reports_request_failed(api: Any) -> None:
         ("https://redis:6379/", "Invalid webhook URL: Hostname not allowed"),
         ("https://svc.cluster.local/", "Invalid webhook URL: Hostname not allowed"),
         ("https://[::ffff:192.168.0.1]/", "Invalid webhook URL: IP address not allowed"),
+        ("https://[64:ff9b::a9fe:a9fe]/latest/", "Invalid webhook URL: IP address not allowed"),  # NAT64
+        ("https://0.0.0.0:8080/", "Invalid webhook URL: IP address not allowed"),
         ("ftp://example.com/", "Invalid webhook URL: URL scheme not allowed"),
         ("not a url", "Invalid webhook URL: Invalid URL format"),
     ],

@@ -568,3 +568,28 @@ def test_the_next_attempt_waits_while_the_previous_one_is_still_being_recorded(
     assert pump.deliverer.handle(DeliveryMessage.from_json(early[0])) == "delivered"
     (row,) = deliveries(api, hook_id)
     assert (row["status"], row["attempts"]) == ("success", 2)
+
+
+def test_a_workflow_that_completes_is_delivered_once(
+    api: Any, org: Any, receiver: Receiver, pump: Pump
+) -> None:
+    from tests.functional.test_workflows_harness import Stream, create_workflow, job_spec, run
+
+    stream = Stream()
+    hook_id = create_hook(api, receiver.url, ["workflow.completed", "workflow.failed"], secret=SECRET)
+    ids = create_workflow(api, [job_spec("only")], name="wf")
+    run(api, ids["only"])
+    stream.drain()  # the job's completion makes the workflow completed; that change is the event
+    pump.flush()
+    stream.replay()  # a replayed batch names the same delivery, which is not made twice
+    pump.flush()
+
+    (request,) = [r for r in receiver.requests if r.json.get("event", "").startswith("workflow.")]
+    assert request.headers["x-spooled-event"] == "workflow.completed"
+    assert request.json["data"] == {"workflow_id": ids["_id"], "name": "wf", "status": "completed"}
+    assert verify(
+        SECRET, request.body, request.headers["x-spooled-timestamp"], request.headers["x-spooled-signature"]
+    )
+    assert [(d["event"], d["status"]) for d in deliveries(api, hook_id)] == [
+        ("workflow.completed", "success")
+    ]

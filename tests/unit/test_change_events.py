@@ -192,3 +192,43 @@ def test_schedule_runs_trigger(
             "queue_name": "reports",
             "source": new["source"],  # type: ignore[index]
         }
+
+
+WORKFLOW = {
+    "pk": f"WORKFLOW#{ORG}#wf-1",
+    "sk": "WORKFLOW",
+    "id": "wf-1",
+    "org_id": ORG,
+    "name": "nightly etl",
+    "updated_at": 9_000,
+}
+
+
+def workflow(status: str) -> dict[str, Any]:
+    return {**WORKFLOW, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        (workflow("running"), workflow("completed"), ["workflow.completed"]),
+        (workflow("running"), workflow("failed"), ["workflow.failed"]),
+        (workflow("pending"), workflow("failed"), ["workflow.failed"]),
+        (workflow("failed"), workflow("running"), []),  # retried: the next end is a new event
+        (workflow("pending"), workflow("running"), []),
+        (workflow("running"), workflow("cancelled"), []),
+        (workflow("completed"), workflow("completed"), []),  # progress recomputed, status kept
+        (None, workflow("pending"), []),
+        (workflow("completed"), None, []),  # deleted with its organization
+    ],
+)
+def test_a_workflow_that_ends_is_an_event(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, names: list[str]
+) -> None:
+    """docs/webhooks.md lists workflow.completed / workflow.failed, and SDK 1.6.0 lets a webhook
+    subscribe to them: they must be derived from the workflow item's status."""
+    events = events_from_records([record(old, new)])
+    assert [e.name for e in events] == names
+    for event in events:
+        assert (event.org_id, event.at_ms, event.queue_name) == (ORG, 9_000, None)
+        assert event.data == {"workflow_id": "wf-1", "name": "nightly etl", "status": new["status"]}  # type: ignore[index]

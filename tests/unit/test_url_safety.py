@@ -180,3 +180,34 @@ def test_ip_literals_are_not_looked_up() -> None:
 )
 def test_ip_allowed(address: str, production: bool, allowed: bool) -> None:
     assert ip_allowed(address, production=production) is allowed
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        # IPv4 inside IPv6 translation prefixes: a NAT64 gateway (an IPv6-only Lambda subnet) or a
+        # 6to4/Teredo relay carries these to the private IPv4 address they embed.
+        "64:ff9b::a00:7",  # NAT64 well-known prefix → 10.0.0.7
+        "64:ff9b::a9fe:a9fe",  # → 169.254.169.254 (instance metadata)
+        "64:ff9b:1::a00:7",  # NAT64 local-use prefix
+        "2002:a00:7::1",  # 6to4 → 10.0.0.7
+        "2001:0:4136:e378:8000:63bf:f5ff:fff8",  # Teredo → server 65.54.227.120, client 10.0.0.7
+        # "this network", multicast, reserved and benchmarking ranges reach no public receiver
+        "0.1.2.3",
+        "224.0.0.1",
+        "240.0.0.1",
+        "198.18.0.1",
+        "ff02::1",
+        "fec0::1",  # deprecated site-local
+    ],
+)
+def test_addresses_that_only_lead_inside_are_refused(address: str) -> None:
+    assert ip_allowed(address, production=True) is False
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(UnsafeUrl, match=PRIVATE_IP):
+        check_url(f"https://{host}/hook", production=True, resolve=resolver)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"])
+def test_translated_public_addresses_stay_allowed(address: str) -> None:
+    assert ip_allowed(address, production=True) is True
