@@ -14,7 +14,18 @@ from shared.config import settings
 
 
 def encode_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """The JSON text we store and send back. A number too large for a double (1e400) parses as
+    infinity, which JSON cannot carry: refused here, where every caller-given value passes, so it
+    can never come back out as an invalid `Infinity` in a job, a webhook body or a live frame."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        from shared.errors import ValidationFailed
+
+        message = "numbers must be finite: JSON has no Infinity or NaN (is a number out of range?)"
+        raise ValidationFailed(
+            details=[{"field": "body", "message": message, "code": "invalid_number"}]
+        ) from None
 
 
 def encoded_size(text: str) -> int:

@@ -313,3 +313,24 @@ def test_far_future_delays_do_not_hide_a_job_that_is_due(api, clock):
     soon = create_job(api, "delayed", scheduled_at=_rfc3339(clock.now_ms() + 1_000))
     clock.advance(2)
     assert [j["id"] for j in claim(api, "delayed")] == [soon]
+
+
+@pytest.mark.parametrize("where", ["payload", "tags", "result"])
+def test_a_number_json_cannot_carry_is_refused_and_nothing_is_written(api, where):
+    body = b'{"x": 1e400}'
+    if where == "result":
+        job_id = create_job(api)
+        leased = claim(api)[0]
+        raw = b'{"worker_id": "worker-1", "lease_id": "%s", "result": %s}' % (
+            leased["lease_id"].encode(),
+            body,
+        )
+        response = api.request("POST", f"{JOBS}/{job_id}/complete", body=raw)
+        assert_error(response, 400)
+        assert get_job(api, job_id)["status"] == "processing"
+        return
+    raw = b'{"queue_name": "emails", "payload": {}, "%s": %s}' % (where.encode(), body)
+    if where == "payload":
+        raw = b'{"queue_name": "emails", "payload": %s}' % body
+    assert_error(api.request("POST", JOBS, body=raw), 400)
+    assert api.get(JOBS, params={"queue_name": "emails"}).json == []
