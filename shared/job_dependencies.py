@@ -259,12 +259,33 @@ class Dependencies:
         found = self.read_jobs(ctx.org_id, wanted)
         if any(p not in found or not ctx.allows_queue(found[p]["queue_name"]) for p in wanted):
             raise NotFound()
-        existing = set(child.get("depends_on") or [])
-        # An edge from a job downstream of this one would close a cycle: skipped, as the contract says.
-        downstream = self._downstream(ctx.org_id, job_id) if wanted else set()
-        new = [p for p in wanted if p not in existing and p not in downstream]
-        if new:
-            self._add_edges(ctx.org_id, child, new, mode)
+        new: list[str] = []
+        # Another caller adding edges to the same job bumps its version between our read and our
+        # write: both calls should win, so the loser re-reads and adds what is still missing.
+        for _ in range(SETTLE_ATTEMPTS):
+            existing = child.get("depends_on") or []
+            if child["status"] not in ex_wf.WAITING:
+                self._unlink(ctx.org_id, [p for p in new if p not in existing], job_id)
+                raise Conflict("The job was claimed or cancelled while dependencies were added")
+            candidates = [p for p in wanted if p not in existing]
+            # The parents name the child before the cycle check: of two callers adding edges that
+            # close a cycle between them, the later check sees the other's link and skips its edge.
+            self._link(ctx.org_id, candidates, job_id)
+            # An edge from a job downstream of this one would close a cycle: skipped, as the contract
+            # says, and its link taken back.
+            downstream = self._downstream(ctx.org_id, job_id) if candidates else set()
+            self._unlink(ctx.org_id, [p for p in candidates if p in downstream], job_id)
+            new = [p for p in candidates if p not in downstream]
+            # The contract's call sets the job's mode even when every edge it names exists already.
+            mode_changes = bool(existing) and mode != (child.get("dependency_mode") or "all")
+            if not new and not mode_changes:
+                break
+            if self._gate(ctx.org_id, child, new, mode):
+                break
+            child = self.gate_item(ctx.org_id, job_id) or {"status": S.CANCELLED}
+        else:
+            self._unlink(ctx.org_id, [p for p in new if p not in (child.get("depends_on") or [])], job_id)
+            raise Conflict("The job kept changing while dependencies were added; retry")
         self.settle(ctx.org_id, job_id)
         after = self.gate_item(ctx.org_id, job_id) or child
         met = after.get("dependencies_met") is not False
@@ -275,12 +296,23 @@ class Dependencies:
             "dependencies_met": met,
         }
 
-    def _add_edges(self, org_id: str, child: dict[str, Any], parents: list[str], mode: str) -> None:
-        # Parents first: once the child is gated, every parent already names it, so a parent that
-        # finishes from then on reaches it through the stream, and one that finished before is
-        # seen by the settle that follows.
+    def _link(self, org_id: str, parents: list[str], child_id: str) -> None:
+        # Before the gate: once the child is gated, every parent already names it, so a parent that
+        # finishes from then on reaches it through the stream, and one that finished before is seen
+        # by the settle that follows. A parent that names the child already is left as it is.
         for parent_id in parents:
-            self.store.conditional_update(ex_wf.link_dependent(self.table, org_id, parent_id, child["id"]))
+            self.store.conditional_update(ex_wf.link_dependent(self.table, org_id, parent_id, child_id))
+
+    def _unlink(self, org_id: str, parents: list[str], child_id: str) -> None:
+        for parent_id, item in self.read_jobs(org_id, parents, "id, dependents").items():
+            listed = item.get("dependents") or []
+            if child_id in listed:
+                self.store.conditional_update(
+                    ex_wf.unlink_dependent(self.table, org_id, parent_id, child_id, listed.index(child_id))
+                )
+
+    def _gate(self, org_id: str, child: dict[str, Any], parents: list[str], mode: str) -> bool:
+        """False: the job changed since it was read, and nothing of it was written."""
         args = ex_wf.gate(
             self.table,
             ex.job_key(org_id, child["id"]),
@@ -289,10 +321,7 @@ class Dependencies:
             seen_version=child.get("version", 0),
             now_ms=self.store.clock.now_ms(),
         )
-        if not self.store.conditional_update(args):
-            raise Conflict(
-                "The job changed (claimed, cancelled or edited) while dependencies were added; retry"
-            )
+        return self.store.conditional_update(args)
 
 
 # --- the stream ----------------------------------------------------------------------------

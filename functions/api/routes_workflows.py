@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared import api_models as m
 from shared.auth import AuthContext
-from shared.workflows import WorkflowService
+
+if TYPE_CHECKING:
+    from shared.workflows import WorkflowService
 
 V1 = "/api/v1"
 
 
 @lru_cache(maxsize=1)
 def service() -> WorkflowService:
+    # Imported on first use: a cold start serving jobs does not pay for the workflow code.
+    from shared.workflows import WorkflowService
+
     return WorkflowService()
 
 

@@ -158,6 +158,17 @@ def link_dependent(table: str, org_id: str, parent_id: str, child_id: str) -> di
     return u.build(table, job_key(org_id, parent_id))
 
 
+def unlink_dependent(table: str, org_id: str, parent_id: str, child_id: str, index: int) -> dict[str, Any]:
+    """Take back a link made for an edge that was then skipped (it would have closed a cycle). A
+    list element goes by position: the condition checks the position still holds this child, so a
+    concurrent link or unlink that shifted the list makes this fail instead of dropping another."""
+    u = Update()
+    element = f"{u.n('dependents')}[{index}]"
+    u.removes.append(element)  # a path, not an attribute name: Update.remove would quote it whole
+    u.condition(f"{element} = {u.v('child_id', child_id)}")
+    return u.build(table, job_key(org_id, parent_id))
+
+
 # --- gates ---------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from spooled import SpooledClient, SpooledWorker
-from spooled.errors import ValidationError
+from spooled.errors import NotFoundError, ValidationError
 from spooled.worker.types import JobContext
 
 from tests.e2e.sdk_helpers import running, wait_for_status, wait_until
@@ -150,3 +150,135 @@ def test_a_failed_workflow_is_retried_and_completes(client: SpooledClient, queue
     with running(fixed):
         _wait_for_workflow(client, created.workflow_id, "completed")
     assert client.jobs.get(keys["fetch"]).retry_count == 0
+
+
+def test_every_read_of_a_workflow_parses_with_the_values_a_user_reads(
+    client: SpooledClient, queue_name: str
+) -> None:
+    """SDK parity: list, get, jobs.list/get/get_status and the dependency reads on a workflow that
+    is part way through, driven by hand through the worker protocol."""
+    created = client.workflows.create(
+        {
+            "name": "Invoice run (eu)",
+            "description": "one fetch, two renders either of which may send",
+            "metadata": {"region": "eu", "batch": 7},
+            "jobs": [
+                {
+                    "key": "fetch",
+                    "queue_name": queue_name,
+                    "payload": {"step": "fetch"},
+                    "priority": 5,
+                    "max_retries": 1,
+                    "timeout_seconds": 90,
+                },
+                {
+                    "key": "pdf",
+                    "queue_name": f"{queue_name}-r",
+                    "payload": {"step": "pdf"},
+                    "depends_on": ["fetch"],
+                },
+                {
+                    "key": "html",
+                    "queue_name": f"{queue_name}-r",
+                    "payload": {"step": "html"},
+                    "depends_on": ["fetch"],
+                },
+                {
+                    "key": "send",
+                    "queue_name": f"{queue_name}-s",
+                    "payload": {"step": "send"},
+                    "depends_on": ["pdf", "html"],
+                    "dependency_mode": "any",
+                },
+            ],
+        }
+    )
+    keys = {row.key: row.job_id for row in created.job_ids}
+    wf = client.workflows.get(created.workflow_id)
+    assert (wf.id, wf.name, wf.status, wf.description) == (
+        created.workflow_id,
+        "Invoice run (eu)",
+        "pending",
+        "one fetch, two renders either of which may send",
+    )
+    assert wf.metadata == {"region": "eu", "batch": 7}
+    assert (wf.total_jobs, wf.completed_jobs, wf.failed_jobs, wf.progress_percent) == (4, 0, 0, 0.0)
+    assert wf.created_at is not None and wf.started_at is None and wf.completed_at is None
+
+    leased = client.jobs.claim({"queue_name": queue_name, "worker_id": "by-hand", "limit": 5}).jobs
+    assert [job.id for job in leased] == [keys["fetch"]]
+    client.jobs.complete(
+        keys["fetch"], {"worker_id": "by-hand", "lease_id": leased[0].lease_id, "result": {"rows": 3}}
+    )
+    wait_for_status(client, keys["fetch"], "completed")
+    wait_until(
+        lambda: client.workflows.jobs.get_dependencies(keys["pdf"]).dependencies_met or None,
+        "pdf to be released",
+    )
+
+    running_wf = client.workflows.get(created.workflow_id)
+    assert running_wf.status == "running" and running_wf.started_at is not None
+    assert (running_wf.completed_jobs, running_wf.progress_percent) == (1, 25.0)
+    assert created.workflow_id in [row.id for row in client.workflows.list()]
+    listed = {row.id: row for row in client.workflows.list({"status": "running", "limit": 100})}
+    assert listed[created.workflow_id].name == "Invoice run (eu)"
+    assert listed[created.workflow_id].total_jobs == 4
+
+    fetch = client.workflows.jobs.get(created.workflow_id, keys["fetch"])
+    assert (fetch.key, fetch.queue_name, fetch.status, fetch.result) == (
+        "fetch",
+        queue_name,
+        "completed",
+        {"rows": 3},
+    )
+    assert (fetch.priority, fetch.max_retries, fetch.timeout_seconds) == (5, 1, 90)
+    assert fetch.payload == {"step": "fetch"} and fetch.workflow_id == created.workflow_id
+    assert fetch.depends_on is None and fetch.completed_at is not None
+    send = client.workflows.jobs.get(created.workflow_id, keys["send"])
+    assert (send.status, send.dependency_mode) == ("pending", "any")
+    assert sorted(send.depends_on or []) == sorted([keys["pdf"], keys["html"]])
+    with pytest.raises(NotFoundError):
+        client.workflows.jobs.get(created.workflow_id, keys["fetch"][::-1])
+    assert {(s.key, s.job_id, s.status) for s in client.workflows.jobs.get_status(created.workflow_id)} == {
+        ("fetch", keys["fetch"], "completed"),
+        ("pdf", keys["pdf"], "pending"),
+        ("html", keys["html"], "pending"),
+        ("send", keys["send"], "pending"),
+    }
+
+    deps = client.workflows.jobs.get_dependencies(keys["send"])
+    assert (deps.job_id, deps.dependency_mode, deps.dependencies_met) == (keys["send"], "any", False)
+    assert {(d.job_id, d.status, d.queue_name, d.completed) for d in deps.dependencies} == {
+        (keys["pdf"], "pending", f"{queue_name}-r", False),
+        (keys["html"], "pending", f"{queue_name}-r", False),
+    }
+    upstream = client.workflows.jobs.get_dependencies(keys["fetch"])
+    assert upstream.dependencies == [] and upstream.dependencies_met is True
+    assert sorted(d.job_id for d in upstream.dependents) == sorted([keys["pdf"], keys["html"]])
+
+    with pytest.raises(NotFoundError):
+        client.workflows.get(created.workflow_id[::-1])
+    cancelled = client.workflows.cancel(created.workflow_id)
+    assert (cancelled.status, cancelled.total_jobs, cancelled.completed_jobs) == ("cancelled", 4, 1)
+    assert cancelled.completed_at is not None
+    assert client.jobs.get(keys["send"]).status == "cancelled"
+
+
+def test_adding_dependencies_in_any_mode_releases_on_the_first_completed(
+    client: SpooledClient, queue_name: str
+) -> None:
+    done = client.jobs.create({"queue_name": f"{queue_name}-a", "payload": {}}).id
+    leased = client.jobs.claim({"queue_name": f"{queue_name}-a", "worker_id": "w"}).jobs
+    client.jobs.complete(done, {"worker_id": "w", "lease_id": leased[0].lease_id})
+    waiting = client.jobs.create({"queue_name": f"{queue_name}-b", "payload": {}}).id
+    child = client.jobs.create({"queue_name": queue_name, "payload": {}}).id
+    added = client.workflows.jobs.add_dependencies(
+        child, {"dependency_job_ids": [waiting, done], "dependency_mode": "any"}
+    )
+    assert (added.added_count, added.dependencies_met, added.job_id) == (2, True, child)
+    deps = client.workflows.jobs.get_dependencies(child)
+    assert deps.dependency_mode == "any" and deps.dependencies_met is True
+    assert {(d.job_id, d.completed) for d in deps.dependencies} == {(waiting, False), (done, True)}
+    assert [job.id for job in client.jobs.claim({"queue_name": queue_name, "worker_id": "w"}).jobs] == [child]
+    with pytest.raises(NotFoundError):
+        client.workflows.jobs.add_dependencies(child[::-1], {"dependency_job_ids": [done]})

@@ -86,6 +86,7 @@ RELEASE = dict(org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shar
             ex_wf.link_dependent("t", "o", "parent", "child"),
             ["attribute_exists(pk)", "NOT contains(dependents, child)"],
         ),
+        (ex_wf.unlink_dependent("t", "o", "parent", "child", 3), ["dependents[3] = child"]),
     ],
     ids=[
         "release",
@@ -97,6 +98,7 @@ RELEASE = dict(org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shar
         "retry",
         "cancel-wf",
         "link",
+        "unlink",
     ],
 )
 def test_each_gate_write_asserts_its_from_state(args: dict[str, Any], must_contain: list[str]) -> None:
@@ -130,3 +132,9 @@ def test_open_entries_round_trip_their_ids() -> None:
     entry = ex_wf.open_entry("org-1", "wf-1", 123)
     assert entry["timer_pk"] == ex_wf.OPEN_WORKFLOWS_PARTITION
     assert ex_wf.ids_from_open_entry(entry["timer_sk"]) == ("org-1", "wf-1")
+
+
+def test_an_unlink_removes_the_one_list_element_it_checked() -> None:
+    args = ex_wf.unlink_dependent("t", "o", "parent", "child", 3)
+    assert args["UpdateExpression"] == "REMOVE #dependents[3]"
+    assert args["Key"] == ex.job_key("o", "parent")
