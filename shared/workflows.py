@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from enum import Enum
 from typing import Any
 
 from shared import api_models as m
@@ -37,6 +38,12 @@ FINISHED = frozenset({"completed", "failed", "cancelled"})
 # release that a failed stream batch never made.
 CHECK_EVERY_MS = 5 * 60 * 1000
 MAX_LISTED_PER_REQUEST = 5000
+
+
+class _Reset(Enum):
+    DONE = "done"
+    JOB_MOVED = "job moved"  # no longer failed/deadletter/cancelled: nothing to retry
+    WORKFLOW_LEFT_RUNNING = "workflow left running"  # cancelled while the retry walked its jobs
 
 
 # --- pure: status and documents -------------------------------------------------------------
@@ -315,12 +322,36 @@ class WorkflowService:
                 expires_ms=job.get("expires_at"),
                 now_ms=self._now(),
             )
-            if self.store.conditional_update(args):
+            outcome = self._reset_while_running(ctx.org_id, workflow_id, args)
+            if outcome is _Reset.WORKFLOW_LEFT_RUNNING:
+                break  # cancelled meanwhile: its jobs stay as the cancel left them
+            if outcome is _Reset.DONE:
                 reset.append(job_id)
         for job_id in reset:  # gates recomputed: a parent that stayed completed releases at once
             self.dependencies.settle(ctx.org_id, job_id)
         self.refresh(ctx.org_id, workflow_id)
         return summary_document(self._visible(ctx, workflow_id))
+
+    def _reset_while_running(self, org_id: str, workflow_id: str, reset_args: dict[str, Any]) -> _Reset:
+        """One job's reset, in a transaction with a check that the workflow is still running."""
+        update = {k: v for k, v in reset_args.items() if not k.startswith("ReturnValues")}
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"ConditionCheck": ex_wf.workflow_still_running(self.table, org_id, workflow_id)},
+                    {"Update": update},
+                ]
+            )
+            return _Reset.DONE
+        except Exception as error:
+            reasons = [r.get("Code") for r in getattr(error, "response", {}).get("CancellationReasons") or []]
+            if not reasons:
+                raise
+            if reasons[0] == "ConditionalCheckFailed":
+                return _Reset.WORKFLOW_LEFT_RUNNING
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return _Reset.JOB_MOVED
+            raise
 
     # --- status from the jobs (stream) and the safety net (sweep) -------------------------
 

@@ -335,6 +335,19 @@ def reset_for_retry(
 # --- workflow state ------------------------------------------------------------------------
 
 
+def workflow_still_running(table: str, org_id: str, workflow_id: str) -> dict[str, Any]:
+    """A ConditionCheck for the transaction of each job a retry resets: a cancel that lands while a
+    retry walks its jobs would otherwise see them still failed (nothing to cancel), and the retry
+    would then make them claimable inside a cancelled workflow."""
+    return {
+        "TableName": table,
+        "Key": workflow_key(org_id, workflow_id),
+        "ConditionExpression": "#status = :running",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":running": {"S": "running"}},
+    }
+
+
 def record_state(
     table: str,
     org_id: str,

@@ -299,3 +299,31 @@ def test_cancelling_a_gated_job_by_hand_cascades_to_its_dependents(api: Any, str
     run(api, ids["a"])
     stream.drain()
     assert workflow(api, ids["_id"])["status"] == "cancelled"  # nothing failed, something cancelled
+
+
+def test_a_cancel_landing_while_a_retry_walks_its_jobs_leaves_nothing_claimable(
+    api: Any, stream: Stream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = create_workflow(
+        api, [job_spec("download", max_retries=0), job_spec("unzip", depends_on=["download"])]
+    )
+    run(api, ids["download"], error="disk full")
+    stream.drain()
+    assert workflow(api, ids["_id"])["status"] == "failed"
+
+    from shared.job_dependencies import Dependencies
+
+    read_jobs = Dependencies.read_jobs
+
+    def read_then_cancel(self: Any, *args: Any, **kwargs: Any) -> Any:
+        jobs = read_jobs(self, *args, **kwargs)
+        monkeypatch.setattr(Dependencies, "read_jobs", read_jobs)  # once
+        assert api.post(f"{WORKFLOWS}/{ids['_id']}/cancel").status == 200
+        return jobs
+
+    monkeypatch.setattr(Dependencies, "read_jobs", read_then_cancel)
+    api.post(f"{WORKFLOWS}/{ids['_id']}/retry")
+    stream.drain()
+    assert workflow(api, ids["_id"])["status"] == "cancelled"
+    assert status(api, ids["download"]) != "pending"
+    assert claim(api, "q-download", limit=10) == []
