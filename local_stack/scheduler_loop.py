@@ -53,10 +53,15 @@ class EventBridgeStandIn:
     def _scheduler(self) -> Any:
         return aws_clients.client("scheduler")
 
+    def _names(self) -> list[str]:
+        # Every page (moto, like EventBridge, lists 50 at a time), read before any is deleted so
+        # the deletions cannot upset the paging.
+        pages = self._scheduler.get_paginator("list_schedules").paginate(GroupName=self.group)
+        return [summary["Name"] for page in pages for summary in page.get("Schedules", [])]
+
     def fire_due(self, now_ms: int) -> int:
         fired = 0
-        for summary in self._scheduler.list_schedules(GroupName=self.group).get("Schedules", []):
-            name = summary["Name"]
+        for name in self._names():
             try:
                 schedule = self._scheduler.get_schedule(GroupName=self.group, Name=name)
             except Exception as error:

@@ -39,6 +39,9 @@ logger = logging.getLogger("spooled.schedules")
 # this a late message may still be on its way (the stream and SQS add seconds, not minutes).
 OVERDUE_GRACE_MS = 90_000
 
+# Edits that leave the fire due, each landing between a read and the write (see _record).
+RECORD_ATTEMPTS = 3
+
 Sleep = Callable[[float], None]
 JobMaker = Callable[[dict[str, Any], str | None], str]
 
@@ -121,11 +124,7 @@ class ScheduleFirer:
 
     def fire(self, message: FireMessage) -> FireResult:
         schedule = self.store.get(message.org_id, message.schedule_id)
-        if (
-            schedule is None
-            or not schedule.get("is_active")
-            or schedule.get("next_run_ms") != message.fire_ms
-        ):
+        if schedule is None or not _still_due(schedule, message.fire_ms):
             return FireResult.STALE
         now_ms = self.clock.now_ms()
         when = policy.timing(message.fire_ms, now_ms)
@@ -141,8 +140,7 @@ class ScheduleFirer:
             source="cron",
             idempotency_key=fire_idempotency_key(schedule["id"], message.fire_ms),
         )
-        next_run_ms = self._next_run(schedule, message.fire_ms)
-        outcome = self.store.record_fire(run, fire_ms=message.fire_ms, next_run_ms=next_run_ms)
+        outcome = self._record(run, schedule, message.fire_ms)
         if outcome is RunOutcome.SCHEDULE_CHANGED:
             # The job exists: the fire happened, so it is on the record, but next_run belongs
             # to the edit that moved it.
@@ -153,6 +151,27 @@ class ScheduleFirer:
             RunOutcome.RECORDED: FireResult.FIRED,
             RunOutcome.DUPLICATE: FireResult.DUPLICATE,
         }.get(outcome, FireResult.GONE)
+
+    def _record(self, run: dict[str, Any], schedule: dict[str, Any], fire_ms: int) -> RunOutcome:
+        """Record the fire and move next_run on, computed from the schedule as it is now. An edit
+        since the read that left this fire due (a rename, or a new cron or zone whose next run
+        is this fire) is read again, else the run after this one would follow the old cron.
+        SCHEDULE_CHANGED only when the fire is no longer due (paused, re-timed, deleted)."""
+        for _ in range(RECORD_ATTEMPTS):
+            outcome = self.store.record_fire(
+                run,
+                fire_ms=fire_ms,
+                next_run_ms=self._next_run(schedule, fire_ms),
+                seen_version=int(schedule.get("version", 0)),
+            )
+            if outcome is not RunOutcome.SCHEDULE_CHANGED:
+                return outcome
+            fresh = self.store.get(schedule["org_id"], schedule["id"])
+            if fresh is None or not _still_due(fresh, fire_ms):
+                return outcome
+            schedule = fresh
+        # Retried as a whole with the message: the run is not written, so the fire is still due.
+        raise RuntimeError(f"schedule {schedule['id']} kept changing while fire {fire_ms} was recorded")
 
     def run_now(self, schedule: dict[str, Any]) -> RunResult:
         """A manual trigger: a job now, a run with source "manual", next_run untouched."""

@@ -35,7 +35,7 @@ class CreateOutcome(StrEnum):
 class RunOutcome(StrEnum):
     RECORDED = "recorded"  # the run is written (and, for a cron fire, next_run moved on)
     DUPLICATE = "duplicate"  # this fire's run was already written: a second delivery
-    SCHEDULE_CHANGED = "schedule_changed"  # a PUT/pause moved next_run since the fire was read
+    SCHEDULE_CHANGED = "schedule_changed"  # edited (or deleted) since the fire was read
     GONE = "gone"  # the schedule was deleted
 
 
@@ -188,7 +188,9 @@ class ScheduleStore:
 
     # --- runs ----------------------------------------------------------------------------
 
-    def record_fire(self, run: dict[str, Any], *, fire_ms: int, next_run_ms: int | None) -> RunOutcome:
+    def record_fire(
+        self, run: dict[str, Any], *, fire_ms: int, next_run_ms: int | None, seen_version: int
+    ) -> RunOutcome:
         """A cron fire's run and the schedule's move to its next fire, in one transaction: either
         both are written or neither (a crash in between cannot lose the run or fire twice)."""
         org_id, schedule_id = run["org_id"], run["schedule_id"]
@@ -198,6 +200,7 @@ class ScheduleStore:
             schedule_id,
             fire_ms=fire_ms,
             next_run_ms=next_run_ms,
+            seen_version=seen_version,
             now_ms=self.clock.now_ms(),
         )
         codes = self._transact_run(run, advance)

@@ -17,8 +17,8 @@ from shared.auth import AuthContext
 from shared.clock import to_rfc3339
 from shared.config import settings
 from shared.dynamo_expressions import schedules as sx
-from shared.errors import Conflict, NotFound, QuotaExceeded
-from shared.payload_store import encode_json, json_within_limit
+from shared.errors import Conflict, NotFound, PayloadTooLarge, QuotaExceeded
+from shared.payload_store import encode_json, encoded_size, json_within_limit
 from shared.schedule_fires import ScheduleFirer
 from shared.schedule_model import new_schedule_item, run_document, schedule_document
 from shared.schedule_models import CreateSchedule, UpdateSchedule
@@ -34,6 +34,10 @@ EDIT_ATTEMPTS = 3
 # Fields a PUT copies as given (None from an explicit null removes the value).
 _PLAIN_FIELDS = ("name", "description", "priority", "max_retries", "timeout_seconds")
 _JSON_FIELDS = ("tags", "metadata")
+# A schedule is one item (DynamoDB: 400 KB at most). Each JSON field has its own limit, but a full
+# template with full tags and metadata would not fit: together they stay under this, which leaves
+# room for the rest of the item (name, description, keys: a few KB).
+MAX_JSON_BYTES_PER_SCHEDULE = 380 * 1024
 
 
 def _payload_limit() -> int:
@@ -44,6 +48,21 @@ def _payload_limit() -> int:
 
 def _template_text(value: Any) -> str:
     return json_within_limit(value, "payload_template", _payload_limit())
+
+
+def _require_item_fits(*texts: str | None) -> None:
+    """413 instead of the 500 DynamoDB's item-size error would become."""
+    size = sum(encoded_size(text) for text in texts if text is not None)
+    limit = MAX_JSON_BYTES_PER_SCHEDULE
+    if size > limit:
+        raise PayloadTooLarge(
+            f"payload_template, tags and metadata together are {size} bytes; the limit is {limit} bytes",
+            error="payload_too_large",
+            current=size,
+            limit=limit,
+            plan="self-hosted",
+            upgrade_to=False,
+        )
 
 
 def _never_fires(field: str) -> Exception:
@@ -65,6 +84,11 @@ class ScheduleService:
         ctx.require_queue(req.queue_name)
         compiled = policy.compile_cron(req.cron_expression, req.timezone)
         payload_text = _template_text(req.payload_template)
+        _require_item_fits(
+            payload_text,
+            None if req.tags is None else encode_json(req.tags),
+            None if req.metadata is None else encode_json(req.metadata),
+        )
         now_ms = self._now_ms
         next_run_ms = policy.next_fire_ms(compiled, now_ms)
         if next_run_ms is None:
@@ -192,6 +216,8 @@ class ScheduleService:
                     sets[name] = None if value is None else encode_json(value)
             if template_text is not None:
                 sets["payload_template"] = template_text
+            after = {**item, **sets}
+            _require_item_fits(*(after.get(name) for name in ("payload_template", *_JSON_FIELDS)))
             expression = req.cron_expression if "cron_expression" in given else item["cron_expression"]
             zone = req.timezone if "timezone" in given else item["timezone"]
             compiled = policy.compile_cron(str(expression), str(zone))

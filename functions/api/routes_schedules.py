@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared.api_models import parse_body
 from shared.auth import AuthContext
-from shared.schedule_models import CreateSchedule, UpdateSchedule
-from shared.schedules import ScheduleService
+
+if TYPE_CHECKING:
+    from shared.schedules import ScheduleService
 
 V1 = "/api/v1"
 
 
+def _models() -> Any:
+    # Imported on first use, like the service: a cold start serving jobs never pays for them.
+    from shared import schedule_models
+
+    return schedule_models
+
+
 @lru_cache(maxsize=1)
 def service() -> ScheduleService:
+    # Imported on first use: cron parsing, arming and firing are no cost to a cold start serving jobs.
+    from shared.schedules import ScheduleService
+
     return ScheduleService()
 
 
@@ -27,7 +39,7 @@ def _flag(value: str | None) -> bool | None:
 
 
 def create(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    return ApiResponse(201, service().create(ctx, parse_body(CreateSchedule, req.body)))
+    return ApiResponse(201, service().create(ctx, parse_body(_models().CreateSchedule, req.body)))
 
 
 def list_schedules(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
@@ -46,7 +58,7 @@ def get_schedule(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def update(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = parse_body(UpdateSchedule, req.body)
+    body = parse_body(_models().UpdateSchedule, req.body)
     return ApiResponse(200, service().update(ctx, req.path_params["id"], body))
 
 

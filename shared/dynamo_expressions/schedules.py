@@ -10,7 +10,8 @@ Index entries of a schedule:
            live in {org}#{queue} partitions, so neither sweep ever reads the other's entries.
 
 User edits (PUT, pause, resume) bump `version` and are conditional on the version they read.
-Fires never bump it: they are conditional on `next_run_ms` alone, the one field a fire moves.
+Fires never bump it (an edit never has to retry because of a fire): they are conditional on
+`next_run_ms`, the one field a fire moves, and on the version they read.
 """
 
 from __future__ import annotations
@@ -144,11 +145,21 @@ def edit_schedule(
 
 
 def advance_after_fire(
-    table: str, org_id: str, schedule_id: str, *, fire_ms: int, next_run_ms: int | None, now_ms: int
+    table: str,
+    org_id: str,
+    schedule_id: str,
+    *,
+    fire_ms: int,
+    next_run_ms: int | None,
+    seen_version: int,
+    now_ms: int,
 ) -> dict[str, Any]:
-    """The fire at fire_ms happened: move on to the next one. Guards two races at once: a second
-    delivery of the same fire (next_run_ms has already moved on), and a PUT, pause or delete that
-    changed the schedule since the fire was read (next_run_ms moved, or is gone)."""
+    """The fire at fire_ms happened: move on to next_run_ms, computed from the schedule as read
+    at `seen_version`. Guards three races: a second delivery of the same fire (next_run_ms has
+    already moved on); a pause or delete since the fire was read (inactive, or gone); and a PUT
+    of the cron or time zone whose own next run is this very fire (next_run_ms unchanged, but the
+    run after it must come from the new cron, so the version condition sends the fire back to
+    read it)."""
     u = Update()
     for name, value in due_entry(schedule_id, next_run_ms).items():
         u.set(name, value)
@@ -156,6 +167,7 @@ def advance_after_fire(
     u.adds.append(f"{u.n('run_count')} {u.v('one', 1)}")
     u.condition(f"{u.n('next_run_ms')} = {u.v('fire', fire_ms)}")
     u.condition(f"{u.n('is_active')} = {u.v('active', True)}")
+    u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
     return u.build(table, schedule_key(org_id, schedule_id))
 
 

@@ -110,3 +110,84 @@ def test_an_invalid_cron_is_a_validation_error(client: SpooledClient, queue_name
             }
         )
     assert client.schedules.list({"queue_name": queue_name}) == []
+
+
+def test_every_field_round_trips_and_filters_work(client: SpooledClient, queue_name: str) -> None:
+    created = client.schedules.create(
+        {
+            "name": "e2e new york",
+            "description": "half past two, New York time",
+            "cron_expression": "0 30 2 * * *",
+            "timezone": "America/New_York",
+            "queue_name": queue_name,
+            "payload_template": {"camelCase": [1, {"nested": None}]},
+            "priority": -7,
+            "max_retries": 0,
+            "timeout_seconds": 86400,
+            "tags": ["a", "b"],
+            "metadata": {"owner": "ops"},
+        }
+    )
+    try:
+        schedule = client.schedules.get(created.id)
+        assert schedule.name == "e2e new york" and schedule.description == "half past two, New York time"
+        assert schedule.timezone == "America/New_York" and schedule.queue_name == queue_name
+        assert schedule.payload_template == {"camelCase": [1, {"nested": None}]}
+        assert (schedule.priority, schedule.max_retries, schedule.timeout_seconds) == (-7, 0, 86400)
+        assert schedule.tags == ["a", "b"] and schedule.metadata == {"owner": "ops"}
+        assert schedule.organization_id and schedule.run_count == 0 and schedule.last_run_at is None
+        assert schedule.next_run_at == created.next_run_at and schedule.next_run_at is not None
+        # 02:30 in New York is 06:30 or 07:30 UTC (EDT/EST), or 07:00 on the spring-forward day.
+        assert (schedule.next_run_at.hour, schedule.next_run_at.minute) in {(6, 30), (7, 30), (7, 0)}
+        assert schedule.created_at <= schedule.updated_at
+
+        paused = client.schedules.pause(created.id)
+        assert client.schedules.pause(created.id).is_active is False  # pausing again is harmless
+        assert [s.id for s in client.schedules.list({"queue_name": queue_name, "is_active": False})] == [
+            created.id
+        ]
+        assert client.schedules.list({"queue_name": queue_name, "is_active": True}) == []
+        assert paused.updated_at >= schedule.updated_at
+
+        updated = client.schedules.update(
+            created.id,
+            {
+                "timezone": "Asia/Kolkata",
+                "payload_template": {"v": 2},
+                "description": "now in India",
+                "max_retries": 5,
+                "tags": {"k": "v"},
+                "queue_name": "somewhere-else",  # accepted and not applied
+            },
+        )
+        assert updated.timezone == "Asia/Kolkata" and updated.queue_name == queue_name
+        assert updated.payload_template == {"v": 2} and updated.tags == {"k": "v"}
+        assert updated.max_retries == 5 and updated.description == "now in India"
+        assert updated.is_active is False and updated.next_run_at is None  # still paused
+
+        resumed = client.schedules.resume(created.id)
+        assert resumed.is_active is True and resumed.next_run_at is not None
+        assert (resumed.next_run_at.hour, resumed.next_run_at.minute) == (21, 0)  # 02:30 IST
+
+        triggered = client.schedules.trigger(created.id)
+        assert client.jobs.get(triggered.job_id).payload == {"v": 2}
+        assert client.schedules.get(created.id).run_count == 1
+        assert [run.job_id for run in client.schedules.get_history(created.id, limit=1)] == [triggered.job_id]
+    finally:
+        client.schedules.delete(created.id)
+
+
+def test_every_method_on_an_unknown_schedule_is_not_found(client: SpooledClient) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    calls = [
+        lambda: client.schedules.get(missing),
+        lambda: client.schedules.update(missing, {"name": "x"}),
+        lambda: client.schedules.delete(missing),
+        lambda: client.schedules.pause(missing),
+        lambda: client.schedules.resume(missing),
+        lambda: client.schedules.trigger(missing),
+        lambda: client.schedules.get_history(missing),
+    ]
+    for call in calls:
+        with pytest.raises(NotFoundError):
+            call()

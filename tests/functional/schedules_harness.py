@@ -136,7 +136,8 @@ class Harness:
         scheduler = aws_clients.client("scheduler")
         group = settings().schedule_group
         times = []
-        for summary in scheduler.list_schedules(GroupName=group).get("Schedules", []):
+        pages = scheduler.get_paginator("list_schedules").paginate(GroupName=group)
+        for summary in (summary for page in pages for summary in page.get("Schedules", [])):
             found = scheduler.get_schedule(GroupName=group, Name=summary["Name"])
             moment = at_time_ms(found["ScheduleExpression"])
             if moment is not None:
