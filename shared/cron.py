@@ -305,6 +305,9 @@ def _reject_never_firing(fields: CronFields) -> None:
     raise CronError(f"Invalid cron expression: it never fires (day {days} does not occur in {months})")
 
 
+_NOT_A_ZONE = re.compile(r"localtime|posixrules|Factory|(right|posix)/.*")
+
+
 def parse_zone(name: str) -> tzinfo:
     """An IANA zone or a fixed `±HH:MM` offset; "UTC" needs no tz database."""
     if not isinstance(name, str):
@@ -318,8 +321,10 @@ def parse_zone(name: str) -> tzinfo:
         if int(minutes) > 59 or delta > _MAX_OFFSET:
             raise CronError(f"Invalid timezone: {name!r} is not an offset between -18:00 and +18:00")
         return timezone(-delta if sign == "-" else delta)
-    # The pattern keeps paths (`..`, absolute) away from the tz database lookup.
-    if len(name) <= 64 and _ZONE_NAME.fullmatch(name):
+    # The pattern keeps paths (`..`, absolute) away from the tz database lookup. Files of the system
+    # database that are not zones of their own are refused: `localtime` is whatever zone the host
+    # runs in (Lambda's differs from a laptop's), `right/…` zones count leap seconds.
+    if len(name) <= 64 and _ZONE_NAME.fullmatch(name) and not _NOT_A_ZONE.fullmatch(name):
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
