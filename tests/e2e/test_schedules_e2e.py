@@ -40,6 +40,13 @@ def _job_ids(client: SpooledClient, queue_name: str) -> set[str]:
     return {job.id for job in client.jobs.list({"queue_name": queue_name, "limit": 100})}
 
 
+def _fire_ms(client: SpooledClient, job_id: str) -> int:
+    """The fire a cron job was made for: its idempotency key is schedule:{id}:{fire ms}."""
+    key = client.jobs.get(job_id).idempotency_key or ""
+    assert key.startswith("schedule:"), key
+    return int(key.rsplit(":", 1)[1])
+
+
 def test_a_schedule_makes_jobs_on_time_records_runs_and_stops_when_paused(
     client: SpooledClient, queue_name: str, every_two_seconds: str
 ) -> None:
@@ -49,7 +56,9 @@ def test_a_schedule_makes_jobs_on_time_records_runs_and_stops_when_paused(
     wait_until(lambda: len(_job_ids(client, queue_name)) >= 2, "two cron jobs", FIRES_WITHIN_SECONDS)
     job = client.jobs.get(sorted(_job_ids(client, queue_name))[0])
     assert job.payload == {"report": "heartbeat"} and job.priority == 4 and job.tags == {"source": "e2e"}
-    assert job.created_at.second % 2 == 0  # made at the second it was due
+    fire_ms = _fire_ms(client, job.id)
+    assert fire_ms % 2000 == 0  # one of the cron's instants
+    assert job.created_at.timestamp() * 1000 >= fire_ms  # never before it was due
 
     runs = client.schedules.get_history(every_two_seconds, limit=50)
     assert runs and all(run.status == "completed" for run in runs)
@@ -58,10 +67,12 @@ def test_a_schedule_makes_jobs_on_time_records_runs_and_stops_when_paused(
 
     paused = client.schedules.pause(every_two_seconds)
     assert paused.is_active is False and paused.next_run_at is None
-    time.sleep(1.0)  # a fire that had read the schedule just before the pause may still land
-    settled = _job_ids(client, queue_name)
+    paused_ms = paused.updated_at.timestamp() * 1000
     time.sleep(5.0)  # two and a half periods of the cron
-    assert _job_ids(client, queue_name) == settled
+    settled = _job_ids(client, queue_name)
+    # A fire reads its schedule at most 1 s before it is due (it is then held to the millisecond), so
+    # only fires due by then may still have been made; nothing later, however slow the machine.
+    assert all(_fire_ms(client, job_id) <= paused_ms + 1000 for job_id in settled)
 
     resumed = client.schedules.resume(every_two_seconds)
     assert resumed.is_active is True
