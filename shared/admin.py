@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from shared import dynamo_expressions as ex
 from shared import index_reads, job_activity, org_usage, plan_limits, queue_counters, schema
 from shared.api_keys import ApiKeyService
-from shared.clock import Clock, SystemClock, from_datetime
+from shared.clock import Clock, from_datetime
 from shared.config import settings
 from shared.dashboard import PROCESS_STARTED_MS
 from shared.errors import NotFound
 from shared.inbound_signatures import split_provider_secrets
 from shared.organization_service import OrganizationService, purge_organization, summary_document
 from shared.organizations import CreatedOrganization, organization_document
+from shared.table_service import TableService
 from shared.worker_directory import WorkerDirectory
 
 if TYPE_CHECKING:  # request models are built only where a route parses a body
@@ -30,10 +31,9 @@ SORT_KEYS = {"name", "slug", "plan_tier", "created_at", "updated_at"}
 DAY_MS = 86_400_000
 
 
-class Admin:
+class Admin(TableService):
     def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
+        super().__init__(table, clock)
         self.orgs = OrganizationService(self.table, self.clock)
         self.keys = ApiKeyService(self.table, self.clock)
 

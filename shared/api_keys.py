@@ -15,9 +15,9 @@ from shared import aws_clients, dynamo_codec, index_reads, plan_limits, schema
 from shared import dynamo_expressions as ex
 from shared.auth import AuthContext, api_key_item, hash_key, mint_key
 from shared.aws_errors import error_code as _error_code
-from shared.clock import Clock, SystemClock, from_datetime, to_rfc3339
-from shared.config import settings
+from shared.clock import from_datetime, to_rfc3339
 from shared.errors import AccessDenied, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
+from shared.table_service import TableService
 
 if TYPE_CHECKING:  # request models are built only where a route parses a body
     from shared import account_models as am
@@ -93,15 +93,7 @@ def _require_unrestricted(ctx: AuthContext) -> None:
         raise AccessDenied("A queue-scoped API key cannot manage API keys")
 
 
-class ApiKeyService:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
-
+class ApiKeyService(TableService):
     # --- reads ---------------------------------------------------------------------------
 
     def load_by_id(self, org_id: str, key_id: str) -> dict[str, Any] | None:

@@ -12,10 +12,11 @@ from typing import Any
 
 from shared import job_activity
 from shared.auth import AuthContext
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import to_rfc3339
 from shared.config import settings
 from shared.job_states import ALL_STATUSES
 from shared.queue_config import QueueConfigService
+from shared.table_service import TableService
 from shared.worker_directory import WorkerDirectory
 
 PROCESS_STARTED_MS = int(time.time() * 1000)
@@ -34,11 +35,7 @@ def system_document(now_ms: int) -> dict[str, Any]:
     }
 
 
-class Dashboard:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
+class Dashboard(TableService):
     def document(self, ctx: AuthContext) -> dict[str, Any]:
         now_ms = self.clock.now_ms()
         configs, counts = QueueConfigService(self.table, self.clock).overview(ctx.org_id)

@@ -356,11 +356,11 @@ def on_stream_batch(store: JobStore, records: list[dict[str, Any]]) -> None:
     """Release or cancel the dependents of jobs that finished, then bring their workflows' status
     up to date. Each one is tried even when another fails; a failure is raised at the end (the
     dispatcher logs it; the sweep's look at open workflows is the safety net)."""
-    from shared.workflows import WorkflowService  # the workflow service builds on this module
-
     children, workflows = changes(records)
     if not children and not workflows:
-        return
+        return  # most batches: no job with dependents or a workflow finished
+    from shared.workflows import WorkflowService  # the workflow service builds on this module
+
     dependencies = Dependencies(store)
     failures = 0
     for org_id, child in children:

@@ -10,29 +10,25 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from shared import aws_clients, deployment_secrets, dynamo_codec, jwt_tokens
+from shared import deployment_secrets, dynamo_codec, jwt_tokens
 from shared import dynamo_expressions as ex
 from shared.api_keys import ApiKeyService, require_usable
 from shared.auth import AuthContext, hash_key
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import Clock, to_rfc3339
 from shared.config import settings
 from shared.errors import Unauthorized
 from shared.rate_limits import LOGIN_ATTEMPTS_PER_MINUTE, RateLimiter
+from shared.table_service import TableService
 
 INVALID = "Invalid token"
 REVOKED = "Token has been revoked"
 
 
-class JwtSessions:
+class JwtSessions(TableService):
     def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
+        super().__init__(table, clock)
         self.keys = ApiKeyService(self.table, self.clock)
         self.limiter = RateLimiter(self.table, self.clock)
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
 
     def _now_s(self) -> int:
         return self.clock.now_ms() // 1000

@@ -11,10 +11,10 @@ from typing import Any
 
 from shared import dynamo_expressions as ex
 from shared import index_reads, schema
-from shared.clock import Clock, SystemClock
 from shared.config import settings
 from shared.dashboard import PROCESS_STARTED_MS
 from shared.job_states import ALL_STATUSES
+from shared.table_service import TableService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_QUEUES = 10_000
@@ -65,11 +65,7 @@ def render(counter_items: list[dict[str, Any]], now_ms: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Metrics:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
+class Metrics(TableService):
     def text(self) -> str:
         items = index_reads.items_in_partition(
             self.table, schema.BY_ORG_INDEX, ex.ALL_QUEUES_PARTITION, MAX_QUEUES

@@ -12,7 +12,7 @@ from shared import aws_clients, dynamo_codec, index_reads, job_purge, org_usage,
 from shared import dynamo_expressions as ex
 from shared.api_keys import ApiKeyService, key_document
 from shared.auth import AuthContext, require_admin
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import Clock, to_rfc3339
 from shared.config import settings
 from shared.dynamo_expressions import outgoing_webhooks as hooks
 from shared.errors import AccessDenied, BadRequest, Conflict, NotFound, ValidationFailed
@@ -24,6 +24,7 @@ from shared.organizations import (
     organization_document,
     webhook_token_of,
 )
+from shared.table_service import TableService
 from shared.worker_directory import WorkerDirectory
 
 if TYPE_CHECKING:  # request models are built only where a route parses a body
@@ -56,17 +57,12 @@ def require_slug(slug: str) -> None:
         raise ValidationFailed(reason, details=[{"field": "slug", "message": reason, "code": "invalid_slug"}])
 
 
-class OrganizationService:
+class OrganizationService(TableService):
     def __init__(
         self, table: str | None = None, clock: Clock | None = None, rng: random.Random | None = None
     ):
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
+        super().__init__(table, clock)
         self.rng = rng or random.SystemRandom()
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
 
     # --- items ---------------------------------------------------------------------------
 

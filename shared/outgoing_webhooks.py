@@ -15,7 +15,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from shared import (
-    aws_clients,
     dynamo_codec,
     index_reads,
     plan_limits,
@@ -27,10 +26,11 @@ from shared import (
 from shared import dynamo_expressions as keys
 from shared.auth import AuthContext
 from shared.aws_errors import error_code
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import Clock, to_rfc3339
 from shared.config import settings
 from shared.dynamo_expressions import outgoing_webhooks as ex
 from shared.errors import AccessDenied, Conflict, NotFound, QuotaExceeded, ValidationFailed
+from shared.table_service import TableService
 from shared.webhook_delivery import WebhookDeliverer
 
 if TYPE_CHECKING:  # request models are built only where a route parses a body
@@ -110,17 +110,12 @@ def _cancellation_codes(error: Exception) -> list[str]:
     return [reason.get("Code", "None") for reason in reasons]
 
 
-class OutgoingWebhookService:
+class OutgoingWebhookService(TableService):
     def __init__(
         self, table: str | None = None, clock: Clock | None = None, deliverer: WebhookDeliverer | None = None
     ) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
+        super().__init__(table, clock)
         self.deliverer = deliverer or WebhookDeliverer(self.table, clock=self.clock)
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -15,14 +15,15 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from shared import aws_clients, dynamo_codec, job_activity, job_purge, queue_counters, schema
+from shared import dynamo_codec, job_activity, job_purge, queue_counters, schema
 from shared import dynamo_expressions as ex
 from shared.api_models import QUEUE_NAME_PATTERN
 from shared.auth import AuthContext
 from shared.aws_errors import is_conditional_failure as _conditional_failed
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import to_rfc3339
 from shared.config import settings
 from shared.errors import BadRequest, Conflict, NotFound
+from shared.table_service import TableService
 from shared.worker_directory import WorkerDirectory
 
 if TYPE_CHECKING:  # request models are built only where a route parses a body
@@ -82,15 +83,7 @@ def summary_document(document: dict[str, Any]) -> dict[str, Any]:
     return {k: document[k] for k in ("queue_name", "max_retries", "default_timeout", "rate_limit", "enabled")}
 
 
-class QueueConfigService:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
-
+class QueueConfigService(TableService):
     # --- reads used by the job service on the hot path -----------------------------------
 
     def config_item(self, org_id: str, queue: str, consistent: bool = True) -> dict[str, Any] | None:

@@ -17,9 +17,10 @@ from typing import Any
 from shared import aws_clients
 from shared import dynamo_expressions as ex
 from shared.auth import AuthContext
-from shared.clock import Clock, SystemClock, to_rfc3339
+from shared.clock import to_rfc3339
 from shared.config import settings
 from shared.errors import RateLimited
+from shared.table_service import TableService
 
 logger = logging.getLogger("spooled.rate_limits")
 
@@ -88,11 +89,7 @@ class Verdict:
             raise refusal(self.window, self.now_s)
 
 
-class RateLimiter:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
+class RateLimiter(TableService):
     def hit(self, scope: str, subject: str, limit: int, window_seconds: int = MINUTE) -> Window:
         """Count one request of `subject` against `limit` per window; never raises for a full window."""
         now_s = self.clock.now_ms() // 1000

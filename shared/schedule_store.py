@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from shared import aws_clients, dynamo_codec, index_reads, schema
+from shared import dynamo_codec, index_reads, schema
 from shared.aws_errors import error_code, is_conditional_failure
-from shared.clock import Clock, SystemClock
-from shared.config import settings
 from shared.dynamo_expressions import org_key, query_newest_first
 from shared.dynamo_expressions import schedules as sx
+from shared.table_service import TableService
 
 PAGE = 100
 
@@ -46,15 +45,7 @@ class OverdueFire:
     fire_ms: int
 
 
-class ScheduleStore:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
-
+class ScheduleStore(TableService):
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, org_id: str, schedule_id: str) -> dict[str, Any] | None:

@@ -21,11 +21,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from shared import aws_clients, dynamo_codec, url_safety, webhook_payloads, webhook_policy
+from shared import dynamo_codec, url_safety, webhook_payloads, webhook_policy
 from shared.aws_errors import error_code, is_conditional_failure
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.config import settings
 from shared.dynamo_expressions import outgoing_webhooks as ex
+from shared.table_service import TableService
 from shared.timer_queue import MessageSender, OutgoingMessage, SqsSender
 from shared.webhook_messages import DeliveryMessage
 from shared.webhook_policy import HttpOutcome
@@ -53,7 +54,7 @@ def stored_payload(body: str) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-class WebhookDeliverer:
+class WebhookDeliverer(TableService):
     def __init__(
         self,
         table: str | None = None,
@@ -63,9 +64,8 @@ class WebhookDeliverer:
         resolver: url_safety.Resolver | None = None,
         production: bool | None = None,
     ) -> None:
-        self.table = table or settings().table_name
+        super().__init__(table, clock)
         self.sender = sender or SqsSender(settings().webhook_queue_url)
-        self.clock = clock or SystemClock()
         self.resolver = resolver or url_safety.system_resolver
         self.production = settings().environment == "production" if production is None else production
         if poster is None:
@@ -73,10 +73,6 @@ class WebhookDeliverer:
 
             poster = post
         self.poster = poster
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
 
     # --- sending -------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from typing import Any
 from shared import dynamo_expressions as ex
 from shared import index_reads, schema
 from shared.auth import AuthContext
-from shared.clock import Clock, SystemClock, to_rfc3339
-from shared.config import settings
+from shared.clock import to_rfc3339
 from shared.errors import NotFound
+from shared.table_service import TableService
 from shared.worker_registry import WorkerRegistry, worker_document
 
 STALE_AFTER_MS = 2 * 60 * 1000  # contract §3.10: no heartbeat for 2 minutes = offline
@@ -57,11 +57,7 @@ def worker_detail(item: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return document
 
 
-class WorkerDirectory:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
+class WorkerDirectory(TableService):
     def items(self, org_id: str, limit: int = MAX_EXAMINED) -> list[dict[str, Any]]:
         """The organization's worker items (newest registrations first, at most `limit`)."""
         found = index_reads.items_in_partition(

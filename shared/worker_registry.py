@@ -6,12 +6,12 @@ import json
 import uuid
 from typing import Any
 
-from shared import aws_clients, dynamo_codec
+from shared import dynamo_codec
 from shared import dynamo_expressions as ex
 from shared.aws_errors import is_conditional_failure as _conditional_failed
-from shared.clock import Clock, SystemClock, to_rfc3339
-from shared.config import settings
+from shared.clock import to_rfc3339
 from shared.errors import Conflict, NotFound
+from shared.table_service import TableService
 
 LEASE_DURATION_SECS = 30
 HEARTBEAT_INTERVAL_SECS = 10
@@ -20,15 +20,7 @@ HEARTBEAT_INTERVAL_SECS = 10
 MAX_WORKER_ID_BYTES = 255
 
 
-class WorkerRegistry:
-    def __init__(self, table: str | None = None, clock: Clock | None = None) -> None:
-        self.table = table or settings().table_name
-        self.clock = clock or SystemClock()
-
-    @property
-    def _db(self) -> Any:
-        return aws_clients.client("dynamodb")
-
+class WorkerRegistry(TableService):
     def register(
         self,
         org_id: str,
