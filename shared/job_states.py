@@ -36,6 +36,12 @@ TRANSITIONS: dict[str, tuple[frozenset[JobStatus], JobStatus]] = {
     "retry": (frozenset({S.FAILED, S.DEADLETTER}), S.PENDING),
     "dlq_retry": (frozenset({S.DEADLETTER}), S.PENDING),
     "purge": (frozenset({S.DEADLETTER}), S.DEADLETTER),  # the item is deleted
+    # dependencies (docs/workflows.md): a waiting job gains parents and leaves the ready index; a
+    # gated job's delay ends (it stays out of the ready index until released); a failed workflow's
+    # jobs start over
+    "gate": (frozenset({S.PENDING, S.SCHEDULED}), S.PENDING),  # status unchanged in fact
+    "promote_gated": (frozenset({S.SCHEDULED, S.PENDING}), S.PENDING),
+    "workflow_retry": (frozenset({S.FAILED, S.DEADLETTER, S.CANCELLED}), S.PENDING),
 }
 
 TERMINAL = frozenset({S.COMPLETED, S.FAILED, S.DEADLETTER, S.CANCELLED})

@@ -33,14 +33,14 @@ from shared.dynamo_expressions import (
     timer_sk,
 )
 from shared.dynamo_expressions.builder import Update, history_event
-from shared.job_states import JobStatus
+from shared.job_states import JobStatus, from_states
 
 S = JobStatus
 TIMERS = schema.TIMER_INDEX
 WORKFLOW_SK = "WORKFLOW"
 OPEN_WORKFLOWS_PARTITION = "WORKFLOWS"  # timers-index partition of every workflow not yet finished
-WAITING = frozenset({S.PENDING, S.SCHEDULED})
-RETRYABLE = frozenset({S.FAILED, S.DEADLETTER, S.CANCELLED})
+WAITING = from_states("gate")
+RETRYABLE = from_states("workflow_retry")
 # What a gate decision needs of a job; a consistent read of the whole item would pay for its payload.
 GATE_PROJECTION = (
     "id, org_id, queue_name, #status, priority, created_at, version, depends_on, dependents, "
@@ -266,7 +266,7 @@ def promote_gated(
     else:
         u.set(TIMERS.sort_key.name, next_timer_sk)
     u.bump_version()
-    u.status_in({S.SCHEDULED, S.PENDING})
+    u.status_in(from_states("promote_gated"))
     u.condition(f"{u.n(TIMERS.sort_key.name)} = {u.v('seen_timer', seen_timer_sk)}")
     u.condition(f"{u.n('dependencies_met')} = {u.v('gated', False)}")
     return u.build(table, key)

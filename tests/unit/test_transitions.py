@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from shared import dynamo_expressions as ex
+from shared.dynamo_expressions import workflows as ex_wf
 from shared.job_states import TRANSITIONS, JobStatus
 
 KEY = ex.job_key("org", "job")
@@ -35,6 +36,11 @@ BUILDERS: dict[str, Any] = {
     "set_priority": lambda: ex.set_priority("t", KEY, priority=5, new_ready_sk=None, seen_version=3,
                                             **COMMON),
     "purge": lambda: ex.delete_dead_letter("t", KEY),
+    "gate": lambda: ex_wf.gate("t", KEY, add_parents=["p"], mode="all", seen_version=1, **COMMON),
+    "promote_gated": lambda: ex_wf.promote_gated("t", KEY, seen_timer_sk="x", next_timer_sk=None, **COMMON),
+    "workflow_retry": lambda: ex_wf.reset_for_retry("t", KEY, gated=False, org_id="o", queue="q", job_id="j",
+                                                    priority=0, created_ms=1, shard=0, expires_ms=None,
+                                                    **COMMON),
 }
 
 
