@@ -12,9 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+from functions.sqs_batches import process_earliest_first
 from shared import job_timers
 from shared.job_store import JobStore
 from shared.timer_queue import TimerQueue, decode
@@ -27,22 +25,7 @@ def handle(
     timers: TimerQueue,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    def record_handler(record: SQSRecord) -> None:
-        message = decode(record.body)
-        timers.arm(job_timers.fire(store, message, sleep))
+    def wake(body: str) -> None:
+        timers.arm(job_timers.fire(store, decode(body), sleep))
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    # Earliest due first, so that holding one early message never delays a later one.
-    event = {**event, "Records": sorted(event.get("Records") or [], key=_due_ms)}
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
-
-
-def _due_ms(record: dict[str, Any]) -> int:
-    try:
-        return decode(record.get("body") or "").due_ms
-    except (ValueError, KeyError, TypeError):
-        return 0  # not a timer message: it fails in its turn and is reported
+    return process_earliest_first(event, context, wake, lambda body: decode(body).due_ms)

@@ -14,9 +14,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+from functions.sqs_batches import process_earliest_first
 from shared.schedule_arming import FireMessage
 from shared.schedule_fires import ScheduleFirer
 
@@ -29,23 +27,9 @@ def firer() -> ScheduleFirer:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    def record_handler(record: SQSRecord) -> None:
-        message = FireMessage.from_json(record.body)
+    def fire(body: str) -> None:
+        message = FireMessage.from_json(body)
         result = firer().fire(message)
         logger.info("schedule %s fire %s: %s", message.schedule_id, message.fire_ms, result)
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    # Earliest fire first: holding a message due within the second never delays a later one.
-    event = {**event, "Records": sorted(event.get("Records") or [], key=_fire_ms)}
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
-
-
-def _fire_ms(record: dict[str, Any]) -> int:
-    try:
-        return FireMessage.from_json(record.get("body") or "").fire_ms
-    except (ValueError, KeyError, TypeError):
-        return 0  # not a fire message: it fails in its turn and is reported
+    return process_earliest_first(event, context, fire, lambda body: FireMessage.from_json(body).fire_ms)
