@@ -89,6 +89,20 @@ def _body(delivery: str, event: ChangeEvent) -> str:
     return body.decode("utf-8")
 
 
+def _message(event: ChangeEvent, target: str, **recipient: str) -> DeliveryMessage:
+    """One delivery of `event` to a recipient (webhook_id=… or job_id=…); `target` keeps the
+    delivery ids of different recipients of one event apart."""
+    delivery = webhook_payloads.delivery_id(event.id, target, event.at_ms)
+    return DeliveryMessage(
+        org_id=event.org_id,
+        delivery_id=delivery,
+        event=event.name,
+        created_ms=event.at_ms,
+        body=_body(delivery, event),
+        **recipient,
+    )
+
+
 def messages_for(
     events: Iterable[ChangeEvent], subscribers: Mapping[str, list[Subscription]]
 ) -> list[DeliveryMessage]:
@@ -97,29 +111,9 @@ def messages_for(
     for event in events:
         for sub in subscribers.get(event.org_id, ()):
             if sub.enabled and event.name in sub.events:
-                delivery = webhook_payloads.delivery_id(event.id, sub.webhook_id, event.at_ms)
-                messages.append(
-                    DeliveryMessage(
-                        org_id=event.org_id,
-                        delivery_id=delivery,
-                        event=event.name,
-                        created_ms=event.at_ms,
-                        body=_body(delivery, event),
-                        webhook_id=sub.webhook_id,
-                    )
-                )
+                messages.append(_message(event, sub.webhook_id, webhook_id=sub.webhook_id))
         if event.name in COMPLETION_EVENTS and event.job_id and event.extra.get("completion_webhook"):
-            delivery = webhook_payloads.delivery_id(event.id, f"job:{event.job_id}", event.at_ms)
-            messages.append(
-                DeliveryMessage(
-                    org_id=event.org_id,
-                    delivery_id=delivery,
-                    event=event.name,
-                    created_ms=event.at_ms,
-                    body=_body(delivery, event),
-                    job_id=event.job_id,
-                )
-            )
+            messages.append(_message(event, f"job:{event.job_id}", job_id=event.job_id))
     return messages
 
 
