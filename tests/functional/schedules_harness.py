@@ -10,7 +10,6 @@ message to the next, so an hour of a minutely schedule runs in well under a seco
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,32 +19,11 @@ import pytest
 
 from shared.clock import FixedClock
 from shared.timer_queue import InMemorySender
+from tests.functional.timers_harness import ms as ms  # re-exported for the schedule tests
+from tests.functional.timers_harness import sqs_event as sqs_event
 
 V1 = "/api/v1"
 SCHEDULES = f"{V1}/schedules"
-
-
-def ms(rfc3339: str) -> int:
-    return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:spooled-schedule-fires",
-                "awsRegion": "us-east-1",
-            }
-            for body in bodies
-        ]
-    }
 
 
 def schedule_body(**fields: Any) -> dict[str, Any]:
