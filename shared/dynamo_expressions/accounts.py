@@ -107,22 +107,29 @@ def api_key_pointer_item(org_id: str, key_id: str, key_hash: str, now_ms: int) -
     }
 
 
-def count_active_api_keys(
-    table: str, org_id: str, delta: int, max_keys: int | None, now_ms: int
+def count_in_organization(
+    table: str, org_id: str, counter: str, delta: int, cap: int | None, now_ms: int
 ) -> dict[str, Any]:
-    """The org's count of active keys moves in the same transaction as the key's is_active flag.
-    Two creations racing for the last free slot: the count condition lets exactly one through."""
+    """A capped count on the organization item (active API keys, enabled webhooks, schedules) that
+    moves in the same transaction as the item it counts. Two creations racing for the last free
+    slot: the count condition lets exactly one through; a creation racing the organization's
+    deletion finds it gone (or marked deleted) and fails."""
     u = _Update()
-    u.adds.append(f"{u.n('api_key_count')} {u.v('delta', delta)}")
+    u.adds.append(f"{u.n(counter)} {u.v('delta', delta)}")
     u.set("updated_at", now_ms)
     u.condition(f"attribute_exists({u.n('pk')})")
     u.condition(f"{u.n('plan_tier')} <> {u.v('deleted', 'deleted')}")
-    if delta > 0 and max_keys is not None:
+    if delta > 0 and cap is not None:
         u.condition(
-            f"attribute_not_exists({u.n('api_key_count')}) OR "
-            f"{u.n('api_key_count')} <= {u.v('max_before', max_keys - delta)}"
+            f"attribute_not_exists({u.n(counter)}) OR {u.n(counter)} <= {u.v('max_before', cap - delta)}"
         )
     return u.build(table, org_key(org_id))
+
+
+def count_active_api_keys(
+    table: str, org_id: str, delta: int, max_keys: int | None, now_ms: int
+) -> dict[str, Any]:
+    return count_in_organization(table, org_id, "api_key_count", delta, max_keys, now_ms)
 
 
 def set_api_key_active(

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import dynamo_codec
-from shared.dynamo_expressions import job_key, org_key
+from shared.dynamo_expressions import job_key
+from shared.dynamo_expressions.accounts import count_in_organization
 from shared.dynamo_expressions.builder import Update
 
 WEBHOOK_SK = "OUTHOOK"
@@ -132,19 +133,7 @@ def delete_subscription(table: str, org_id: str, webhook_id: str) -> dict[str, A
 def count_enabled_webhooks(
     table: str, org_id: str, delta: int, max_enabled: int | None, now_ms: int
 ) -> dict[str, Any]:
-    """The organization's count of enabled webhooks. Two creations (or re-enables) racing for the
-    last free slot: the count condition lets exactly one through."""
-    u = Update()
-    u.adds.append(f"{u.n('webhook_count')} {u.v('delta', delta)}")
-    u.set("updated_at", now_ms)
-    u.condition(f"attribute_exists({u.n('pk')})")
-    u.condition(f"{u.n('plan_tier')} <> {u.v('deleted', 'deleted')}")
-    if delta > 0 and max_enabled is not None:
-        u.condition(
-            f"attribute_not_exists({u.n('webhook_count')}) OR "
-            f"{u.n('webhook_count')} <= {u.v('max_before', max_enabled - delta)}"
-        )
-    return u.build(table, org_key(org_id))
+    return count_in_organization(table, org_id, "webhook_count", delta, max_enabled, now_ms)
 
 
 def auto_disable(table: str, org_id: str, webhook_id: str, *, threshold: int, now_ms: int) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared import dynamo_codec, schema
-from shared.dynamo_expressions import TIMER_DIGITS, created_sk, org_key, query_timer_partition, timer_sk
+from shared.dynamo_expressions import TIMER_DIGITS, created_sk, query_timer_partition, timer_sk
+from shared.dynamo_expressions.accounts import count_in_organization
 from shared.dynamo_expressions.builder import Update
 
 TIMERS = schema.TIMER_INDEX
@@ -84,20 +85,7 @@ def put_new_schedule(table: str, item: dict[str, Any]) -> dict[str, Any]:
 def count_schedules(
     table: str, org_id: str, delta: int, max_schedules: int | None, now_ms: int
 ) -> dict[str, Any]:
-    """The organization's schedule count moves in the same transaction as the schedule item. Two
-    creations racing for the last free slot: the count condition lets exactly one through; a
-    creation racing the organization's deletion finds it gone (or marked deleted) and fails."""
-    u = Update()
-    u.adds.append(f"{u.n('schedule_count')} {u.v('delta', delta)}")
-    u.set("updated_at", now_ms)
-    u.condition(f"attribute_exists({u.n('pk')})")
-    u.condition(f"{u.n('plan_tier')} <> {u.v('deleted', 'deleted')}")
-    if delta > 0 and max_schedules is not None:
-        u.condition(
-            f"attribute_not_exists({u.n('schedule_count')}) OR "
-            f"{u.n('schedule_count')} <= {u.v('max_before', max_schedules - delta)}"
-        )
-    return u.build(table, org_key(org_id))
+    return count_in_organization(table, org_id, "schedule_count", delta, max_schedules, now_ms)
 
 
 def delete_schedule(table: str, org_id: str, schedule_id: str) -> dict[str, Any]:
