@@ -100,6 +100,18 @@ class QueuePoller:
     def poll_once(self) -> int:
         return self.deliver(self.receive())
 
+    def run_until(self, stop: threading.Event, interval: float, name: str) -> None:
+        """Poll back to back while messages come, and every `interval` seconds when idle (an idle
+        poll is a moto call under the embedded moto's lock)."""
+        while not stop.is_set():
+            try:
+                busy = self.poll_once() > 0
+            except Exception:  # retried next tick, as the event source mapping would
+                logger.exception("%s poll failed", name)
+                busy = False
+            if not busy:
+                stop.wait(interval)
+
 
 class DispatchLoops:
     def __init__(
@@ -118,15 +130,9 @@ class DispatchLoops:
         from functions.dispatcher.handler import handler
         from shared.config import settings
 
-        poller = QueuePoller(settings().dispatch_queue_url, handler)
-        while not self.stop.is_set():
-            try:
-                busy = poller.poll_once() > 0
-            except Exception:  # retried next tick, as the event source mapping would
-                logger.exception("dispatch queue poll failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.interval)
+        QueuePoller(settings().dispatch_queue_url, handler).run_until(
+            self.stop, self.interval, "dispatch queue"
+        )
 
     def run_invocations(self) -> None:
         from functions.dispatcher import lambda_invoker

@@ -104,12 +104,6 @@ class SchedulerLoops:
         from functions.scheduler.handler import handler
         from shared.config import settings
 
-        poller = QueuePoller(settings().schedule_queue_url, handler)
-        while not self.stop.is_set():
-            try:
-                busy = poller.poll_once() > 0
-            except Exception:  # retried next tick, as the event source mapping would
-                logger.exception("schedule-fire queue poll failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.poll_interval)
+        QueuePoller(settings().schedule_queue_url, handler).run_until(
+            self.stop, self.poll_interval, "schedule-fire queue"
+        )

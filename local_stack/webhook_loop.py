@@ -5,12 +5,9 @@ receive → handler → delete-what-did-not-fail cycle as the dispatch queue (lo
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from local_stack.dispatch_loop import QueuePoller
-
-logger = logging.getLogger("spooled.local")
 
 
 class WebhookLoop:
@@ -22,12 +19,6 @@ class WebhookLoop:
         from functions.webhooks.handler import handler
         from shared.config import settings
 
-        poller = QueuePoller(settings().webhook_queue_url, handler)
-        while not self.stop.is_set():
-            try:
-                busy = poller.poll_once() > 0
-            except Exception:  # retried next tick, as the event source mapping would
-                logger.exception("webhook delivery queue poll failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.interval)
+        QueuePoller(settings().webhook_queue_url, handler).run_until(
+            self.stop, self.interval, "webhook delivery queue"
+        )
