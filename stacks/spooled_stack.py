@@ -63,19 +63,12 @@ class SpooledStack(cdk.Stack):
         }
 
         # The operator's key for the admin API (creating organizations and their first API key).
-        admin_key = secretsmanager.Secret(
-            self,
+        admin_key = self._generated_secret(
             "AdminKey",
-            description="Spooled admin key: send it as X-Admin-Key to /api/v1/admin/*",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=48, exclude_punctuation=True
-            ),
-            removal_policy=config.data_removal_policy,
-        )
-        acknowledge(
-            admin_key,
-            "AwsSolutions-SMG4",
-            "A generated operator credential for the admin API, not a database password: there "
+            "Spooled admin key: send it as X-Admin-Key to /api/v1/admin/*",
+            config,
+            length=48,
+            rotation_note="A generated operator credential for the admin API, not a database password: there "
             "is no second party to rotate in step with, so the operator rotates it by hand "
             "(put-secret-value, then new API function containers; docs/deploy.md). Only the API "
             "function's role can read it.",
@@ -328,22 +321,26 @@ class SpooledStack(cdk.Stack):
             cdk.CfnOutput(self, name, value=value, description=description)
 
     def _generated_secret(
-        self, construct_id: str, description: str, config: StackConfig
+        self,
+        construct_id: str,
+        description: str,
+        config: StackConfig,
+        *,
+        length: int = 64,
+        rotation_note: str = (
+            "A generated key only this service uses, with no second party to rotate in step with: "
+            "the operator rotates it by hand (put-secret-value, then new function containers; "
+            "docs/deploy.md). Only the roles of the functions that use it can read it."
+        ),
     ) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
             self,
             construct_id,
             description=description,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64, exclude_punctuation=True
+                password_length=length, exclude_punctuation=True
             ),
             removal_policy=config.data_removal_policy,
         )
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
-            "A generated key only this service uses, with no second party to rotate in step with: "
-            "the operator rotates it by hand (put-secret-value, then new function containers; "
-            "docs/deploy.md). Only the roles of the functions that use it can read it.",
-        )
+        acknowledge(secret, "AwsSolutions-SMG4", rotation_note)
         return secret
