@@ -26,10 +26,12 @@ dev: install
 ## Install what is missing, lint, synthesize the stack (cdk-nag must pass), and run every test.
 test: install synth
 	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
 
 ## One layer of the tests at a time.
 unit functional e2e: install

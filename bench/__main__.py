@@ -70,7 +70,7 @@ def _contention(profile: Profile) -> list[dict[str, Any]]:
 
 
 def _throughput(profile: Profile, shards: int) -> dict[str, Any]:
-    from shared import dynamo_expressions as ex
+    from shared.jobs import expressions as ex
 
     log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
     runs = throughput.measure(list(profile.throughput), log_path, shards)
@@ -83,7 +83,7 @@ def _throughput(profile: Profile, shards: int) -> dict[str, Any]:
 
 
 def _scale(life: dict[str, dict[str, Any]], shard_counts: tuple[int, ...]) -> dict[str, Any]:
-    from shared import schema
+    from shared.plumbing import schema
 
     modes, loads_by_mode = {}, {}
     shards = life["spooled_single"]["ready_shards"]
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     profile = PROFILES[args.profile]
     sandbox.use_offline_environment()
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

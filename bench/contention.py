@@ -19,9 +19,9 @@ from typing import Any
 
 from bench.lifecycle import PAYLOAD_BYTES, BenchError, payload_of_size
 from bench.sandbox import EmbeddedAws
-from shared import aws_clients, schema
-from shared import dynamo_expressions as ex
-from shared.payload_store import encode_json
+from shared.jobs import expressions as ex
+from shared.plumbing import aws_clients, schema
+from shared.plumbing.payload_store import encode_json
 
 LEASE_SECONDS = 300  # longer than any run: no lease may expire and hand a job out twice
 ORG_ID = "00000000-0000-4000-8000-00000000b0b0"
@@ -60,7 +60,7 @@ class ContentionRun:
 
 
 def _fill(jobs: int) -> None:
-    from shared.job_store import JobStore, NewJob
+    from shared.jobs.store import JobStore, NewJob
 
     text = encode_json(payload_of_size(PAYLOAD_BYTES))
     store = JobStore()
@@ -73,10 +73,10 @@ def _fill(jobs: int) -> None:
 
 
 class SpooledClaimer:
-    """The service's claim (shared/job_store.py), one store per claimer."""
+    """The service's claim (shared/jobs/store.py), one store per claimer."""
 
     def __init__(self, seed: int) -> None:
-        from shared.job_store import JobStore
+        from shared.jobs.store import JobStore
 
         self.store = JobStore(rng=random.Random(seed))
 
@@ -92,7 +92,7 @@ class HeadClaimer:
     """The baseline: read the head of the queue, update it; lost the race? read the head again."""
 
     def __init__(self, seed: int) -> None:
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         self.table = settings().table_name
         self.shards = settings().ready_shards

@@ -105,7 +105,7 @@ def write_units_analysis(life: dict[str, Any]) -> tuple[str, str]:
 
 
 def contention_analysis(runs: list[dict[str, Any]]) -> tuple[str, str]:
-    from shared import claim_policy
+    from shared.jobs import claim_policy
 
     ours = {r["claimers"]: r for r in runs if r["algorithm"] == "spooled"}
     naive = {r["claimers"]: r for r in runs if r["algorithm"] == "naive"}
@@ -115,7 +115,7 @@ def contention_analysis(runs: list[dict[str, Any]]) -> tuple[str, str]:
         for c in sorted(ours)
     )
     why = (
-        f"Wasted writes per claim with a deep queue: {figures}. shared/claim_policy.py: a claimer reads "
+        f"Wasted writes per claim with a deep queue: {figures}. shared/jobs/claim_policy.py: a claimer reads "
         f"at least {claim_policy.candidates_to_fetch(1, 1.0)} candidates per shard, reshuffles the rest "
         "after its first lost race in a call, gives up after limit + 2 lost races, and remembers the "
         f"contention per queue as a spread (x{claim_policy.GROWTH:g} per lost race, -5% per clean call, "

@@ -144,7 +144,7 @@ def _deliver_timers(meter: Meter, already_sent: int) -> int:
     """Messages the dispatcher sent itself (timers), delivered to it once SQS would: its clock is
     moved past the last one's DelaySeconds. Returns how many messages have been sent so far."""
     from functions.dispatcher import handler as dispatcher
-    from shared.clock import FixedClock
+    from shared.plumbing.clock import FixedClock
 
     sent = [message for call in meter.calls for message in call.sent_messages]
     fresh = sent[already_sent:]
@@ -189,7 +189,7 @@ def measure(design: Design, jobs: int, batched: bool, warmup_jobs: int = 10) -> 
     import boto3
 
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     mode = "batched" if batched else "single"
     with sandbox.in_process_aws(design.extra_tables):

@@ -1,6 +1,6 @@
 """Counts what the service's own code asks of AWS, by hooking the botocore clients it uses.
 
-`Meter.installed()` wraps shared.aws_clients.client, so every client the handlers and stores get
+`Meter.installed()` wraps shared.plumbing.aws_clients.client, so every client the handlers and stores get
 carries botocore event hooks; the store is not changed to be counted. Around each DynamoDB write the
 meter reads the item before and after through a separate, unhooked client (ImageReader) and prices
 the call with bench/capacity.py. Those extra reads make unit counting single-threaded only: with
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import capacity
-from shared import aws_clients
+from shared.plumbing import aws_clients
 
 Key = dict[str, dict[str, Any]]
 UNSEEN_ITEM_BYTES = 512  # the size assumed for items a filter dropped when none were returned
@@ -120,7 +120,7 @@ class Meter:
 
     @contextmanager
     def installed(self) -> Iterator[Meter]:
-        """Hook every client shared.aws_clients hands out while the block runs."""
+        """Hook every client shared.plumbing.aws_clients hands out while the block runs."""
         original = aws_clients.client
 
         def metered_client(service: str) -> Any:

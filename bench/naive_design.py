@@ -9,7 +9,7 @@
   design differs. No per-queue counters, no history: the baseline does less, not more.
 
 This is a baseline, not the service: its table and expressions stay in bench/ and out of
-shared/schema.py and shared/dynamo_expressions/.
+shared/plumbing/schema.py and shared/jobs/expressions/.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from functools import lru_cache
 from typing import Any
 
 from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
-from shared import api_models as m
-from shared import aws_clients, dynamo_codec, schema
-from shared.auth import authenticate
-from shared.clock import Clock, SystemClock
-from shared.errors import NotFound, SpooledError
-from shared.payload_store import encode_json
+from shared.identity.authentication import authenticate
+from shared.jobs import requests as m
+from shared.plumbing import aws_clients, dynamo_codec, request_models, schema
+from shared.plumbing.clock import Clock, SystemClock
+from shared.plumbing.errors import NotFound, SpooledError
+from shared.plumbing.payload_store import encode_json
 
 STATUS_INDEX = schema.GlobalIndex(
     name="by_status",
@@ -202,11 +202,11 @@ def store() -> NaiveStore:
 def _route(method: str, path: str, body: bytes, org_id: str) -> ApiResponse:
     parts = path.strip("/").split("/")  # api, v1, jobs, ...
     if method == "POST" and parts[2:] == ["jobs"]:
-        req = m.parse_body(m.CreateJob, body)
+        req = request_models.parse_body(m.CreateJob, body)
         job_id = store().create(org_id, req.queue_name, encode_json(req.payload), req.priority)
         return ApiResponse(201, {"id": job_id, "created": True})
     if method == "POST" and parts[2:] == ["jobs", "bulk"]:
-        bulk = m.parse_body(m.BulkCreate, body)
+        bulk = request_models.parse_body(m.BulkCreate, body)
         jobs = [
             (encode_json(j.payload), j.priority if j.priority is not None else bulk.default_priority)
             for j in bulk.jobs
@@ -216,13 +216,13 @@ def _route(method: str, path: str, body: bytes, org_id: str) -> ApiResponse:
         document = {"succeeded": succeeded, "failed": [], "total": len(ids)}
         return ApiResponse(200, {**document, "success_count": len(ids), "failure_count": 0})
     if method == "POST" and parts[2:] == ["jobs", "claim"]:
-        claim = m.parse_body(m.Claim, body)
+        claim = request_models.parse_body(m.Claim, body)
         jobs = store().claim(
             org_id, claim.queue_name, claim.worker_id, claim.limit, claim.lease_duration_secs
         )
         return ApiResponse(200, {"jobs": [{"id": j["id"], "lease_id": j["lease_id"]} for j in jobs]})
     if method == "POST" and len(parts) == 5 and parts[4] == "complete":
-        done = m.parse_body(m.Complete, body)
+        done = request_models.parse_body(m.Complete, body)
         store().complete(org_id, parts[3], done.worker_id, done.lease_id or "", encode_json(done.result))
         return ApiResponse(200, {"success": True})
     raise NotFound()

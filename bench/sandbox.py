@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from shared import schema
+from shared.plumbing import schema
 
 OFFLINE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,7 +48,7 @@ def use_offline_environment() -> None:
 def reset_process_caches() -> None:
     """Forget boto3 clients and every lru_cache'd singleton of the service's modules (settings,
     stores, services), so the next call builds them against the current environment."""
-    from shared import aws_clients
+    from shared.plumbing import aws_clients
 
     aws_clients.reset()
     for name, module in list(sys.modules.items()):
@@ -133,8 +133,8 @@ class Tenant:
 
 
 def seed_tenant(slug: str) -> Tenant:
-    from shared.auth import mint_key
-    from shared.organizations import create_organization
+    from shared.identity.credentials import mint_key
+    from shared.identity.organizations import create_organization
 
     created = create_organization(f"Bench {slug}", slug, api_key=mint_key("development"))
     return Tenant(org_id=created.organization["id"], api_key=created.api_key["key"])

@@ -347,7 +347,7 @@ function workerChanged(state, data, fields) {
   }
   const next = { ...state, workers };
   if (state.overview && workers.length < WORKER_PAGE) {
-    // As the server counts them (shared/dashboard.py): every worker not offline is live.
+    // As the server counts them (shared/operations/dashboard.py): every worker not offline is live.
     const live = workers.filter((w) => w.status !== "offline").length;
     const healthy = workers.filter((w) => w.status === "healthy").length;
     next.overview = { ...state.overview, workers: { total: live, healthy, unhealthy: live - healthy } };

@@ -1,6 +1,6 @@
 """`make dev`: the whole product on 127.0.0.1:$PORT against an embedded moto.
 
-Start-up: moto → the resources of shared/schema.py → a seeded organization and API key → the
+Start-up: moto → the resources of shared/plumbing/schema.py → a seeded organization and API key → the
 HTTP gateway in front of the real API handler → the background loops the AWS event sources would
 drive (stream → dispatcher, the timer sweep). Ctrl-C or SIGTERM stops everything cleanly.
 """

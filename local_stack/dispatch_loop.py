@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from shared import aws_clients
+from shared.plumbing import aws_clients
 
 logger = logging.getLogger("spooled.local")
 
@@ -128,7 +128,7 @@ class DispatchLoops:
 
     def run_timers(self) -> None:
         from functions.dispatcher.handler import handler
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         QueuePoller(settings().dispatch_queue_url, handler).run_until(
             self.stop, self.interval, "dispatch queue"
@@ -137,7 +137,7 @@ class DispatchLoops:
     def run_invocations(self) -> None:
         from functions.dispatcher import lambda_invoker
         from local_stack.lambda_workers import LocalFunctions
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         functions = LocalFunctions()
 

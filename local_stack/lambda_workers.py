@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.lambda_workers import Outcome
+from shared.jobs.workers.lambda_workers import Outcome
 
 LambdaFunction = Callable[[dict[str, Any], Any], Any]
 
@@ -72,7 +72,7 @@ class LocalContext:
 
 
 class LocalFunctions:
-    """A FunctionInvoker (shared/lambda_workers.py) over registered callables."""
+    """A FunctionInvoker (shared/jobs/workers/lambda_workers.py) over registered callables."""
 
     def __init__(self, functions: dict[str, LambdaFunction | str] | None = None) -> None:
         configured: dict[str, LambdaFunction | str] = {

@@ -1,4 +1,4 @@
-"""Create the tables, queues and buckets of shared/schema.py in an (embedded moto) AWS endpoint.
+"""Create the tables, queues and buckets of shared/plumbing/schema.py in an (embedded moto) AWS endpoint.
 
 The CDK stack builds the same resources from the same definitions; tests/cdk compares the two.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import schema
+from shared.plumbing import schema
 
 
 def table_create_args(table: schema.TableDefinition) -> dict[str, Any]:

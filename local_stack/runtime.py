@@ -69,14 +69,14 @@ class LocalStack:
         import boto3
 
         from local_stack import resources
-        from shared import aws_clients, config, schema
+        from shared.plumbing import aws_clients, config, schema
 
         os.environ.update(resources.create_all(boto3.session.Session()))
         aws_clients.reset()
         config.settings.cache_clear()
 
-        from shared.auth import mint_key
-        from shared.organizations import create_organization
+        from shared.identity.credentials import mint_key
+        from shared.identity.organizations import create_organization
 
         self.api_key = self.api_key or mint_key("development")
         create_organization("Development", "dev", api_key=self.api_key)
@@ -118,7 +118,7 @@ class LocalStack:
         from functions.dispatcher.handler import handle_stream
         from functions.live_updates.handler import handle_stream as live_updates
         from local_stack.stream_poller import StreamPoller
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         # On AWS the stream has two readers (dispatcher, live updates); here one poller feeds both.
         poller = StreamPoller(settings().table_name, _each_of(handle_stream, live_updates))

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_stack.dispatch_loop import QueuePoller
-from shared import aws_clients
-from shared.aws_errors import error_code
+from shared.plumbing import aws_clients
+from shared.plumbing.aws_clients import error_code
 
 logger = logging.getLogger("spooled.local")
 
@@ -89,8 +89,8 @@ class SchedulerLoops:
         self.poll_interval = poll_interval  # added to a fire's lateness at most
 
     def run_eventbridge(self) -> None:
-        from shared.clock import SystemClock
-        from shared.config import settings
+        from shared.plumbing.clock import SystemClock
+        from shared.plumbing.config import settings
 
         stand_in = EventBridgeStandIn(settings().schedule_group)
         clock = SystemClock()
@@ -102,7 +102,7 @@ class SchedulerLoops:
 
     def run_fires(self) -> None:
         from functions.scheduler.handler import handler
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         QueuePoller(settings().schedule_queue_url, handler).run_until(
             self.stop, self.poll_interval, "schedule-fire queue"

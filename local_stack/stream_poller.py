@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared import aws_clients
+from shared.plumbing import aws_clients
 
 
 class StreamPoller:

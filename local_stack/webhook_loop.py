@@ -17,7 +17,7 @@ class WebhookLoop:
 
     def run(self) -> None:
         from functions.webhooks.handler import handler
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         QueuePoller(settings().webhook_queue_url, handler).run_until(
             self.stop, self.interval, "webhook delivery queue"

@@ -1,1 +1,1 @@
-"""The AWS CDK app of Spooled: one stack built from shared/schema.py (see docs/deploy.md)."""
+"""The AWS CDK app of Spooled: one stack built from shared/plumbing/schema.py (see docs/deploy.md)."""

@@ -1,6 +1,6 @@
-"""The stateful resources (tables, queues, buckets), each built from its shared/schema.py definition.
+"""The stateful resources (tables, queues, buckets), each built from its shared/plumbing/schema.py definition.
 
-Nothing here restates a key, index or queue setting: a change to shared/schema.py reaches the
+Nothing here restates a key, index or queue setting: a change to shared/plumbing/schema.py reaches the
 deployed stack, the local stack and the store code together (tests/cdk/test_drift.py checks it).
 """
 
@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.config import StackConfig
 from stacks.nag import acknowledge
 
@@ -40,7 +40,7 @@ def _pin_logical_id(construct: Construct, logical_id: str) -> None:
 
 
 class DataStores(Construct):
-    """Every table, queue and bucket of shared/schema.py, looked up by the schema definition."""
+    """Every table, queue and bucket of shared/plumbing/schema.py, looked up by the schema definition."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)

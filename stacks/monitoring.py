@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.data import DataStores
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -82,7 +82,7 @@ def oldest_message_threshold(definition: schema.QueueDefinition) -> int:
 
 
 class Monitoring(Construct):
-    """Alarms and the dashboard for every queue and table of shared/schema.py and each function."""
+    """Alarms and the dashboard for every queue and table of shared/plumbing/schema.py and each function."""
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
-from shared import schema
+from shared.plumbing import schema
 
 # What the store does with items: single-item reads and conditional writes, batch reads/writes,
 # and transactions (job + idempotency claim). TransactWriteItems has no IAM action of its own

@@ -1,6 +1,6 @@
 """What each function may do, in one place a security reviewer can read top to bottom.
 
-Each function lists the resources of shared/schema.py it touches and the actions it calls on them;
+Each function lists the resources of shared/plumbing/schema.py it touches and the actions it calls on them;
 permissions.py turns that into statements. A new function adds one builder here and one
 ServiceFunction call in spooled_stack.py.
 
@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 
-from shared import schema
+from shared.plumbing import schema
 from stacks import permissions
 from stacks.data import DataStores
 from stacks.schedules import ScheduleArming

@@ -17,7 +17,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from shared import schema
+from shared.plumbing import schema
 from stacks import permissions
 from stacks.nag import acknowledge
 

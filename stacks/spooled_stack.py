@@ -1,4 +1,4 @@
-"""The Spooled stack: data stores from shared/schema.py, the API, dispatcher, scheduler, webhooks and
+"""The Spooled stack: data stores from shared/plumbing/schema.py, the API, dispatcher, scheduler, webhooks and
 live-updates functions, the HTTP and WebSocket APIs with CloudFront in front of both, the
 EventBridge Scheduler group, the one-minute sweep, alarms and a dashboard."""
 
@@ -13,7 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from shared import schema
+from shared.plumbing import schema
 from stacks import live_updates, roles, schedules, webhooks
 from stacks.api import HttpFrontDoor
 from stacks.apigateway_logging import ApiGatewayLoggingRole

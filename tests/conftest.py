@@ -1,7 +1,7 @@
 """Fixtures shared by every test layer.
 
 - The AWS environment is set here, at import, so no test depends on the shell that runs pytest.
-- `aws`: an in-process moto (`mock_aws`) holding the resources of shared/schema.py, empty at the
+- `aws`: an in-process moto (`mock_aws`) holding the resources of shared/plumbing/schema.py, empty at the
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
   are kept: see the fixture). In-process moto is not thread-safe: race tests use
   local_stack.embedded_moto.EmbeddedMoto instead (see tests/functional/test_claim_race.py).
@@ -57,7 +57,7 @@ def reset_process_caches(clients: bool = True) -> None:
     Walking the modules (rather than naming each singleton) keeps this right when a new routes
     module or store adds its own cached factory.
     """
-    from shared import aws_clients
+    from shared.plumbing import aws_clients
 
     if clients:
         aws_clients.reset()
@@ -67,7 +67,7 @@ def reset_process_caches(clients: bool = True) -> None:
         for value in list(vars(module).values()):
             if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name:
                 value.cache_clear()
-    auth = sys.modules.get("shared.auth")
+    auth = sys.modules.get("shared.identity.authentication")
     if auth is not None and hasattr(auth, "_admin_key_cache"):
         auth._admin_key_cache.clear()
 
@@ -144,7 +144,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     service models for every new Session). Only the state behind them is fresh per test.
     """
     from local_stack.resources import create_all
-    from shared import aws_clients
+    from shared.plumbing import aws_clients
 
     for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
         monkeypatch.delenv(name)
@@ -172,7 +172,7 @@ def _aws_endpoint(client: Any) -> bool:
 def clock() -> Any:
     """The service's clock: real time at the start of the test (so keys and organizations seeded
     before it look current), then moved only by the test."""
-    from shared.clock import FixedClock, SystemClock
+    from shared.plumbing.clock import FixedClock, SystemClock
 
     return FixedClock(SystemClock().now_ms() // 1000 * 1000)
 
@@ -188,7 +188,7 @@ def install_clock(monkeypatch: pytest.MonkeyPatch, clock: Any) -> None:
 
     from functions.api import routes_jobs
     from functions.dispatcher import handler as dispatcher
-    from shared.clock import SystemClock
+    from shared.plumbing.clock import SystemClock
 
     monkeypatch.setattr(SystemClock, "now_ms", lambda self: clock.now_ms())
     for store in (routes_jobs.service().store, dispatcher.store()):
@@ -204,8 +204,8 @@ class Org:
 
 
 def _seed_org(name: str, slug: str) -> Org:
-    from shared.auth import mint_key
-    from shared.organizations import create_organization
+    from shared.identity.credentials import mint_key
+    from shared.identity.organizations import create_organization
 
     created = create_organization(name, slug, api_key=mint_key("development"))
     return Org(
@@ -315,7 +315,7 @@ def drain_stream(aws: dict[str, str]) -> Callable[[], int]:
     mapping would) and returns how many it delivered."""
     from functions.dispatcher.handler import handle_stream
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     poller = StreamPoller(settings().table_name, handle_stream)
 

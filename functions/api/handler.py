@@ -25,9 +25,9 @@ from functions.api import (
 )
 from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
 from functions.api.router import Router
-from shared.auth import authenticate
-from shared.errors import SpooledError
-from shared.rate_limits import RateLimiter
+from shared.identity.authentication import authenticate
+from shared.identity.rate_limits import RateLimiter
+from shared.plumbing.errors import SpooledError
 
 logger = logging.getLogger("spooled.api")
 logger.setLevel(logging.INFO)

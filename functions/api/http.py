@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from shared.errors import SpooledError
+from shared.plumbing.errors import SpooledError
 
 
 @dataclass

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from functions.api.http import ApiRequest, ApiResponse
-from shared.auth import AuthContext
-from shared.errors import MethodNotAllowed, RouteNotFound
+from shared.identity.credentials import AuthContext
+from shared.plumbing.errors import MethodNotAllowed, RouteNotFound
 
 Handler = Callable[[ApiRequest, AuthContext | None], ApiResponse]
 

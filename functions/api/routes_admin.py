@@ -8,18 +8,19 @@ from typing import Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.admin import Admin
-from shared.api_models import parse_body
-from shared.auth import AuthContext, require_admin
-from shared.config import settings
-from shared.rate_limits import RateLimiter, client_ip
+from shared.identity.authentication import require_admin
+from shared.identity.credentials import AuthContext
+from shared.identity.rate_limits import RateLimiter, client_ip
+from shared.operations.admin import Admin
+from shared.plumbing.config import settings
+from shared.plumbing.request_models import parse_body
 
 ADMIN = "/api/v1/admin"
 
 
 def _models() -> Any:
     # The request models are built on first use, so a cold start serving jobs never pays for them.
-    from shared import account_models
+    from shared.identity import requests as account_models
 
     return account_models
 

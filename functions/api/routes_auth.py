@@ -6,16 +6,16 @@ from typing import Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.api_models import parse_body
-from shared.auth import AuthContext
-from shared.jwt_auth import sessions
+from shared.identity.credentials import AuthContext
+from shared.identity.sessions import sessions
+from shared.plumbing.request_models import parse_body
 
 V1 = "/api/v1"
 
 
 def _models() -> Any:
     # The request models are built on first use, so a cold start serving jobs never pays for them.
-    from shared import account_models
+    from shared.identity import requests as account_models
 
     return account_models
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from functions.api import static_files
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import static_files
-from shared.auth import AuthContext
-from shared.errors import RouteNotFound
+from shared.identity.credentials import AuthContext
+from shared.plumbing.errors import RouteNotFound
 
 # Beside functions/ in the repository and in the Lambda bundle (scripts/build_lambda_bundle.py).
 UI_FOLDER = Path(__file__).resolve().parents[2] / "dashboard_ui"

@@ -1,7 +1,7 @@
 """Incoming webhooks (contract §2.9): three ingestion routes and the inbound delivery log.
 
 The ingestion routes are public in the router's sense (no API key): each verifies its own
-credential, over the exact bytes of the request body, inside shared/webhook_ingest.py.
+credential, over the exact bytes of the request body, inside shared/webhooks/inbound/ingest.py.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.auth import AuthContext
+from shared.identity.credentials import AuthContext
 
 if TYPE_CHECKING:
-    from shared.webhook_ingest import Accepted, WebhookIngest
+    from shared.webhooks.inbound.ingest import Accepted, WebhookIngest
 
 V1 = "/api/v1"
 
@@ -22,7 +22,7 @@ V1 = "/api/v1"
 @lru_cache(maxsize=1)
 def service() -> WebhookIngest:
     # Imported on first use: a cold start serving jobs does not pay for the ingestion models.
-    from shared.webhook_ingest import WebhookIngest
+    from shared.webhooks.inbound.ingest import WebhookIngest
 
     return WebhookIngest()
 

@@ -6,10 +6,11 @@ from functools import lru_cache
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import api_models as m
-from shared.auth import AuthContext
-from shared.job_dependencies import Dependencies
-from shared.job_service import JobService, Page
+from shared.identity.credentials import AuthContext
+from shared.jobs import requests as m
+from shared.jobs.dependencies import Dependencies
+from shared.jobs.service import JobService, Page
+from shared.plumbing import request_models
 
 V1 = "/api/v1"
 
@@ -29,12 +30,12 @@ def _page(page: Page) -> ApiResponse:
 
 
 def create(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body, created = service().create(ctx, m.parse_body(m.CreateJob, req.body))
+    body, created = service().create(ctx, request_models.parse_body(m.CreateJob, req.body))
     return ApiResponse(201 if created else 200, body)
 
 
 def bulk(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    return ApiResponse(200, service().bulk_create(ctx, m.parse_body(m.BulkCreate, req.body)))
+    return ApiResponse(200, service().bulk_create(ctx, request_models.parse_body(m.BulkCreate, req.body)))
 
 
 def list_jobs(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
@@ -64,7 +65,7 @@ def retry(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def set_priority(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.SetPriority, req.body)
+    body = request_models.parse_body(m.SetPriority, req.body)
     return ApiResponse(200, service().set_priority(ctx, req.path_params["id"], body))
 
 
@@ -89,21 +90,21 @@ def history(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def claim(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    return ApiResponse(200, service().claim(ctx, m.parse_body(m.Claim, req.body)))
+    return ApiResponse(200, service().claim(ctx, request_models.parse_body(m.Claim, req.body)))
 
 
 def complete(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.Complete, req.body)
+    body = request_models.parse_body(m.Complete, req.body)
     return ApiResponse(200, service().complete(ctx, req.path_params["id"], body))
 
 
 def fail(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.Fail, req.body)
+    body = request_models.parse_body(m.Fail, req.body)
     return ApiResponse(200, service().fail(ctx, req.path_params["id"], body))
 
 
 def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.JobHeartbeat, req.body)
+    body = request_models.parse_body(m.JobHeartbeat, req.body)
     return ApiResponse(200, service().heartbeat(ctx, req.path_params["id"], body))
 
 
@@ -119,12 +120,12 @@ def list_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def retry_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.DlqRetry, req.body, optional=True)
+    body = request_models.parse_body(m.DlqRetry, req.body, optional=True)
     return ApiResponse(200, service().retry_dead_letter(ctx, body))
 
 
 def purge_dead_letter(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    return ApiResponse(200, service().purge_dead_letter(ctx, m.parse_body(m.DlqPurge, req.body)))
+    return ApiResponse(200, service().purge_dead_letter(ctx, request_models.parse_body(m.DlqPurge, req.body)))
 
 
 def get_dependencies(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
@@ -132,7 +133,7 @@ def get_dependencies(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def add_dependencies(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.AddDependencies, req.body)
+    body = request_models.parse_body(m.AddDependencies, req.body)
     return ApiResponse(
         200, dependencies().add(ctx, req.path_params["id"], body.depends_on, body.dependency_mode)
     )

@@ -8,11 +8,11 @@ from functools import lru_cache
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import deployment_secrets
-from shared.auth import AuthContext, bearer_token
-from shared.dashboard import Dashboard
-from shared.errors import Unauthorized
-from shared.metrics import CONTENT_TYPE, Metrics
+from shared.identity import deployment_secrets
+from shared.identity.credentials import AuthContext, bearer_token
+from shared.operations.dashboard import Dashboard
+from shared.operations.metrics import CONTENT_TYPE, Metrics
+from shared.plumbing.errors import Unauthorized
 
 
 @lru_cache(maxsize=1)

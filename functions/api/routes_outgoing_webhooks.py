@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.api_models import parse_body
-from shared.auth import AuthContext
+from shared.identity.credentials import AuthContext
+from shared.plumbing.request_models import parse_body
 
 if TYPE_CHECKING:
-    from shared.outgoing_webhooks import OutgoingWebhookService
+    from shared.webhooks.outgoing.service import OutgoingWebhookService
 
 V1 = "/api/v1"
 HOOKS = f"{V1}/outgoing-webhooks"
@@ -19,7 +19,7 @@ HOOKS = f"{V1}/outgoing-webhooks"
 
 def _models() -> Any:
     # The request models are built on first use, so a cold start serving jobs never pays for them.
-    from shared import outgoing_webhook_models
+    from shared.webhooks.outgoing import requests as outgoing_webhook_models
 
     return outgoing_webhook_models
 
@@ -27,7 +27,7 @@ def _models() -> Any:
 @lru_cache(maxsize=1)
 def service() -> OutgoingWebhookService:
     # Imported on first use: the delivery code (TLS, DNS policy) is no cost to a cold start serving jobs.
-    from shared.outgoing_webhooks import OutgoingWebhookService
+    from shared.webhooks.outgoing.service import OutgoingWebhookService
 
     return OutgoingWebhookService()
 

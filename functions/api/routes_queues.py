@@ -7,16 +7,16 @@ from typing import Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.api_models import parse_body
-from shared.auth import AuthContext
-from shared.queue_config import QueueConfigService
+from shared.identity.credentials import AuthContext
+from shared.jobs.queues.config import QueueConfigService
+from shared.plumbing.request_models import parse_body
 
 V1 = "/api/v1"
 
 
 def _models() -> Any:
     # The request models are built on first use, so a cold start serving jobs never pays for them.
-    from shared import account_models
+    from shared.identity import requests as account_models
 
     return account_models
 

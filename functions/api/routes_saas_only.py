@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.auth import AuthContext
-from shared.errors import NotFound
+from shared.identity.credentials import AuthContext
+from shared.plumbing.errors import NotFound
 
 V1 = "/api/v1"
 

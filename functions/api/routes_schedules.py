@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared.api_models import parse_body
-from shared.auth import AuthContext
+from shared.identity.credentials import AuthContext
+from shared.plumbing.request_models import parse_body
 
 if TYPE_CHECKING:
-    from shared.schedules import ScheduleService
+    from shared.schedules.service import ScheduleService
 
 V1 = "/api/v1"
 
 
 def _models() -> Any:
     # Imported on first use, like the service: a cold start serving jobs never pays for them.
-    from shared import schedule_models
+    from shared.schedules import requests as schedule_models
 
     return schedule_models
 
@@ -26,7 +26,7 @@ def _models() -> Any:
 @lru_cache(maxsize=1)
 def service() -> ScheduleService:
     # Imported on first use: cron parsing, arming and firing are no cost to a cold start serving jobs.
-    from shared.schedules import ScheduleService
+    from shared.schedules.service import ScheduleService
 
     return ScheduleService()
 

@@ -6,22 +6,14 @@ import time
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import aws_clients
-from shared import dynamo_expressions as ex
-from shared.auth import AuthContext
-from shared.config import settings
+from shared.identity.credentials import AuthContext
+from shared.plumbing import table_service
 
 STARTED = time.time()
 
 
 def _database_ok() -> bool:
-    # A data-plane read of a fixed key: public probes must not spend the control plane's small
-    # DescribeTable quota, and a read proves more than the table's existence.
-    try:
-        aws_clients.client("dynamodb").get_item(TableName=settings().table_name, Key=ex.health_probe_key())
-        return True
-    except Exception:  # any failure to reach the table means "not ready", never a 500
-        return False
+    return table_service.table_answers()
 
 
 def health(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:

@@ -6,10 +6,11 @@ from functools import lru_cache
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import api_models as m
-from shared.auth import AuthContext
-from shared.worker_directory import WorkerDirectory
-from shared.worker_registry import WorkerRegistry
+from shared.identity.credentials import AuthContext
+from shared.jobs import requests as m
+from shared.jobs.workers.directory import WorkerDirectory
+from shared.jobs.workers.registry import WorkerRegistry
+from shared.plumbing import request_models
 
 V1 = "/api/v1"
 
@@ -20,7 +21,7 @@ def registry() -> WorkerRegistry:
 
 
 def register(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.RegisterWorker, req.body)
+    body = request_models.parse_body(m.RegisterWorker, req.body)
     ctx.require_queue(body.queue_name)
     return ApiResponse(
         201,
@@ -38,7 +39,7 @@ def register(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    body = m.parse_body(m.WorkerHeartbeat, req.body)
+    body = request_models.parse_body(m.WorkerHeartbeat, req.body)
     registry().heartbeat(
         ctx.org_id,
         req.path_params["id"],

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from shared import api_models as m
-from shared.auth import AuthContext
+from shared.identity.credentials import AuthContext
+from shared.plumbing import request_models as m
+from shared.workflows import requests as workflow_requests
 
 if TYPE_CHECKING:
-    from shared.workflows import WorkflowService
+    from shared.workflows.service import WorkflowService
 
 V1 = "/api/v1"
 
@@ -19,14 +20,14 @@ V1 = "/api/v1"
 @lru_cache(maxsize=1)
 def service() -> WorkflowService:
     # Imported on first use: a cold start serving jobs does not pay for the workflow code.
-    from shared.workflows import WorkflowService
+    from shared.workflows.service import WorkflowService
 
     return WorkflowService()
 
 
 def create(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
     # 200, not 201: the contract (§5) keeps the reference's status for this create.
-    return ApiResponse(200, service().create(ctx, m.parse_body(m.CreateWorkflow, req.body)))
+    return ApiResponse(200, service().create(ctx, m.parse_body(workflow_requests.CreateWorkflow, req.body)))
 
 
 def list_workflows(req: ApiRequest, ctx: AuthContext) -> ApiResponse:

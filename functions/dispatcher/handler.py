@@ -14,11 +14,14 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from shared import job_activity, job_timers, queue_counters, schedule_arming
-from shared.config import settings
-from shared.job_store import JobStore
-from shared.lambda_workers import LambdaWorkers
-from shared.timer_queue import SqsSender, TimerQueue
+from shared.jobs import timers as job_timers
+from shared.jobs.queues import activity as job_activity
+from shared.jobs.queues import counters as queue_counters
+from shared.jobs.store import JobStore
+from shared.jobs.workers.lambda_workers import LambdaWorkers
+from shared.plumbing.config import settings
+from shared.plumbing.timer_queue import SqsSender, TimerQueue
+from shared.schedules import arming as schedule_arming
 
 logger = logging.getLogger("spooled.dispatcher")
 
@@ -54,14 +57,15 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     except Exception:
         logger.exception("arming cron schedules failed; the sweep fires them once overdue")
     try:
-        from shared import change_events, webhook_fanout
+        from shared.plumbing import change_events
+        from shared.webhooks.outgoing import fanout as webhook_fanout
 
         webhook_fanout.fan_out(change_events.events_from_records(records))
     except Exception:
         # Lost, not retried: a retried batch would count the counters twice (see above).
         logger.exception("queueing outgoing webhook deliveries for a stream batch failed")
     try:
-        from shared import job_dependencies
+        from shared.workflows import stream as job_dependencies
 
         job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status
     except Exception:

@@ -2,7 +2,7 @@
 
 Each message names a job claimed for a queue's Lambda worker; the function is called
 synchronously and the job completed or failed with what it returned or raised
-(shared/lambda_workers.py). Deployed as its own function with a timeout that covers the longest
+(shared/jobs/workers/lambda_workers.py). Deployed as its own function with a timeout that covers the longest
 worker (Lambda's 900 s), apart from the dispatcher whose timer messages must not wait behind it.
 A redelivered message, or this function retried on the same event, finds the job already marked
 invoked under that lease and does nothing.
@@ -16,10 +16,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.config import settings
-from shared.job_store import JobStore
-from shared.lambda_workers import AwsLambdaInvoker, FunctionInvoker, InvokeRequest, LambdaWorkers
-from shared.timer_queue import SqsSender
+from shared.jobs.store import JobStore
+from shared.jobs.workers.lambda_workers import AwsLambdaInvoker, FunctionInvoker, InvokeRequest, LambdaWorkers
+from shared.plumbing.config import settings
+from shared.plumbing.timer_queue import SqsSender
 
 
 @lru_cache(maxsize=1)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared import job_timers, stale_workers
-from shared.job_store import JobStore
-from shared.lambda_workers import LambdaWorkers
+from shared.jobs import timers as job_timers
+from shared.jobs.store import JobStore
+from shared.jobs.workers import stale as stale_workers
+from shared.jobs.workers.lambda_workers import LambdaWorkers
 
 logger = logging.getLogger("spooled.dispatcher")
 
@@ -39,7 +40,7 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
         logger.exception("overdue-schedule sweep failed")
         failures.append("schedules")
     try:
-        from shared.workflows import WorkflowService
+        from shared.workflows.service import WorkflowService
 
         result["workflows_checked"] = WorkflowService(store).check_open()
     except Exception:
@@ -59,8 +60,8 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
 
 
 def _overdue_schedules(store: JobStore) -> dict[str, int]:
-    """Cron fires whose message was lost or never armed (shared/schedule_fires.py)."""
-    from shared.schedule_fires import ScheduleFirer
-    from shared.schedule_store import ScheduleStore
+    """Cron fires whose message was lost or never armed (shared/schedules/fires.py)."""
+    from shared.schedules.fires import ScheduleFirer
+    from shared.schedules.store import ScheduleStore
 
     return ScheduleFirer(ScheduleStore(store.table, store.clock)).fire_overdue()

@@ -2,7 +2,7 @@
 
 Each record is handled on its own (Powertools BatchProcessor): a failing record is reported in
 batchItemFailures and comes back after the visibility timeout, the others are deleted. Handling a
-record twice is harmless (shared/job_timers.py): a wake acts through conditional transitions on
+record twice is harmless (shared/jobs/timers.py): a wake acts through conditional transitions on
 what it reads, and a far timer's next hop is claimed in a ledger before it is sent.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.sqs_batches import process_earliest_first
-from shared import job_timers
-from shared.job_store import JobStore
-from shared.timer_queue import TimerQueue, decode
+from shared.jobs import timers as job_timers
+from shared.jobs.store import JobStore
+from shared.plumbing.timer_queue import TimerQueue, decode
 
 
 def handle(

@@ -15,11 +15,11 @@ from functools import lru_cache
 from typing import Any
 
 from functions.api.http import ApiResponse, error_response, to_lambda_response
-from shared.auth import authenticate
-from shared.config import settings
-from shared.errors import SpooledError
-from shared.live_connections import LiveConnections
-from shared.live_fanout import LiveFanout, ManagementApiPoster, Poster
+from shared.identity.authentication import authenticate
+from shared.live.connections import LiveConnections
+from shared.live.fanout import LiveFanout, ManagementApiPoster, Poster
+from shared.plumbing.config import settings
+from shared.plumbing.errors import SpooledError
 
 logger = logging.getLogger("spooled.live")
 logger.setLevel(logging.INFO)

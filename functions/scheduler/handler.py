@@ -4,7 +4,7 @@ responses).
 Each record is one fire {org_id, schedule_id, fire_ms}, from a delayed SQS message, an EventBridge
 Scheduler wake-up, or this function re-sending one that came too early. Records are handled one by
 one (Powertools BatchProcessor): a failing record is reported in batchItemFailures and comes back
-after the visibility timeout; handling one twice is harmless (shared/schedule_fires.py).
+after the visibility timeout; handling one twice is harmless (shared/schedules/fires.py).
 `make dev` drives it from local_stack/scheduler_loop.py.
 """
 
@@ -15,8 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from functions.sqs_batches import process_earliest_first
-from shared.schedule_arming import FireMessage
-from shared.schedule_fires import ScheduleFirer
+from shared.schedules.arming import FireMessage
+from shared.schedules.fires import ScheduleFirer
 
 logger = logging.getLogger("spooled.scheduler")
 

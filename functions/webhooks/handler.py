@@ -1,5 +1,5 @@
 """The webhooks Lambda: delivery messages from the webhook delivery queue (SQS event source with
-ReportBatchItemFailures). Each message is one attempt of one delivery (shared/webhook_delivery.py).
+ReportBatchItemFailures). Each message is one attempt of one delivery (shared/webhooks/outgoing/delivery.py).
 
 The records of a batch are delivered side by side: one attempt may wait 15 s on a slow receiver
 (5 s connect + 10 s), and ten in a row would outlast the queue's 90 s visibility timeout. A record
@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from shared.webhook_delivery import AttemptNotReady, WebhookDeliverer
-from shared.webhook_messages import DeliveryMessage
+from shared.webhooks.outgoing.delivery import AttemptNotReady, WebhookDeliverer
+from shared.webhooks.outgoing.messages import DeliveryMessage
 
 logger = logging.getLogger("spooled.webhooks")
 logger.setLevel(logging.INFO)

@@ -13,7 +13,7 @@ import pytest
 from bench.event_latency import SECRET, Arrivals, signed_by, webhook_receiver
 from bench.event_stats import cron_fires, fire_ms_of, last_due_fire_ms, summary_ms, times_baseline
 from bench.markdown import event_latency_section
-from shared.webhook_signing import signature
+from shared.webhooks.outgoing.signing import signature
 
 S = 1000  # one period of an every-second schedule, in ms
 T0 = 1_767_225_600_000  # a fire instant on the grid

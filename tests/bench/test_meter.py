@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from bench.meter import ImageReader, Meter
-from shared import aws_clients, dynamo_codec
-from shared.config import settings
+from shared.plumbing import aws_clients, dynamo_codec
+from shared.plumbing.config import settings
 
 
 def _job_item(payload: str, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from shared import schema
+from shared.plumbing import schema
 from tests.cdk.conftest import Synthesized
 
 # Resource types whose properties hold identity or resource policy documents.

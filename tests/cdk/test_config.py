@@ -12,7 +12,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.config import StackConfig
 from stacks.data import DataStores
 

@@ -1,4 +1,5 @@
-"""The deployed stack and the local stack (`make dev`) build the same resources from shared/schema.py.
+"""The deployed stack and the local stack (`make dev`) build the same resources from
+shared/plumbing/schema.py.
 
 Both read the schema, so drift means one side stopped reading a field: these tests compare what
 each side actually produces, the synthesized template against local_stack's CreateTable arguments
@@ -16,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from local_stack.resources import create_all, table_create_args
-from shared import schema
+from shared.plumbing import schema
 from tests.cdk.conftest import Synthesized
 
 

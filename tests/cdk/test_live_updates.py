@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.live_updates import STAGE_NAME
 from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (

@@ -3,7 +3,7 @@ function on the schedule-fire queue, and what the dispatcher may do to arm fires
 
 from __future__ import annotations
 
-from shared import schema
+from shared.plumbing import schema
 from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (
     all_table_permissions,

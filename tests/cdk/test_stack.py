@@ -1,4 +1,4 @@
-"""What the synthesized Spooled stack must contain, checked against shared/schema.py and the issue."""
+"""What the synthesized Spooled stack must contain, checked against the schema and the issue."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.lambda_runtime import ARCHITECTURE, PYTHON_VERSION
 from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functions.webhooks.handler import MAX_PARALLEL
-from shared import schema
-from shared.webhook_http import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
+from shared.plumbing import schema
+from shared.webhooks.outgoing.http import CONNECT_TIMEOUT_SECONDS, REQUEST_TIMEOUT_SECONDS
 from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (
     all_table_permissions,

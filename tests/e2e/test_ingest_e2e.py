@@ -14,7 +14,7 @@ import pytest
 from spooled import SpooledClient
 from spooled.errors import AuthenticationError, ValidationError
 
-from shared.inbound_signatures import github_signature, stripe_signature
+from shared.webhooks.inbound.signatures import github_signature, stripe_signature
 from tests.e2e.conftest import ClientFactory, RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from spooled import SpooledClient, SpooledWorker
 from spooled.errors import NotFoundError, ValidationError
 from spooled.worker.types import JobContext
 
-from shared.webhook_signing import verify
+from shared.webhooks.outgoing.signing import verify
 from tests.e2e.sdk_helpers import running, wait_for_status, wait_until
 from tests.functional.webhook_receiver import Received, Receiver, running_receiver
 

@@ -19,7 +19,7 @@ from spooled.realtime.unified import ConnectionState, SubscriptionFilter
 from spooled.realtime.websocket import SubscriptionFilter as WsFilter
 from spooled.realtime.websocket import WebSocketClient, WebSocketConnectionOptions
 
-from shared.webhook_signing import verify
+from shared.webhooks.outgoing.signing import verify
 from tests.e2e.conftest import ClientFactory, RunningStack
 from tests.e2e.sdk_helpers import wait_until
 from tests.functional.webhook_receiver import Received, Receiver, running_receiver

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from shared.clock import FixedClock
-from shared.timer_queue import InMemorySender
+from shared.plumbing.clock import FixedClock
+from shared.plumbing.timer_queue import InMemorySender
 from tests.functional.timers_harness import ms as ms  # re-exported for the schedule tests
 from tests.functional.timers_harness import sqs_event as sqs_event
 
@@ -83,13 +83,13 @@ class Harness:
 
     def eventbridge(self) -> int:
         from local_stack.scheduler_loop import EventBridgeStandIn
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         stand_in = EventBridgeStandIn(settings().schedule_group, lambda _arn, body: self._enqueue(body))
         return stand_in.fire_due(self.clock.now_ms())
 
     def _enqueue(self, body: str) -> None:
-        from shared.timer_queue import OutgoingMessage
+        from shared.plumbing.timer_queue import OutgoingMessage
 
         self.sender.send([OutgoingMessage(body, 0)])
 
@@ -108,8 +108,8 @@ class Harness:
 
     def _next_wake_ms(self) -> int | None:
         from local_stack.scheduler_loop import at_time_ms
-        from shared import aws_clients
-        from shared.config import settings
+        from shared.plumbing import aws_clients
+        from shared.plumbing.config import settings
 
         scheduler = aws_clients.client("scheduler")
         group = settings().schedule_group
@@ -151,7 +151,7 @@ def install(
     api: Any, clock: FixedClock, drain_stream: Callable[[], int], monkeypatch: pytest.MonkeyPatch
 ) -> Harness:
     """Needs the `api` fixture (tables, and the clock installed in the handlers)."""
-    from shared import schedule_arming
+    from shared.schedules import arming as schedule_arming
 
     sender = InMemorySender(clock)
     monkeypatch.setattr(schedule_arming, "fire_queue", lambda: sender)

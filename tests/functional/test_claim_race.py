@@ -69,7 +69,7 @@ class Claimer:
 
 
 def test_every_job_is_claimed_exactly_once_by_racing_claimers(moto_server: str) -> None:
-    from shared.job_store import JobStore, NewJob
+    from shared.jobs.store import JobStore, NewJob
 
     producer = JobStore()
     created = producer.create_many(

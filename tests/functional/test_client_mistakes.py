@@ -189,7 +189,7 @@ def dynamodb_key_limits(api):
     a 500 would pass here."""
     from botocore.exceptions import ClientError
 
-    from shared import aws_clients
+    from shared.plumbing import aws_clients
 
     client = aws_clients.client("dynamodb")
 

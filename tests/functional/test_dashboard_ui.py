@@ -13,7 +13,7 @@ import pytest
 
 from functions.api.handler import ROUTER
 from functions.api.http import ApiRequest
-from shared.errors import MethodNotAllowed, RouteNotFound
+from shared.plumbing.errors import MethodNotAllowed, RouteNotFound
 from tests.functional.jobs_api import JOBS, assert_error, claim_one, create_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

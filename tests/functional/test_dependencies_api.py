@@ -152,7 +152,7 @@ def test_a_scoped_key_sees_only_dependencies_inside_its_queues(api: Any) -> None
 
 
 def test_a_release_decided_on_a_stale_read_loses_to_a_cancel(api: Any) -> None:
-    from shared.job_dependencies import Decision, Dependencies
+    from shared.jobs.dependencies import Decision, Dependencies
 
     parent = create_job(api, "reports")
     child = create_job(api, "reports", parent_job_id=parent)

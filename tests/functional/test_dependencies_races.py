@@ -19,7 +19,7 @@ def stream(api: Any) -> Stream:
 def test_two_callers_adding_parents_to_one_job_at_once_both_win(
     api: Any, stream: Stream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.job_dependencies import Dependencies
+    from shared.jobs.dependencies import Dependencies
 
     first, second = create_job(api, "a"), create_job(api, "b")
     target = create_job(api, "target")
@@ -69,7 +69,7 @@ def test_a_second_call_with_the_same_parents_sets_the_mode(api: Any, stream: Str
 def test_two_callers_closing_a_cycle_at_once_cannot_both_win(
     api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.job_dependencies import Dependencies
+    from shared.jobs.dependencies import Dependencies
 
     first, second = create_job(api, "a"), create_job(api, "b")
     walk = Dependencies._downstream
@@ -103,7 +103,7 @@ def test_two_callers_closing_a_cycle_at_once_cannot_both_win(
 def test_a_claim_in_between_is_a_409_and_leaves_no_link_behind(
     api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.job_dependencies import Dependencies
+    from shared.jobs.dependencies import Dependencies
 
     parent, target = create_job(api, "a"), create_job(api, "target")
     walk = Dependencies._downstream

@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 
 from local_stack.dispatch_loop import QueuePoller
-from shared.timer_queue import FarTimer, Wake
+from shared.plumbing.timer_queue import FarTimer, Wake
 from tests.functional import timers_harness as h
 
 
 def _sqs() -> Any:
-    from shared import aws_clients
+    from shared.plumbing import aws_clients
 
     return aws_clients.client("sqs")
 
 
 def _dispatch_url() -> str:
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     return settings().dispatch_queue_url
 
@@ -79,7 +79,7 @@ def test_the_handler_reports_partial_failures_by_message_id(api: Any, clock: Any
 def test_a_far_hop_delivered_through_sqs_sends_the_next_hop_once(
     api: Any, clock: Any, poller: QueuePoller
 ) -> None:
-    from shared.dynamo_expressions import timer_sk
+    from shared.plumbing.table_keys import timer_sk
 
     due = clock.now_ms() + 5 * 86_400_000
     job_id = h.create(api, queue_name="far", scheduled_at=h.iso(due))
@@ -107,7 +107,7 @@ def test_stream_records_through_the_handler_update_counters_and_arm_timers(
 ) -> None:
     from functions.dispatcher.handler import handler
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     drain_stream()
     h.create(api, queue_name="streamed", scheduled_at=h.iso(clock.now_ms() + 60_000))
@@ -127,9 +127,9 @@ def test_the_stream_keeps_flowing_after_a_cancelled_transaction(
     the rest of a `make dev` run."""
     from botocore.exceptions import ClientError
 
-    from shared import aws_clients
-    from shared import dynamo_expressions as ex
-    from shared.config import settings
+    from shared.jobs import expressions as ex
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     job_id = h.create(api, queue_name="before")
     drain_stream()  # the poller's iterators exist from here on

@@ -15,10 +15,15 @@ from typing import Any
 import pytest
 
 from local_stack.lambda_workers import LocalFunctions
-from shared import dynamo_codec
-from shared import dynamo_expressions as ex
-from shared.lambda_workers import AwsLambdaInvoker, InvokeRequest, LambdaWorkerConfig, LambdaWorkers
-from shared.timer_queue import InMemorySender
+from shared.jobs import expressions as ex
+from shared.jobs.workers.lambda_workers import (
+    AwsLambdaInvoker,
+    InvokeRequest,
+    LambdaWorkerConfig,
+    LambdaWorkers,
+)
+from shared.plumbing import dynamo_codec
+from shared.plumbing.timer_queue import InMemorySender
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 
@@ -57,8 +62,8 @@ class Pushed:
         raise AssertionError("the Lambda-worker queue never emptied")
 
     def slots(self) -> dict[str, int]:
-        from shared import aws_clients
-        from shared.config import settings
+        from shared.plumbing import aws_clients
+        from shared.plumbing.config import settings
 
         found = aws_clients.client("dynamodb").get_item(
             TableName=settings().table_name, Key=ex.lambda_slots_key(self.org_id, QUEUE)

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared import dynamo_expressions as ex
+from shared.jobs import expressions as ex
+from shared.plumbing import dynamo_codec
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 
 
 def _item(org_id: str, job_id: str) -> dict[str, Any]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     found = aws_clients.client("dynamodb").get_item(
         TableName=settings().table_name, Key=ex.job_key(org_id, job_id), ConsistentRead=True

@@ -32,7 +32,7 @@ def test_probes_answer_200_with_an_empty_body(api, path):
 
 
 def test_ready_and_health_report_a_missing_table(api, monkeypatch):
-    from shared import config
+    from shared.plumbing import config
 
     monkeypatch.setenv("SPOOLED_TABLE", "no-such-table")
     config.settings.cache_clear()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from spooled.resources.ingest import CustomWebhookResponse
 
+from shared.plumbing import table_keys
 from tests.conftest import ApiClient, Org
 from tests.functional.jobs_api import JOBS, assert_error, claim_one, get_job
 
@@ -38,8 +39,8 @@ def _post(sender: ApiClient, org_id: str, body: Any, token: str | None, **kwargs
 
 
 def _table_snapshot() -> list[dict[str, Any]]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     db = aws_clients.client("dynamodb")
     items: list[dict[str, Any]] = []
@@ -178,13 +179,14 @@ def test_a_regenerated_token_replaces_the_old_one_at_once(
 
 
 def test_an_organization_without_a_token_accepts_nothing(api: ApiClient, org: Org, sender: ApiClient) -> None:
-    from shared import aws_clients
-    from shared import dynamo_expressions as ex
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     token = _token(api)
     aws_clients.client("dynamodb").update_item(
-        TableName=settings().table_name, Key=ex.org_key(org.id), UpdateExpression="REMOVE webhook_token"
+        TableName=settings().table_name,
+        Key=table_keys.org_key(org.id),
+        UpdateExpression="REMOVE webhook_token",
     )
     with nothing_written():
         body = assert_error(_post(sender, org.id, {"queue_name": "q", "payload": {}}, token), 401)
@@ -289,7 +291,7 @@ def test_a_body_over_5_mib_is_413_before_anything_is_read(
 def test_an_organization_rate_limit_counts_ingestion(
     api: ApiClient, org: Org, other_org: Org, other_api: ApiClient, sender: ApiClient, monkeypatch: Any
 ) -> None:
-    from shared import config
+    from shared.plumbing import config
 
     token, other_token = _token(api), _token(other_api)
     monkeypatch.setenv("SPOOLED_ORG_RATE_LIMIT_PER_MINUTE", "2")
@@ -312,7 +314,7 @@ def test_an_organization_rate_limit_counts_ingestion(
 
 
 def test_production_refuses_plain_http(api: ApiClient, org: Org, sender: ApiClient, monkeypatch: Any) -> None:
-    from shared import config
+    from shared.plumbing import config
 
     token = _token(api)
     monkeypatch.setenv("SPOOLED_ENV", "production")

@@ -130,7 +130,7 @@ def test_only_unrestricted_keys_of_the_organization_read_the_log(
 
 def test_a_failed_log_write_leaves_the_job_whole(api: ApiClient, org: Org, monkeypatch: Any) -> None:
     from functions.api import routes_ingest
-    from shared.dynamo_expressions import inbound_webhooks
+    from shared.webhooks.inbound import expressions as inbound_webhooks
 
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"TableName": "no-such-table", "Item": {}}
@@ -145,8 +145,8 @@ def test_a_failed_log_write_leaves_the_job_whole(api: ApiClient, org: Org, monke
 
 
 def test_deleting_the_organization_deletes_its_log(api: ApiClient, org: Org) -> None:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     accepted = _ingest(api, org, "gone")
     assert api.get(LOG).json[0]["job_id"] == accepted["job_id"]

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from shared.plumbing import table_keys
 from tests.conftest import ApiClient, ApiResponse, Org
 from tests.functional.jobs_api import assert_error, claim_one, get_job
 
@@ -35,7 +36,7 @@ STRIPE_EVENT = (
 
 
 def _github_headers(body: bytes, secret: str = GITHUB_SECRET, **extra: str) -> dict[str, str]:
-    from shared.inbound_signatures import github_signature
+    from shared.webhooks.inbound.signatures import github_signature
 
     return {
         "Content-Type": "application/json",
@@ -49,7 +50,7 @@ def _github_headers(body: bytes, secret: str = GITHUB_SECRET, **extra: str) -> d
 
 
 def _stripe_headers(body: bytes, timestamp: int, secret: str = STRIPE_SECRET) -> dict[str, str]:
-    from shared.inbound_signatures import stripe_signature
+    from shared.webhooks.inbound.signatures import stripe_signature
 
     return {
         "Content-Type": "application/json; charset=utf-8",
@@ -88,8 +89,8 @@ def secrets(api: ApiClient, org: Org) -> None:
 
 
 def _table_snapshot() -> list[str]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     items = aws_clients.client("dynamodb").scan(TableName=settings().table_name, ConsistentRead=True)["Items"]
     return sorted(json.dumps(item, sort_keys=True) for item in items)
@@ -137,12 +138,11 @@ def test_secrets_are_write_only_and_kept_beside_the_settings(api: ApiClient, org
 
 
 def _org_item(org: Org) -> dict[str, Any]:
-    from shared import aws_clients
-    from shared import dynamo_expressions as ex
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     found = aws_clients.client("dynamodb").get_item(
-        TableName=settings().table_name, Key=ex.org_key(org.id), ConsistentRead=True
+        TableName=settings().table_name, Key=table_keys.org_key(org.id), ConsistentRead=True
     )
     return dict(found["Item"])
 
@@ -323,7 +323,7 @@ def test_a_stripe_event_becomes_a_job_with_its_object(
 def test_several_v1_signatures_while_rolling_the_secret(
     api: ApiClient, org: Org, secrets: None, clock: Any
 ) -> None:
-    from shared.inbound_signatures import hmac_sha256_hex
+    from shared.webhooks.inbound.signatures import hmac_sha256_hex
 
     now_s = clock.now_ms() // 1000
     old = hmac_sha256_hex("whsec_old", f"{now_s}.".encode() + STRIPE_EVENT)

@@ -34,8 +34,8 @@ def _payload_of_size(size: int) -> dict[str, object]:
 
 
 def _stored_item(org_id: str, job_id: str) -> dict[str, object]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     found = aws_clients.client("dynamodb").get_item(
         TableName=settings().table_name,
@@ -46,8 +46,8 @@ def _stored_item(org_id: str, job_id: str) -> dict[str, object]:
 
 
 def _s3_keys(org_id: str, job_id: str) -> list[str]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     listed = aws_clients.client("s3").list_objects_v2(
         Bucket=settings().payload_bucket, Prefix=f"payloads/{org_id}/{job_id}/"

@@ -56,7 +56,7 @@ def drain(api: ApiClient) -> Callable[[], None]:
     dispatcher (queue counters) and the live handler."""
     from functions.dispatcher.handler import handle_stream as dispatcher
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     def both(records: list[dict[str, Any]]) -> None:
         dispatcher(records)
@@ -164,7 +164,7 @@ def test_a_connect_delivered_twice_keeps_what_the_first_one_made(
 def test_connections_per_organization_are_capped(
     api: ApiClient, org: Org, gateway: FakeManagementApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import live_connections
+    from shared.live import connections as live_connections
 
     monkeypatch.setattr(live_connections, "MAX_CONNECTIONS_PER_ORG", 2)
     connected("c1", org.api_key)
@@ -382,7 +382,7 @@ def test_a_connection_past_its_two_hours_is_closed(
 
 def test_without_a_websocket_api_the_stream_is_skipped_not_failed(api: ApiClient, org: Org) -> None:
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     create_job(api, "emails")
     batches: list[list[dict[str, Any]]] = []

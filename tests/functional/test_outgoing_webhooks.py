@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from spooled.types import webhooks as sdk
 
-from shared.webhook_signing import verify
+from shared.webhooks.outgoing.signing import verify
 from tests.functional.jobs_api import V1, assert_error
 from tests.functional.webhook_receiver import Receiver, running_receiver
 
@@ -258,7 +258,7 @@ def test_another_organization_sees_and_changes_nothing(api: Any, other_api: Any,
 def test_the_webhook_cap_counts_enabled_webhooks(
     api: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import config
+    from shared.plumbing import config
 
     monkeypatch.setenv("SPOOLED_LIMITS", '{"max_webhooks": 1}')
     config.settings.cache_clear()

@@ -14,9 +14,9 @@ import pytest
 from spooled.types import webhooks as sdk
 
 from functions.webhooks.handler import handle
-from shared.timer_queue import InMemorySender
-from shared.webhook_delivery import WebhookDeliverer
-from shared.webhook_signing import verify
+from shared.plumbing.timer_queue import InMemorySender
+from shared.webhooks.outgoing.delivery import WebhookDeliverer
+from shared.webhooks.outgoing.signing import verify
 from tests.functional.jobs_api import JOBS, V1, claim_one, create_job, get_job
 from tests.functional.webhook_receiver import Receiver, running_receiver
 
@@ -41,8 +41,8 @@ class Pump:
         self.handled_at.extend([self.clock.now_ms()] * len(bodies))
 
     def from_queue(self) -> int:
-        from shared import aws_clients
-        from shared.config import settings
+        from shared.plumbing import aws_clients
+        from shared.plumbing.config import settings
 
         sqs, url, total = aws_clients.client("sqs"), settings().webhook_queue_url, 0
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -185,7 +185,7 @@ def test_a_replayed_stream_batch_and_a_duplicated_message_deliver_once(
 ) -> None:
     from functions.dispatcher.handler import handle_stream
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     hook_id = create_hook(api, receiver.url, ["job.completed"])
     complete_job(api)
@@ -422,7 +422,7 @@ def test_deleting_or_disabling_a_webhook_stops_its_queued_attempts(
 def test_dns_is_checked_again_at_delivery_time(
     api: Any, receiver: Receiver, pump: Pump, drain_stream: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared import url_safety
+    from shared.plumbing import url_safety
 
     answers = {"hooks.example.test": ["93.184.215.14"]}
     monkeypatch.setattr(url_safety, "system_resolver", lambda host, port: answers[host])
@@ -440,7 +440,8 @@ def test_dns_is_checked_again_at_delivery_time(
 def test_an_org_without_webhooks_costs_one_query_per_batch_then_none_while_cached(
     api: Any, other_api: Any, drain_stream: Any
 ) -> None:
-    from shared import aws_clients, webhook_fanout
+    from shared.plumbing import aws_clients
+    from shared.webhooks.outgoing import fanout as webhook_fanout
 
     webhook_fanout.invalidate()
     partitions: list[str] = []
@@ -469,8 +470,8 @@ def test_an_org_without_webhooks_costs_one_query_per_batch_then_none_while_cache
 def test_an_unreadable_message_fails_alone(
     api: Any, receiver: Receiver, pump: Pump, drain_stream: Any
 ) -> None:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     create_hook(api, receiver.url, ["job.created"])
     create_job(api, "emails")
@@ -504,8 +505,8 @@ def test_created_at_of_the_envelope_is_the_event_time(
 
 
 def _queued_bodies() -> list[str]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     response = aws_clients.client("sqs").receive_message(
         QueueUrl=settings().webhook_queue_url, MaxNumberOfMessages=10
@@ -516,7 +517,7 @@ def _queued_bodies() -> list[str]:
 def test_an_attempt_abandoned_mid_flight_is_made_again_once_its_claim_runs_out(
     api: Any, clock: Any, receiver: Receiver, pump: Pump, drain_stream: Any
 ) -> None:
-    from shared.webhook_messages import DeliveryMessage
+    from shared.webhooks.outgoing.messages import DeliveryMessage
 
     create_hook(api, receiver.url, ["job.created"])
     create_job(api, "emails")
@@ -541,8 +542,8 @@ def test_an_attempt_abandoned_mid_flight_is_made_again_once_its_claim_runs_out(
 def test_the_next_attempt_waits_while_the_previous_one_is_still_being_recorded(
     api: Any, clock: Any, receiver: Receiver, pump: Pump, drain_stream: Any
 ) -> None:
-    from shared.webhook_delivery import AttemptNotReady
-    from shared.webhook_messages import DeliveryMessage
+    from shared.webhooks.outgoing.delivery import AttemptNotReady
+    from shared.webhooks.outgoing.messages import DeliveryMessage
 
     hook_id = create_hook(api, receiver.url, ["job.created"])
     receiver.respond_with(500, then=200)

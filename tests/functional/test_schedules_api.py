@@ -115,7 +115,7 @@ def test_a_null_payload_template_is_a_null_payload(schedules: Harness) -> None:
 
 
 def test_an_oversized_payload_template_is_413(schedules: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     monkeypatch.setenv("SPOOLED_MAX_PAYLOAD_BYTES", "1000")
     settings.cache_clear()
@@ -346,7 +346,7 @@ def test_trigger_works_while_paused(schedules: Harness) -> None:
 def test_a_trigger_whose_job_cannot_be_made_is_413_and_a_failed_run(
     schedules: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     created = schedules.create(payload_template={"blob": "x" * 5000})
     monkeypatch.setenv("SPOOLED_MAX_PAYLOAD_BYTES", "1000")  # the limit fell after the create
@@ -372,7 +372,7 @@ def test_history_is_newest_first_and_limited(schedules: Harness) -> None:
 def test_deleting_an_organizations_schedules_leaves_other_organizations_alone(
     schedules: Harness, other_api: ApiClient, org: Org
 ) -> None:
-    from shared.schedule_store import ScheduleStore
+    from shared.schedules.store import ScheduleStore
 
     schedules.create()
     schedules.create(queue_name="emails")

@@ -21,8 +21,8 @@ def schedules(api: Any, clock: Any, drain_stream: Any, monkeypatch: pytest.Monke
 
 
 def _eventbridge_schedules() -> dict[str, dict[str, Any]]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     scheduler = aws_clients.client("scheduler")
     group = settings().schedule_group
@@ -76,8 +76,8 @@ def test_two_deliveries_that_both_read_the_schedule_before_either_fired_make_one
     """The race the idempotency key and the run's derived key guard: both deliveries pass the
     staleness check, both try to make the job and to record the run."""
     from functions.scheduler import handler as scheduler
-    from shared.schedule_arming import FireMessage
-    from shared.schedule_fires import FireResult
+    from shared.schedules.arming import FireMessage
+    from shared.schedules.fires import FireResult
 
     created = schedules.create(cron_expression="0 * * * * *")
     fire_ms = sh.ms(created["next_run_at"])
@@ -180,7 +180,7 @@ def test_a_deleted_schedule_fires_no_more(schedules: Harness) -> None:
 def test_a_fire_whose_job_cannot_be_made_records_a_failed_run_and_moves_on(
     schedules: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     start = schedules.clock.now_ms()
     created = schedules.create(cron_expression="*/10 * * * * *", payload_template={"blob": "x" * 5000})
@@ -198,7 +198,7 @@ def test_a_fire_whose_job_cannot_be_made_records_a_failed_run_and_moves_on(
 
 
 def test_a_far_fire_is_armed_in_eventbridge_and_fires_at_its_second(schedules: Harness) -> None:
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     midnight = schedules.to_next_midnight()
     created = schedules.create(cron_expression="7 0 3 * * *")  # 03:00:07 daily
@@ -240,7 +240,7 @@ def test_pause_and_delete_take_the_eventbridge_schedule_away(schedules: Harness)
 
 
 def test_an_early_eventbridge_wake_up_is_sent_again_toward_its_second(schedules: Harness) -> None:
-    from shared.schedule_arming import FireMessage
+    from shared.schedules.arming import FireMessage
 
     created = schedules.create(cron_expression="0 0 * * * *")  # hourly
     fire = sh.ms(created["next_run_at"])

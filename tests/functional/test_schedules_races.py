@@ -35,7 +35,7 @@ def _fire_early_while(schedules: Harness, schedule_id: str, fire_ms: int, action
     """Deliver the fire half a second early, as SQS may: the scheduler reads the schedule, holds
     the message until its millisecond, and `action` (a concurrent API call) lands in that wait."""
     from functions.scheduler import handler as scheduler
-    from shared.schedule_arming import FireMessage
+    from shared.schedules.arming import FireMessage
 
     firer = scheduler.firer()
     hold = firer.sleep
@@ -309,8 +309,8 @@ def test_the_eventbridge_stand_in_fires_every_due_wake_up_not_just_the_first_pag
     """moto lists 50 schedules a page; a deployment with more far fires than that must not lose
     the rest until the sweep finds them late."""
     from local_stack.scheduler_loop import EventBridgeStandIn
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     config = settings()
     scheduler = aws_clients.client("scheduler")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.job_timers import CHECK_EVERY_HOPS, MAX_EARLY_WAIT_MS
-from shared.timer_queue import FarTimer
+from shared.jobs.timers import CHECK_EVERY_HOPS, MAX_EARLY_WAIT_MS
+from shared.plumbing.timer_queue import FarTimer
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 
@@ -113,9 +113,9 @@ def test_a_lost_message_is_caught_by_the_sweep(api: Any, clock: Any, timers: Tim
 def test_a_short_delay_does_not_wait_for_the_index(api: Any, org: Any, clock: Any, timers: Timers) -> None:
     """On AWS the timers index lags the table by up to about a second: a job delayed by less than
     that can be due before the index shows it. Its wake names it, and the job is read directly."""
-    from shared import aws_clients
-    from shared import dynamo_expressions as ex
-    from shared.config import settings
+    from shared.jobs import expressions as ex
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     due_ms = clock.now_ms() + 300
     job_id = h.create(api, queue_name=QUEUE, scheduled_at=h.iso(due_ms))

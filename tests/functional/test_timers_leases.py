@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.backoff import DEFAULT_BACKOFF
+from shared.jobs.backoff import DEFAULT_BACKOFF
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 

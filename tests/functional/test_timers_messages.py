@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.dynamo_expressions import timer_sk
-from shared.job_timers import changed_timer, queues_to_pump, timers_to_arm
-from shared.timer_queue import FarTimer, Wake, decode, delay_seconds, wakes
+from shared.jobs.timers import changed_timer, queues_to_pump, timers_to_arm
+from shared.plumbing import dynamo_codec
+from shared.plumbing.table_keys import timer_sk
+from shared.plumbing.timer_queue import FarTimer, Wake, decode, delay_seconds, wakes
 
 NOW = 1_767_225_600_000
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared import dynamo_expressions as ex
+from shared.jobs import expressions as ex
+from shared.plumbing import dynamo_codec
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 
@@ -32,8 +32,8 @@ def _heartbeat(api: Any, worker_id: str) -> Any:
 
 
 def _stored_worker(worker_id: str) -> dict[str, Any]:
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     found = aws_clients.client("dynamodb").get_item(
         TableName=settings().table_name, Key=ex.worker_key(worker_id)

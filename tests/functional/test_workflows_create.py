@@ -148,7 +148,7 @@ def test_the_last_job_of_a_hundred_is_written_by_the_sweep_if_create_stopped_sho
     api: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from functions.dispatcher.handler import handler as dispatcher
-    from shared import workflows
+    from shared.workflows import service as workflows
 
     def crash(self: Any, org_id: str, workflow: dict[str, Any]) -> None:
         raise RuntimeError("the API Lambda timed out here")

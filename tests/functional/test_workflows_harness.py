@@ -70,7 +70,7 @@ class Stream:
     def __init__(self) -> None:
         from functions.dispatcher.handler import handle_stream
         from local_stack.stream_poller import StreamPoller
-        from shared.config import settings
+        from shared.plumbing.config import settings
 
         self.batches: list[list[dict[str, Any]]] = []
         self._handle: Callable[[list[dict[str, Any]]], None] = handle_stream

@@ -251,7 +251,7 @@ def test_only_a_failed_workflow_can_be_retried(api: Any, stream: Stream) -> None
 
 def test_a_delayed_child_waits_for_both_its_parent_and_its_time(api: Any, clock: Any, stream: Stream) -> None:
     later = clock.now_ms() + 60_000
-    from shared.clock import to_rfc3339
+    from shared.plumbing.clock import to_rfc3339
 
     ids = create_workflow(
         api,
@@ -270,7 +270,7 @@ def test_a_delayed_child_waits_for_both_its_parent_and_its_time(api: Any, clock:
 def test_a_delayed_child_whose_time_came_still_waits_for_its_parent(
     api: Any, clock: Any, stream: Stream
 ) -> None:
-    from shared.clock import to_rfc3339
+    from shared.plumbing.clock import to_rfc3339
 
     ids = create_workflow(
         api,
@@ -311,7 +311,7 @@ def test_a_cancel_landing_while_a_retry_walks_its_jobs_leaves_nothing_claimable(
     stream.drain()
     assert workflow(api, ids["_id"])["status"] == "failed"
 
-    from shared.job_dependencies import Dependencies
+    from shared.jobs.dependencies import Dependencies
 
     read_jobs = Dependencies.read_jobs
 

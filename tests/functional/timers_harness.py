@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from local_stack.stream_poller import StreamPoller
-from shared.clock import FixedClock
-from shared.timer_queue import InMemorySender, TimerMessage, TimerQueue, decode
+from shared.plumbing.clock import FixedClock
+from shared.plumbing.timer_queue import InMemorySender, TimerMessage, TimerQueue, decode
 
 
 def iso(ms: int) -> str:
@@ -139,7 +139,7 @@ class Timers:
 def install(monkeypatch: pytest.MonkeyPatch, clock: FixedClock) -> Timers:
     """Needs the `aws` and `api` fixtures (tables, and the clock installed in the handlers)."""
     from functions.dispatcher import handler
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     sender = InMemorySender(clock)
     queue = TimerQueue(sender, clock)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared import api_models as m
-from shared.errors import UnprocessableBody, ValidationFailed
+from shared.jobs import requests as m
+from shared.plumbing import request_models
+from shared.plumbing.errors import UnprocessableBody, ValidationFailed
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ from shared.errors import UnprocessableBody, ValidationFailed
 )
 def test_create_job_rejections(body: bytes, error: type[Exception], detail_code: str) -> None:
     with pytest.raises(error) as caught:
-        m.parse_body(m.CreateJob, body)
+        request_models.parse_body(m.CreateJob, body)
     codes = {detail["code"] for detail in caught.value.extra["details"]}
     assert detail_code in codes
 
@@ -42,13 +43,13 @@ def test_create_job_rejections(body: bytes, error: type[Exception], detail_code:
     ],
 )
 def test_create_job_accepts(body: bytes) -> None:
-    assert m.parse_body(m.CreateJob, body).queue_name
+    assert request_models.parse_body(m.CreateJob, body).queue_name
 
 
 def test_an_optional_body_may_be_empty() -> None:
-    assert m.parse_body(m.DlqRetry, b"", optional=True).limit == 100
+    assert request_models.parse_body(m.DlqRetry, b"", optional=True).limit == 100
 
 
 def test_claim_defaults() -> None:
-    claim = m.parse_body(m.Claim, b'{"queue_name": "q", "worker_id": "w"}')
+    claim = request_models.parse_body(m.Claim, b'{"queue_name": "q", "worker_id": "w"}')
     assert (claim.limit, claim.lease_duration_secs) == (1, 30)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shared.backoff import DEFAULT_BACKOFF, BackoffPolicy, resolve
+from shared.jobs.backoff import DEFAULT_BACKOFF, BackoffPolicy, resolve
 
 NO_JITTER = {"jitter_ms": 0}
 

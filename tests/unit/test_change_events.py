@@ -1,4 +1,4 @@
-"""Stream images → the events webhooks and live updates see (shared/change_events.py)."""
+"""Stream images → the events webhooks and live updates see (shared/plumbing/change_events.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.change_events import events_from_records
+from shared.plumbing import dynamo_codec
+from shared.plumbing.change_events import events_from_records
 
 ORG = "org-1"
 JOB = {

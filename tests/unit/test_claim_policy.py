@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shared import claim_policy as cp
+from shared.jobs import claim_policy as cp
 
 
 @pytest.mark.parametrize(

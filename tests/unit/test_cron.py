@@ -1,4 +1,4 @@
-"""The cron policy: grammar, matching, zones and the daylight-saving rules of shared/cron.py."""
+"""The cron policy: grammar, matching, zones and the daylight-saving rules of shared/schedules/cron.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.cron import CronError, CronSchedule, parse
+from shared.schedules.cron import CronError, CronSchedule, parse
 
 
 def utc(text: str) -> datetime:

@@ -1,4 +1,4 @@
-"""shared/cron.py against croniter, a widely used cron library, where their grammars agree: plain
+"""shared/schedules/cron.py against croniter, a widely used cron library, where their grammars agree: plain
 UTC expressions without a day-of-month/day-of-week clash (croniter's OR rule differs in corner cases
 with steps). Hundreds of consecutive fires must be the same instants."""
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from croniter import croniter
 
-from shared import cron
+from shared.schedules import cron
 
 EXPRESSIONS = [
     "* * * * * *",

@@ -1,10 +1,10 @@
-"""The release/cascade decision, cycle detection and ordering of shared/job_dependencies.py."""
+"""The release/cascade decision, cycle detection and ordering of shared/jobs/dependencies.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.job_dependencies import Decision, cancel_reason, decide, find_cycle, topological_order
+from shared.jobs.dependencies import Decision, cancel_reason, decide, find_cycle, topological_order
 
 R, C, W = Decision.RELEASE, Decision.CANCEL, Decision.WAIT
 

@@ -1,4 +1,4 @@
-"""The gate transitions of shared/dynamo_expressions/workflows.py assert the state they start from."""
+"""The gate transitions of shared/workflows/expressions.py assert the state they start from."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_expressions as ex
-from shared.dynamo_expressions import workflows as ex_wf
+from shared.jobs import expressions as ex
+from shared.workflows import expressions as workflow_ex
 
 KEY = ex.job_key("org", "job")
 
@@ -31,27 +31,27 @@ RELEASE = dict(org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shar
     ("args", "must_contain"),
     [
         (
-            ex_wf.release("t", KEY, status="pending", **RELEASE),
+            ex.release("t", KEY, status="pending", **RELEASE),
             ["status IN (pending)", "dependencies_met = False", "version = 7"],
         ),
         (
-            ex_wf.release("t", KEY, status="scheduled", **RELEASE),
+            ex.release("t", KEY, status="scheduled", **RELEASE),
             ["status IN (scheduled)", "dependencies_met = False"],
         ),
         (
-            ex_wf.cancel_gated("t", KEY, status="pending", reason="r", seen_version=3, now_ms=5),
+            ex.cancel_gated("t", KEY, status="pending", reason="r", seen_version=3, now_ms=5),
             ["status IN (pending)", "dependencies_met = False", "version = 3"],
         ),
         (
-            ex_wf.gate("t", KEY, add_parents=["p"], mode="all", seen_version=2, now_ms=5),
+            ex.gate("t", KEY, add_parents=["p"], mode="all", seen_version=2, now_ms=5),
             ["status IN (pending, scheduled)", "version = 2"],
         ),
         (
-            ex_wf.promote_gated("t", KEY, seen_timer_sk="x", next_timer_sk=None, now_ms=5),
+            ex.promote_gated("t", KEY, seen_timer_sk="x", next_timer_sk=None, now_ms=5),
             ["timer_sk = x", "dependencies_met = False"],
         ),
         (
-            ex_wf.promote_released(
+            ex.promote_released(
                 "t",
                 KEY,
                 org_id="o",
@@ -66,7 +66,7 @@ RELEASE = dict(org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shar
             ["timer_sk = x", "attribute_not_exists(dependencies_met) OR dependencies_met = True"],
         ),
         (
-            ex_wf.reset_for_retry(
+            workflow_ex.reset_for_retry(
                 "t",
                 KEY,
                 gated=True,
@@ -81,12 +81,12 @@ RELEASE = dict(org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shar
             ),
             ["status IN (cancelled, deadletter, failed)"],
         ),
-        (ex_wf.cancel_workflow("t", "o", "w", now_ms=5), ["status IN (failed, pending, running)"]),
+        (workflow_ex.cancel_workflow("t", "o", "w", now_ms=5), ["status IN (failed, pending, running)"]),
         (
-            ex_wf.link_dependent("t", "o", "parent", "child"),
+            ex.link_dependent("t", "o", "parent", "child"),
             ["attribute_exists(pk)", "NOT contains(dependents, child)"],
         ),
-        (ex_wf.unlink_dependent("t", "o", "parent", "child", 3), ["dependents[3] = child"]),
+        (ex.unlink_dependent("t", "o", "parent", "child", 3), ["dependents[3] = child"]),
     ],
     ids=[
         "release",
@@ -108,11 +108,11 @@ def test_each_gate_write_asserts_its_from_state(args: dict[str, Any], must_conta
 
 
 def test_a_release_gives_a_pending_job_the_ready_key_it_had_at_create() -> None:
-    args = ex_wf.release("t", KEY, status="pending", **RELEASE)
+    args = ex.release("t", KEY, status="pending", **RELEASE)
     values = {k: next(iter(v.values())) for k, v in args["ExpressionAttributeValues"].items()}
     assert values[":ready_pk"] == ex.ready_pk("o", "q", 0)
     assert values[":ready_sk"] == ex.ready_sk(0, 1, "j")
-    scheduled = ex_wf.release("t", KEY, status="scheduled", **RELEASE)
+    scheduled = ex.release("t", KEY, status="scheduled", **RELEASE)
     assert "ready_pk" not in scheduled["ExpressionAttributeNames"].values()  # its timer promotes it
 
 
@@ -120,8 +120,8 @@ def test_a_gated_retry_comes_back_without_a_ready_key() -> None:
     common = dict(
         org_id="o", queue="q", job_id="j", priority=0, created_ms=1, shard=0, expires_ms=None, now_ms=5
     )
-    gated = ex_wf.reset_for_retry("t", KEY, gated=True, **common)
-    free = ex_wf.reset_for_retry("t", KEY, gated=False, **common)
+    gated = workflow_ex.reset_for_retry("t", KEY, gated=True, **common)
+    free = workflow_ex.reset_for_retry("t", KEY, gated=False, **common)
     assert "REMOVE" in gated["UpdateExpression"] and ":ready_pk" not in gated.get(
         "ExpressionAttributeValues", {}
     )
@@ -129,12 +129,12 @@ def test_a_gated_retry_comes_back_without_a_ready_key() -> None:
 
 
 def test_open_entries_round_trip_their_ids() -> None:
-    entry = ex_wf.open_entry("org-1", "wf-1", 123)
-    assert entry["timer_pk"] == ex_wf.OPEN_WORKFLOWS_PARTITION
-    assert ex_wf.ids_from_open_entry(entry["timer_sk"]) == ("org-1", "wf-1")
+    entry = workflow_ex.open_entry("org-1", "wf-1", 123)
+    assert entry["timer_pk"] == workflow_ex.OPEN_WORKFLOWS_PARTITION
+    assert workflow_ex.ids_from_open_entry(entry["timer_sk"]) == ("org-1", "wf-1")
 
 
 def test_an_unlink_removes_the_one_list_element_it_checked() -> None:
-    args = ex_wf.unlink_dependent("t", "o", "parent", "child", 3)
+    args = ex.unlink_dependent("t", "o", "parent", "child", 3)
     assert args["UpdateExpression"] == "REMOVE #dependents[3]"
     assert args["Key"] == ex.job_key("o", "parent")

@@ -1,10 +1,10 @@
-"""A workflow's status and counts from its jobs' statuses (contract §3.8; shared/workflows.py)."""
+"""A workflow's status and counts from its jobs' statuses (contract §3.8; shared/workflows/service.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.workflows import progress_counts, workflow_status
+from shared.workflows.progress import progress_counts, workflow_status
 
 
 @pytest.mark.parametrize(

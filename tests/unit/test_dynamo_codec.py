@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from shared.dynamo_codec import decode_item, encode_item
+from shared.plumbing.dynamo_codec import decode_item, encode_item
 
 
 @pytest.mark.parametrize(

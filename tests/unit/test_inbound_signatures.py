@@ -1,4 +1,4 @@
-"""Verification of incoming webhooks (shared/inbound_signatures.py), as tables of cases.
+"""Verification of incoming webhooks (shared/webhooks/inbound/signatures.py), as tables of cases.
 
 The GitHub vector is the one GitHub's documentation gives ("Validating webhook deliveries"); the
 Stripe cases use Stripe's header format (`t=<unix>,v1=<hex>[,v1=…][,v0=…]`) over an event body as
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import Unauthorized, ValidationFailed
-from shared.inbound_signatures import (
+from shared.plumbing.errors import Unauthorized, ValidationFailed
+from shared.webhooks.inbound.signatures import (
     github_signature,
     hmac_sha256_hex,
     provider_secret_status,

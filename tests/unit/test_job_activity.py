@@ -1,4 +1,4 @@
-"""Folding stream records into activity buckets, totals and worker counts (shared/job_activity.py)."""
+"""Folding stream records into activity buckets, totals and worker counts (shared/jobs/queues/activity.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.job_activity import FIVE_MINUTES, HOURLY, fold
+from shared.jobs.queues.activity import FIVE_MINUTES, HOURLY, fold
+from shared.plumbing import dynamo_codec
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z: on an hour boundary
 HOUR_START = T0 // 1000 // 3600 * 3600

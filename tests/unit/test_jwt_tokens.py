@@ -1,4 +1,4 @@
-"""HS256 tokens: what verifies and what is refused (shared/jwt_tokens.py)."""
+"""HS256 tokens: what verifies and what is refused (shared/identity/jwt_tokens.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared import jwt_tokens as jwt
+from shared.identity import jwt_tokens as jwt
 
 SECRET = b"unit-test-secret-0123456789"
 NOW = 1_800_000_000

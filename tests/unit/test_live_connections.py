@@ -6,9 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.errors import AccessDenied, ValidationFailed
-from shared.live_connections import (
+from shared.live.connections import (
     Command,
     Connection,
     InvalidCommand,
@@ -19,7 +17,9 @@ from shared.live_connections import (
     parse_command,
     parse_events,
 )
-from shared.live_events import Frame
+from shared.live.events import Frame
+from shared.plumbing import dynamo_codec
+from shared.plumbing.errors import AccessDenied, ValidationFailed
 
 ORG = "org-1"
 

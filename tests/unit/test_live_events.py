@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.change_events import ChangeEvent
-from shared.live_events import (
-    MAX_FRAME_BYTES,
-    Frame,
-    error_frame,
-    frame_for,
-    ping_frame,
-    queue_stats_frames,
-)
+from shared.live.events import MAX_FRAME_BYTES, Frame, error_frame, frame_for, ping_frame, queue_stats_frames
+from shared.plumbing import dynamo_codec
+from shared.plumbing.change_events import ChangeEvent
 
 AT_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 AT = "2026-01-01T00:00:00.000000Z"

@@ -1,11 +1,11 @@
-"""The Prometheus text of GET /metrics (shared/metrics.py render)."""
+"""The Prometheus text of GET /metrics (shared/operations/metrics.py render)."""
 
 from __future__ import annotations
 
 import re
 
-from shared.job_activity import TOTAL_NAMES
-from shared.metrics import COUNTERS, escape, render
+from shared.jobs.queues.activity import TOTAL_NAMES
+from shared.operations.metrics import COUNTERS, escape, render
 
 LINE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?\d+$')
 

@@ -1,4 +1,4 @@
-"""Self-hosted limits from configuration and per-organization overrides (shared/plan_limits.py)."""
+"""Self-hosted limits from configuration and per-organization overrides (shared/identity/plan_limits.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared import plan_limits
-from shared.config import settings
-from shared.errors import ServiceUnavailable
+from shared.identity import plan_limits
+from shared.plumbing.config import settings
+from shared.plumbing.errors import ServiceUnavailable
 
 
 @pytest.fixture(autouse=True)

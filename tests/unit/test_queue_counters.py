@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.queue_counters import deltas_from_records
+from shared.jobs.queues.counters import deltas_from_records
 
 
 def _image(status: str, queue: str = "q", org: str = "o", job: str = "j") -> dict[str, Any]:

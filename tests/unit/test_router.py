@@ -6,7 +6,7 @@ import pytest
 
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route, Router
-from shared.errors import MethodNotAllowed, RouteNotFound
+from shared.plumbing.errors import MethodNotAllowed, RouteNotFound
 
 
 def _named(name: str):

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared import dynamo_codec
-from shared.schedule_arming import (
+from shared.plumbing import dynamo_codec
+from shared.schedules.arming import (
     Disarm,
     FireMessage,
     ScheduleTimer,

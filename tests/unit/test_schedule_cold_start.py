@@ -10,14 +10,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEDULE_MODULES = {
-    "shared.cron",
-    "shared.schedules",
-    "shared.schedule_models",
-    "shared.schedule_policy",
-    "shared.schedule_fires",
-    "shared.schedule_store",
-    "shared.schedule_arming",
-    "shared.dynamo_expressions.schedules",
+    "shared.schedules.cron",
+    "shared.schedules.service",
+    "shared.schedules.requests",
+    "shared.schedules.policy",
+    "shared.schedules.fires",
+    "shared.schedules.store",
+    "shared.schedules.arming",
+    "shared.schedules.expressions",
 }
 
 

@@ -1,4 +1,4 @@
-"""Next run, catch-up and message timing of cron fires (pure; the grammar is tested with shared/cron.py)."""
+"""Next run, catch-up and message timing of cron fires (pure; the grammar: shared/schedules/cron.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared import schedule_policy as policy
-from shared.errors import ValidationFailed
+from shared.plumbing.errors import ValidationFailed
+from shared.schedules import policy
 
 
 def _ms(text: str) -> int:

@@ -1,4 +1,4 @@
-"""Organization slug rules and slugs made from names (shared/slugs.py)."""
+"""Organization slug rules and slugs made from names (shared/identity/slugs.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from shared import slugs
+from shared.identity import slugs
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.url_safety import (
+from shared.plumbing.url_safety import (
     BLOCKED_HOSTNAME,
     DNS_BLOCKED,
     HTTP_IN_PRODUCTION,

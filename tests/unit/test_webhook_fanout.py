@@ -1,4 +1,4 @@
-"""Which change events become which delivery messages (pure part of shared/webhook_fanout.py), and
+"""Which change events become which delivery messages (pure part of shared/webhooks/outgoing/fanout.py), and
 the messages and payloads themselves."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from shared import webhook_payloads
-from shared.change_events import ChangeEvent
-from shared.clock import to_rfc3339
-from shared.webhook_fanout import MAX_BODY_BYTES, Subscription, messages_for, orgs_to_read
-from shared.webhook_messages import DeliveryMessage
+from shared.plumbing.change_events import ChangeEvent
+from shared.plumbing.clock import to_rfc3339
+from shared.webhooks.outgoing import payloads as webhook_payloads
+from shared.webhooks.outgoing.fanout import MAX_BODY_BYTES, Subscription, messages_for, orgs_to_read
+from shared.webhooks.outgoing.messages import DeliveryMessage
 
 AT = 1_767_225_600_123
 

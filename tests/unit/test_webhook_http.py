@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from shared.url_safety import Target, check_url
-from shared.webhook_http import post
+from shared.plumbing.url_safety import Target, check_url
+from shared.webhooks.outgoing.http import post
 
 Serve = Callable[[socket.socket], None]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import webhook_policy as p
+from shared.webhooks.outgoing import policy as p
 
 
 @pytest.mark.parametrize(

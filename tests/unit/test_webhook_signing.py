@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.webhook_signing import request_headers, signature, verify
+from shared.webhooks.outgoing.signing import request_headers, signature, verify
 
 SECRET = "whsec_test"
 BODY = b'{"a":1}'

@@ -1,10 +1,10 @@
-"""A worker's status as shown: stale heartbeats read as offline (shared/worker_directory.py)."""
+"""A worker's status as shown: stale heartbeats read as offline (shared/jobs/workers/directory.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.worker_directory import STALE_AFTER_MS, effective_status
+from shared.jobs.workers.directory import STALE_AFTER_MS, effective_status
 
 NOW = 1_800_000_000_000
 

@@ -59,8 +59,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 
 
 def seed_org(name: str = "Tenant") -> Org:
-    from shared.auth import mint_key
-    from shared.organizations import create_organization
+    from shared.identity.credentials import mint_key
+    from shared.identity.organizations import create_organization
 
     slug = f"t-{uuid.uuid4().hex[:12]}"
     created = create_organization(f"{name} {slug}", slug, api_key=mint_key("development"))
@@ -94,7 +94,7 @@ def other_api(tenant_api: ApiClient, other_tenant: Org) -> ApiClient:
 def _stream_poller(account_aws: dict[str, str]) -> Any:
     from functions.dispatcher.handler import handle_stream
     from local_stack.stream_poller import StreamPoller
-    from shared.config import settings
+    from shared.plumbing.config import settings
 
     # One poller per module: each delivers every record once, as the event source mapping does.
     return StreamPoller(settings().table_name, lambda records: handle_stream(records))

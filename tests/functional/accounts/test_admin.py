@@ -11,7 +11,7 @@ import pytest
 from spooled.types.admin import AdminCreateApiKeyResponse, AdminStats, PlanInfo
 from spooled.types.organizations import CreateOrganizationResponse, Organization, UsageInfo
 
-from shared.clock import FixedClock
+from shared.plumbing.clock import FixedClock
 from tests.conftest import ApiClient, Org, install_clock
 from tests.functional.accounts.support import ADMIN_HEADERS, enqueue, error_code
 

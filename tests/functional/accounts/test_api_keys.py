@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
-from shared import dynamo_expressions as ex
-from shared.auth import hash_key
-from shared.config import settings
+from shared.identity import expressions as ex
+from shared.identity.credentials import hash_key
+from shared.plumbing.config import settings
 from tests.conftest import ApiClient, Org
 from tests.functional.accounts.support import ADMIN_HEADERS, create_key, enqueue, error_code
 
@@ -75,7 +75,7 @@ def test_an_expired_key_is_refused(keys_api: ApiClient, clock: Any) -> None:
 
 
 def test_legacy_sk_prefixed_keys_authenticate(keys_api: ApiClient) -> None:
-    from shared.organizations import create_organization
+    from shared.identity.organizations import create_organization
 
     legacy = "sk_test_" + uuid.uuid4().hex + "L" * 11
     create_organization("Legacy Inc", f"legacy-{uuid.uuid4().hex[:8]}", api_key=legacy)

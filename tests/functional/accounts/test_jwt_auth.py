@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from shared import jwt_tokens
+from shared.identity import jwt_tokens
 from tests.conftest import ApiClient, Org
 from tests.functional.accounts.support import create_key, error_code
 

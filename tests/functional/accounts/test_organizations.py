@@ -214,8 +214,8 @@ def test_a_deleted_organization_leaves_no_schedule_behind(tenant_api: ApiClient,
     )
     assert created.status == 201, created
     assert tenant_api.delete(f"/api/v1/organizations/{tenant.id}").status == 204
-    from shared import aws_clients
-    from shared.config import settings
+    from shared.plumbing import aws_clients
+    from shared.plumbing.config import settings
 
     items = aws_clients.client("dynamodb").scan(TableName=settings().table_name)["Items"]
     schedules = [

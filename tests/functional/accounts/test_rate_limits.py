@@ -8,8 +8,8 @@ from collections.abc import Callable
 import boto3
 import pytest
 
-from shared.clock import FixedClock
-from shared.config import settings
+from shared.plumbing.clock import FixedClock
+from shared.plumbing.config import settings
 from tests.conftest import ApiClient, Org, install_clock
 from tests.functional.accounts.support import create_key, error_code
 

@@ -1,0 +1,137 @@
+"""Request rate limits (contract §1.6): DynamoDB fixed-window counters.
+
+Each limited request makes one conditional ADD on its window's item (`RATE#{subject}`, one item
+per window, TTL'd). The condition refuses the ADD once the window is full, so the limit holds
+under any concurrency and a refused request is answered 429 before the route runs: nothing it
+carries is written. Limits: a key's own `rate_limit` (requests per minute), an optional
+organization-wide limit (SPOOLED_ORG_RATE_LIMIT_PER_MINUTE), and fixed limits for logins
+(per key) and for the admin and slug routes (per client IP).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared.identity import expressions as ex
+from shared.identity.credentials import AuthContext
+from shared.plumbing import aws_clients
+from shared.plumbing.clock import to_rfc3339
+from shared.plumbing.config import settings
+from shared.plumbing.errors import RateLimited
+from shared.plumbing.table_service import TableService
+
+logger = logging.getLogger("spooled.rate_limits")
+
+MINUTE = 60
+LOGIN_ATTEMPTS_PER_MINUTE = 5  # per SHA-256 of the key tried (contract §1.6)
+SLUG_CHECKS_PER_MINUTE = 60  # per client IP
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a subject stands in its current window after this request."""
+
+    scope: str  # what the limit counts against: api_key, organization, ip, login
+    limit: int
+    remaining: int
+    reset_s: int  # the window's end, unix seconds
+    allowed: bool
+
+    def retry_after(self, now_s: int) -> int:
+        return max(1, self.reset_s - now_s)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": str(self.reset_s),
+            "X-RateLimit-Scope": self.scope,
+        }
+
+
+SCOPE_NAMES = {
+    "api_key": "this API key",
+    "organization": "this organization",
+    "ip": "this client address",
+    "login": "logins with this key",
+}
+
+
+def refusal(window: Window, now_s: int) -> RateLimited:
+    retry_after = window.retry_after(now_s)
+    counted = SCOPE_NAMES.get(window.scope, window.scope)
+    error = RateLimited(
+        f"Rate limit exceeded: {window.limit} requests per minute for {counted}",
+        error="rate_limit_exceeded",
+        retry_after_secs=retry_after,
+        limit=window.limit,
+        remaining=0,
+        reset_at=to_rfc3339(window.reset_s * 1000),
+    )
+    error.response_headers = window.headers()  # type: ignore[attr-defined]  # merged by the API handler
+    return error
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one request: the tightest window (for the headers) and the first refusal."""
+
+    window: Window | None
+    now_s: int
+
+    def headers(self) -> dict[str, str]:
+        return self.window.headers() if self.window else {}
+
+    def raise_if_refused(self) -> None:
+        if self.window is not None and not self.window.allowed:
+            raise refusal(self.window, self.now_s)
+
+
+class RateLimiter(TableService):
+    def hit(self, scope: str, subject: str, limit: int, window_seconds: int = MINUTE) -> Window:
+        """Count one request of `subject` against `limit` per window; never raises for a full window."""
+        now_s = self.clock.now_ms() // 1000
+        start = now_s - now_s % window_seconds
+        end = start + window_seconds
+        try:
+            response = aws_clients.client("dynamodb").update_item(
+                **ex.count_request(self.table, f"{scope}#{subject}", start, limit, end + window_seconds)
+            )
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException":
+                return Window(scope, limit, 0, end, allowed=False)
+            # The limiter's store failing must not take the API down with it: fail open, loudly.
+            logger.exception("rate limiter unavailable; request let through")
+            return Window(scope, limit, limit, end, allowed=True)
+        used = int(response["Attributes"]["n"]["N"])
+        return Window(scope, limit, limit - used, end, allowed=True)
+
+    def admit(self, ctx: AuthContext) -> Verdict:
+        """The limits of an authenticated request: the key's own, then the organization's."""
+        now_s = self.clock.now_ms() // 1000
+        windows: list[Window] = []
+        if ctx.rate_limit:
+            windows.append(self.hit("api_key", ctx.api_key_id, int(ctx.rate_limit)))
+        org_limit = settings().org_rate_limit_per_minute
+        if org_limit and all(w.allowed for w in windows):
+            windows.append(self.hit("organization", ctx.org_id, org_limit))
+        if not windows:
+            return Verdict(None, now_s)
+        refused = [w for w in windows if not w.allowed]
+        tightest = refused[0] if refused else min(windows, key=lambda w: (w.remaining, w.limit))
+        return Verdict(tightest, now_s)
+
+    def require(self, scope: str, subject: str, limit: int) -> Window:
+        window = self.hit(scope, subject, limit)
+        if not window.allowed:
+            raise refusal(window, self.clock.now_ms() // 1000)
+        return window
+
+
+def client_ip(headers: dict[str, Any], source_ip: str) -> str:
+    # API Gateway puts the caller's address in sourceIp; X-Forwarded-For can be forged, so it is
+    # only the fallback for the local gateway, where sourceIp is always 127.0.0.1 anyway.
+    return source_ip or str(headers.get("x-forwarded-for", "")).split(",")[0].strip() or "unknown"

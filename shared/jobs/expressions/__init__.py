@@ -1,0 +1,27 @@
+"""Every DynamoDB key, condition and update expression of the job domain, in one place.
+
+Each builder returns the keyword arguments for one client call; the comment on each says which race
+its condition guards against. Transitions take their from-states from shared/jobs/states.py.
+
+Key layout of the job domain's items (org ids are UUIDs and queue names exclude '#', so no key is
+ambiguous):
+  job              pk JOB#{org}#{job_id}        sk JOB
+  idempotency key  pk IDEM#{org}#{key}          sk IDEM
+  queue counters   pk ORG#{org}                 sk QSTAT#{queue}
+  queue config     pk ORG#{org}                 sk QUEUE#{queue}
+  worker           pk WORKER#{worker_id}        sk WORKER
+  (timers, live workers, Lambda-worker slots: timers.py; activity buckets: queues.py)
+
+One module per concept (keys, lifecycle, timers, dependencies, queues, workers), re-exported here
+as one namespace, so callers write `ex.claim(...)`. Keys every domain shares (the organization
+item, listing and timers sort keys) are in shared/plumbing/table_keys.py.
+"""
+
+from __future__ import annotations
+
+from shared.jobs.expressions.dependencies import *  # noqa: F403
+from shared.jobs.expressions.keys import *  # noqa: F403
+from shared.jobs.expressions.lifecycle import *  # noqa: F403
+from shared.jobs.expressions.queues import *  # noqa: F403
+from shared.jobs.expressions.timers import *  # noqa: F403
+from shared.jobs.expressions.workers import *  # noqa: F403

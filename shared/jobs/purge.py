@@ -1,0 +1,87 @@
+"""Deleting many jobs at once: every job of a queue (DELETE /queues/{name}?delete_jobs=true) or of
+an organization (organization deletion). Each job goes with its idempotency-key item and its S3
+payload/result objects. The stream's REMOVE records bring the queue counters down by themselves.
+
+A job being claimed while its queue is deleted is deleted anyway: that is what the caller asked
+for, and the worker's later complete/fail answers 404.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.jobs import expressions as ex
+from shared.plumbing import aws_clients, dynamo_codec, schema, table_keys
+from shared.plumbing.payload_store import PayloadStore
+
+PAGE = 100
+PROJECTION = "pk, sk, org_id, idempotency_key, payload_ref, result_ref"
+
+
+class PurgeIncomplete(Exception):
+    """The time budget ran out with jobs left; `deleted` says how many went."""
+
+    def __init__(self, deleted: int) -> None:
+        super().__init__(f"{deleted} jobs deleted before the time budget ran out")
+        self.deleted = deleted
+
+
+def delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
+    """Delete the items of `keys` (unconditionally, 25 per batch)."""
+    db = aws_clients.client("dynamodb")
+    for start in range(0, len(keys), 25):
+        pending: dict[str, Any] = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
+        while pending:
+            pending = db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+
+def _items(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    db = aws_clients.client("dynamodb")
+    found: list[dict[str, Any]] = []
+    request: dict[str, Any] = {table: {"Keys": keys, "ProjectionExpression": PROJECTION}} if keys else {}
+    while request:
+        response = db.batch_get_item(RequestItems=request)
+        found.extend(dynamo_codec.decode_item(raw) for raw in response.get("Responses", {}).get(table, []))
+        request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def purge(
+    table: str,
+    org_id: str,
+    index: schema.GlobalIndex,
+    partition: str,
+    *,
+    budget_seconds: float = 20.0,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    """Delete every job listed under `partition` of `index` (by_queue or by_org); returns how many.
+
+    Raises PurgeIncomplete when `budget_seconds` pass first (API Gateway answers after 29 s):
+    the caller repeats the request to finish.
+    """
+    db = aws_clients.client("dynamodb")
+    payloads = PayloadStore()
+    deadline = monotonic() + budget_seconds
+    deleted = 0
+    start_key = None
+    while True:
+        page = db.query(
+            **table_keys.query_newest_first(table, index, partition, PAGE, start_key, oldest_first=True)
+        )
+        keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in page.get("Items", [])]
+        # The index may still list jobs already gone (it lags the table): only existing ones count.
+        jobs = [job for job in _items(table, keys) if job.get("org_id") == org_id]
+        doomed = [{"pk": {"S": job["pk"]}, "sk": {"S": job["sk"]}} for job in jobs]
+        doomed += [ex.idempotency_key(org_id, j["idempotency_key"]) for j in jobs if j.get("idempotency_key")]
+        delete_keys(table, doomed)
+        for job in jobs:
+            payloads.delete(job.get("payload_ref"), job.get("result_ref"))
+        deleted += len(jobs)
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key:
+            return deleted
+        if monotonic() > deadline:
+            raise PurgeIncomplete(deleted)

@@ -1,0 +1,195 @@
+"""What happened to jobs over time, kept from the table's stream (like shared/jobs/queues/counters.py).
+
+Each stream batch is folded into a few ADDs per queue:
+  - time buckets per queue: hourly (`H`, for "last 24 h" and "today") and 5-minute (`M`, for
+    "last hour") counts of jobs created, claimed, completed, failed and dead-lettered, plus sums
+    for average wait and processing times;
+  - monotonic totals on the queue's counter item, which /metrics exposes as Prometheus counters;
+  - jobs_processed / jobs_failed on the worker that completed or failed the job.
+Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
+items per queue), never the jobs. Like the counters, this is eventually consistent and
+at-least-once: a replayed batch over-counts a little, nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.jobs import expressions as ex
+from shared.plumbing import aws_clients, dynamo_codec
+
+HOURLY = "H"
+FIVE_MINUTES = "M"
+BUCKET_SECONDS = {HOURLY: 3600, FIVE_MINUTES: 300}
+# Kept a little longer than they are read; the queries bound the range, so TTL lag is harmless.
+BUCKET_KEEP_SECONDS = {HOURLY: 49 * 3600, FIVE_MINUTES: 2 * 3600}
+
+ACTIVE_STATUSES = ("processing",)
+TERMINAL_FAILURES = ("deadletter", "failed")
+TOTAL_NAMES = {
+    "created": "created_total",
+    "claimed": "claims_total",
+    "completed": "completed_total",
+    "failed": "failures_total",
+    "deadlettered": "deadlettered_total",
+}
+
+QueueKey = tuple[str, str]
+BucketKey = tuple[str, str, str, int]  # (org, queue, granularity, bucket start)
+
+
+def _counters() -> defaultdict[Any, Counter[str]]:
+    return defaultdict(Counter)
+
+
+@dataclass
+class Activity:
+    buckets: dict[BucketKey, Counter[str]] = field(default_factory=_counters)
+    totals: dict[QueueKey, Counter[str]] = field(default_factory=_counters)
+    workers: dict[tuple[str, str], Counter[str]] = field(default_factory=_counters)
+
+    def count(self, org: str, queue: str, at_ms: int, name: str, n: int = 1) -> None:
+        for granularity, seconds in BUCKET_SECONDS.items():
+            start = (at_ms // 1000) // seconds * seconds
+            self.buckets[(org, queue, granularity, start)][name] += n
+        if name in TOTAL_NAMES:
+            self.totals[(org, queue)][TOTAL_NAMES[name]] += n
+
+
+def _scalar(image: dict[str, Any], name: str) -> Any:
+    attribute = image.get(name)
+    return dynamo_codec.decode(attribute) if attribute else None
+
+
+def _last_event_worker(image: dict[str, Any]) -> str | None:
+    events = image.get("events", {}).get("L") or []
+    if not events:
+        return None
+    worker = events[-1].get("M", {}).get("w", {})
+    return worker.get("S")
+
+
+def _is_job(image: dict[str, Any] | None) -> bool:
+    return bool(image) and image.get("pk", {}).get("S", "").startswith("JOB#")  # type: ignore[union-attr]
+
+
+def fold(records: Iterable[dict[str, Any]]) -> Activity:
+    """Stream records (NEW_AND_OLD_IMAGES) → counts per bucket, totals per queue, counts per worker."""
+    activity = Activity()
+    for record in records:
+        change = record.get("dynamodb", {})
+        old, new = change.get("OldImage"), change.get("NewImage")
+        if not _is_job(new):
+            continue  # deletes and non-job items change no activity
+        org, queue = _scalar(new, "org_id"), _scalar(new, "queue_name")
+        if not _is_job(old):
+            activity.count(org, queue, _scalar(new, "created_at"), "created")
+            continue
+        before, after = _scalar(old, "status"), _scalar(new, "status")
+        if before == after:
+            continue
+        at_ms = _scalar(new, "updated_at") or _scalar(new, "created_at")
+        worker = _last_event_worker(new)
+        if after == "processing":
+            activity.count(org, queue, at_ms, "claimed")
+            started = _scalar(new, "started_at")
+            ready_since = _scalar(new, "scheduled_at") or _scalar(new, "created_at")
+            if started is not None and ready_since is not None:
+                activity.count(org, queue, at_ms, "wait_ms", max(0, started - ready_since))
+                activity.count(org, queue, at_ms, "wait_n")
+        elif after == "completed":
+            activity.count(org, queue, at_ms, "completed")
+            started, finished = _scalar(new, "started_at"), _scalar(new, "completed_at")
+            if started is not None and finished is not None:
+                activity.count(org, queue, at_ms, "proc_ms", max(0, finished - started))
+                activity.count(org, queue, at_ms, "proc_n")
+            if worker:
+                activity.workers[(org, worker)]["jobs_processed"] += 1
+        if before == "processing" and after in ("pending", *TERMINAL_FAILURES):
+            activity.count(org, queue, at_ms, "failed")
+            if worker:
+                activity.workers[(org, worker)]["jobs_failed"] += 1
+        if after in TERMINAL_FAILURES:
+            activity.count(org, queue, at_ms, "deadlettered")
+    return activity
+
+
+def apply(table: str, activity: Activity) -> None:
+    db = aws_clients.client("dynamodb")
+    for (org, queue, granularity, start), counts in activity.buckets.items():
+        expires = start + BUCKET_SECONDS[granularity] + BUCKET_KEEP_SECONDS[granularity]
+        db.update_item(
+            **ex.add_to_activity_bucket(table, org, granularity, start, queue, dict(counts), expires)
+        )
+    for (org, queue), totals in activity.totals.items():
+        db.update_item(**ex.add_to_queue_totals(table, org, queue, dict(totals)))
+    for (org, worker_id), counts in activity.workers.items():
+        try:
+            db.update_item(**ex.add_to_worker_counts(table, worker_id, org, dict(counts)))
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            if code != "ConditionalCheckFailedException":  # an unregistered worker id: nothing to credit
+                raise
+
+
+def record_batch(table: str, records: list[dict[str, Any]]) -> None:
+    """The stream handler's entry point."""
+    activity = fold(records)
+    if activity.buckets or activity.workers:
+        apply(table, activity)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> dict[str, Counter[str]]:
+    """queue → summed counts of the buckets starting in [from_s, to_s]."""
+    db = aws_clients.client("dynamodb")
+    sums: dict[str, Counter[str]] = defaultdict(Counter)
+    args = ex.query_activity(table, org_id, granularity, from_s, to_s)
+    while True:
+        response = db.query(**args)
+        for raw in response.get("Items", []):
+            item = dynamo_codec.decode_item(raw)
+            for name, value in item.items():
+                if isinstance(value, int) and name not in ("bucket_start", "expires_ttl"):
+                    sums[item["queue_name"]][name] += value
+        if "LastEvaluatedKey" not in response:
+            return sums
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def last_24_hours(table: str, org_id: str, now_ms: int) -> dict[str, Counter[str]]:
+    """The current hour and the 23 before it (a 23-24 h window, whole UTC hours)."""
+    hour = (now_ms // 1000) // 3600 * 3600
+    return read(table, org_id, HOURLY, hour - 23 * 3600, hour)
+
+
+def last_hour(table: str, org_id: str, now_ms: int) -> dict[str, Counter[str]]:
+    """The current 5-minute bucket and the 11 before it (a 55-60 minute window)."""
+    bucket = (now_ms // 1000) // 300 * 300
+    return read(table, org_id, FIVE_MINUTES, bucket - 11 * 300, bucket)
+
+
+def today(table: str, org_id: str, now_ms: int, since_ms: int | None = None) -> dict[str, Counter[str]]:
+    """Since UTC midnight (or since `since_ms`, an admin usage reset, if later), in whole hours."""
+    now_s = now_ms // 1000
+    start = now_s // 86400 * 86400
+    if since_ms is not None:
+        start = max(start, (since_ms // 1000) // 3600 * 3600)
+    return read(table, org_id, HOURLY, start, now_s // 3600 * 3600)
+
+
+def total(sums: dict[str, Counter[str]], name: str, queues: Iterable[str] | None = None) -> int:
+    wanted = set(queues) if queues is not None else None
+    return sum(c[name] for q, c in sums.items() if wanted is None or q in wanted)
+
+
+def average(
+    sums: dict[str, Counter[str]], sum_name: str, count_name: str, queues: Iterable[str] | None = None
+) -> float | None:
+    n = total(sums, count_name, queues)
+    return round(total(sums, sum_name, queues) / n, 3) if n else None

@@ -1,0 +1,66 @@
+"""Per-queue job counts by status, kept from the table's stream instead of counted per request.
+
+The stream delivers each change to a job item with its old and new image; a batch is folded into
+one ADD per queue, so counting costs about one write per queue per batch, not one per job. The
+counts are eventually consistent (a stream batch behind) and at-least-once: a retried batch can
+count twice, which a dashboard tolerates and a reconciliation sweep can correct.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from shared.jobs import expressions as ex
+from shared.jobs.states import ALL_STATUSES
+from shared.plumbing import aws_clients, dynamo_codec
+
+QueueKey = tuple[str, str]  # (org_id, queue_name)
+
+
+def _job_image(image: dict[str, Any] | None) -> tuple[QueueKey, str] | None:
+    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
+        return None
+    return (image["org_id"]["S"], image["queue_name"]["S"]), image["status"]["S"]
+
+
+def deltas_from_records(records: Iterable[dict[str, Any]]) -> dict[QueueKey, dict[str, int]]:
+    """Fold stream records into count changes per queue and status (zero changes dropped)."""
+    deltas: dict[QueueKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for record in records:
+        change = record.get("dynamodb", {})
+        old = _job_image(change.get("OldImage"))
+        new = _job_image(change.get("NewImage"))
+        if old == new:
+            continue  # an update that did not change the status (heartbeat, priority)
+        if old:
+            deltas[old[0]][old[1]] -= 1
+        if new:
+            deltas[new[0]][new[1]] += 1
+    return {
+        queue: {status: n for status, n in by_status.items() if n}
+        for queue, by_status in deltas.items()
+        if any(by_status.values())
+    }
+
+
+def apply_deltas(table: str, deltas: dict[QueueKey, dict[str, int]], now_ms: int) -> None:
+    db = aws_clients.client("dynamodb")
+    for (org_id, queue), by_status in deltas.items():
+        db.update_item(**ex.add_to_queue_counters(table, org_id, queue, by_status, now_ms))
+
+
+def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
+    """queue name → {status: count} for every queue of the organization that ever had a job."""
+    db = aws_clients.client("dynamodb")
+    counts: dict[str, dict[str, int]] = {}
+    args = ex.query_queue_counters(table, org_id)
+    while True:
+        response = db.query(**args)
+        for raw in response.get("Items", []):
+            item = dynamo_codec.decode_item(raw)
+            counts[item["queue_name"]] = {status: max(0, int(item.get(status, 0))) for status in ALL_STATUSES}
+        if "LastEvaluatedKey" not in response:
+            return counts
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,158 @@
+"""What every part of the job store shares: its collaborators (table, clock, payloads, queue
+settings), the counted DynamoDB call, and the reasons a job can fail without its worker.
+
+A ConditionalCheckFailed on a transition is a lost race or a stale index read, never a crash: the
+store either skips the candidate (claim, sweeps) or classifies the miss into the contract's error.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from shared.jobs import expressions as ex
+from shared.jobs.backoff import DEFAULT_BACKOFF, BackoffPolicy
+from shared.jobs.model import JobRecord, record_from_item
+from shared.jobs.queues.settings import QueueSettings
+from shared.jobs.states import JobStatus
+from shared.plumbing import aws_clients, dynamo_codec
+from shared.plumbing.aws_clients import is_conditional_failure as _is_conditional_failure
+from shared.plumbing.clock import Clock, SystemClock
+from shared.plumbing.config import settings
+from shared.plumbing.payload_store import PayloadStore
+
+S = JobStatus
+LEASE_EXPIRED_ERROR = "Lease expired (worker timeout)"
+LEASE_EXPIRED_DEADLETTER_ERROR = "Max retries exceeded after lease expiration"
+EXPIRED_ERROR = "Expired before it was started (expires_at passed)"
+TIMEOUT_ERROR = "Job exceeded its timeout_seconds ({seconds} s)"
+TIMEOUT_DEADLETTER_ERROR = "Max retries exceeded after job timeout ({seconds} s)"
+OFFLINE_WORKER_ERROR = "Worker went offline"
+OFFLINE_WORKER_DEADLETTER_ERROR = "Max retries exceeded after worker went offline"
+# Attributes a list row needs: everything but the payload, result and history.
+SUMMARY_PROJECTION = (
+    "id, org_id, queue_name, #status, priority, retry_count, max_retries, timeout_seconds, last_error, "
+    "created_at, updated_at, scheduled_at, started_at, completed_at, tags, job_type"
+)
+
+
+def old_item(error: Exception) -> dict[str, Any] | None:
+    item = getattr(error, "response", {}).get("Item")
+    return dynamo_codec.decode_item(item) if item else None
+
+
+def deadline_short_of(
+    old: dict[str, Any] | None, worker_id: str, lease_id: str | None, wanted_ms: int, now_ms: int
+) -> int | None:
+    """The job's deadline, when the only thing that failed a heartbeat was asking for more time
+    than timeout_seconds leaves (and some is left); None for every other miss."""
+    if (
+        old is None
+        or old.get("status") != S.PROCESSING
+        or old.get("assigned_worker_id") != worker_id
+        or (lease_id is not None and old.get("lease_id") != lease_id)
+        or old.get("lease_expires_at", 0) <= now_ms
+    ):
+        return None
+    deadline_ms = old.get("deadline_at")
+    if deadline_ms is None or deadline_ms >= wanted_ms or deadline_ms <= now_ms:
+        return None
+    return int(deadline_ms)
+
+
+@dataclass
+class NewJob:
+    org_id: str
+    queue_name: str
+    payload_text: str
+    priority: int
+    max_retries: int
+    timeout_seconds: int
+    scheduled_at: int | None = None
+    expires_at: int | None = None
+    idempotency_key: str | None = None
+    tags_text: str | None = None
+    parent_job_id: str | None = None
+    completion_webhook: str | None = None
+    completion_webhook_secret: str | None = None
+    job_type: str | None = None
+    retry_backoff: dict[str, Any] | None = None  # the job's own backoff settings (shared/jobs/backoff.py)
+    # Dependencies (docs/workflows.md): a job with parents is created gated, out of the ready index.
+    depends_on: list[str] | None = None
+    dependency_mode: str = "all"
+    dependents: list[str] | None = None  # known at create inside a workflow
+    workflow_id: str | None = None
+    workflow_key: str | None = None
+
+
+@dataclass
+class CallStats:
+    """Counts of DynamoDB calls this store made; the benchmarks and the race test read them."""
+
+    calls: int = 0
+    conditional_failures: int = 0
+    claims: int = 0
+
+
+class StoreBase:
+    def __init__(
+        self,
+        table: str | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        payloads: PayloadStore | None = None,
+        shards: int | None = None,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        queue_settings: QueueSettings | None = None,
+    ) -> None:
+        self.table = table or settings().table_name
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.payloads = payloads or PayloadStore()
+        self.shards = shards or settings().ready_shards
+        self.backoff = backoff
+        self.queue_settings = queue_settings or QueueSettings(self.table)
+        self.stats = CallStats()
+        # Contention memory of this process, per (org, queue) (see shared/jobs/claim_policy.py): races on
+        # one queue must not shuffle the claim order of another. Queues back at strict order are
+        # dropped, so the map only holds the queues contended right now.
+        self._spread: dict[tuple[str, str], float] = {}
+        self._spread_lock = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def _db(self) -> Any:
+        return aws_clients.client("dynamodb")
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        self.stats.calls += 1
+        try:
+            return getattr(self._db, operation)(**kwargs)
+        except Exception as error:
+            if _is_conditional_failure(error):
+                self.stats.conditional_failures += 1
+            raise
+
+    def _record(self, item: dict[str, Any], with_payload: bool = True) -> JobRecord:
+        payload = self.payloads.load(item.get("payload"), item.get("payload_ref")) if with_payload else None
+        result = self.payloads.load(item.get("result"), item.get("result_ref")) if with_payload else None
+        return record_from_item(item, payload, result)
+
+    def _get_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
+        found = self._call(
+            "get_item", TableName=self.table, Key=ex.job_key(org_id, job_id), ConsistentRead=True
+        )
+        return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+    def conditional_update(self, args: dict[str, Any]) -> bool:
+        """An UpdateItem whose failed condition means "someone else did it": False, not an error."""
+        try:
+            self._call("update_item", **args)
+            return True
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False

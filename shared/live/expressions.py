@@ -1,0 +1,140 @@
+"""Keys and writes of live-update connections (docs/live-updates.md).
+
+  connection         pk LIVE#{org}                sk CONN#{connection_id}   filters, scope, TTL
+  connection pointer pk LIVECONN#{connection_id}  sk LIVECONN               → org_id
+
+The fan-out lists an organization's connections with one consistent Query of its LIVE partition.
+API Gateway's $default and $disconnect events carry only the connection id, so the pointer finds
+the organization. Both items carry `expires_ttl` (API Gateway closes a connection after 2 h).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.plumbing import dynamo_codec
+
+
+def connections_pk(org_id: str) -> str:
+    return f"LIVE#{org_id}"
+
+
+def connection_key(org_id: str, connection_id: str) -> dict[str, Any]:
+    return {"pk": {"S": connections_pk(org_id)}, "sk": {"S": f"CONN#{connection_id}"}}
+
+
+def pointer_key(connection_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LIVECONN#{connection_id}"}, "sk": {"S": "LIVECONN"}}
+
+
+def _put_absent(table: str, key: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {**key, **dynamo_codec.encode_item(item)},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def put_connection(
+    table: str,
+    org_id: str,
+    connection_id: str,
+    item: dict[str, Any],
+    subscriptions: list[str],
+    expires_s: int,
+) -> dict[str, Any]:
+    """TransactWriteItems kwargs: the connection and its pointer, both or neither. API Gateway never
+    reuses a connection id, so an item already there can only be this same $connect delivered
+    twice; the condition keeps that replay from overwriting subscriptions made meanwhile."""
+    connection = {**item, "expires_ttl": expires_s}
+    key = connection_key(org_id, connection_id)
+    put = _put_absent(table, key, connection)
+    if subscriptions:
+        put["Put"]["Item"]["subs"] = {"SS": subscriptions}
+    pointer = _put_absent(
+        table,
+        pointer_key(connection_id),
+        {"org_id": org_id, "connection_id": connection_id, "expires_ttl": expires_s},
+    )
+    return {"TransactItems": [put, pointer]}
+
+
+def get_pointer(table: str, connection_id: str) -> dict[str, Any]:
+    # Consistent: a command sent right after the handshake must find the pointer just written.
+    return {"TableName": table, "Key": pointer_key(connection_id), "ConsistentRead": True}
+
+
+def get_connection(table: str, org_id: str, connection_id: str) -> dict[str, Any]:
+    # Consistent: a subscribe must see the scope stored by the $connect just before it.
+    return {"TableName": table, "Key": connection_key(org_id, connection_id), "ConsistentRead": True}
+
+
+def add_subscription(
+    table: str, org_id: str, connection_id: str, subscription: str, max_subscriptions: int
+) -> dict[str, Any]:
+    """ADD to a string set is idempotent, so a command the client re-sends after a reconnect adds
+    nothing twice. attribute_exists: a subscribe racing the disconnect must not leave a headless
+    connection item behind; the size bound is checked in the same write that adds."""
+    return {
+        "TableName": table,
+        "Key": connection_key(org_id, connection_id),
+        "UpdateExpression": "ADD #subs :sub",
+        "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(#subs) OR size(#subs) < :max)",
+        "ExpressionAttributeNames": {"#subs": "subs"},
+        "ExpressionAttributeValues": {":sub": {"SS": [subscription]}, ":max": {"N": str(max_subscriptions)}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def remove_subscription(
+    table: str, org_id: str, connection_id: str, subscription: str | None
+) -> dict[str, Any]:
+    """DELETE from a set is idempotent too; None removes every subscription. attribute_exists as in
+    add_subscription: an unsubscribe after the disconnect writes nothing."""
+    args: dict[str, Any] = {
+        "TableName": table,
+        "Key": connection_key(org_id, connection_id),
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeNames": {"#subs": "subs"},
+    }
+    if subscription is None:
+        args["UpdateExpression"] = "REMOVE #subs"
+    else:
+        args["UpdateExpression"] = "DELETE #subs :sub"
+        args["ExpressionAttributeValues"] = {":sub": {"SS": [subscription]}}
+    return args
+
+
+def delete_connection(table: str, org_id: str, connection_id: str) -> dict[str, Any]:
+    # No condition: ids are never reused, so deleting twice (a $disconnect after the fan-out met
+    # GoneException) can only delete the same dead connection again.
+    return {"TableName": table, "Key": connection_key(org_id, connection_id)}
+
+
+def delete_pointer(table: str, connection_id: str) -> dict[str, Any]:
+    return {"TableName": table, "Key": pointer_key(connection_id)}
+
+
+def query_connections(table: str, org_id: str, start_key: dict[str, Any] | None = None) -> dict[str, Any]:
+    # Consistent: a client that connected a moment ago must get the frames of the next batch.
+    args: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+        "ExpressionAttributeValues": {":pk": {"S": connections_pk(org_id)}, ":prefix": {"S": "CONN#"}},
+        "ConsistentRead": True,
+    }
+    if start_key:
+        args["ExclusiveStartKey"] = start_key
+    return args
+
+
+def count_live_connections(table: str, org_id: str, now_ms: int) -> dict[str, Any]:
+    """The per-organization connection cap counts only connections still valid: TTL can take up to
+    48 h to delete an item whose $disconnect never arrived."""
+    args = query_connections(table, org_id)
+    args["Select"] = "COUNT"
+    args["FilterExpression"] = "valid_until > :now"
+    args["ExpressionAttributeValues"][":now"] = {"N": str(now_ms)}
+    return args
