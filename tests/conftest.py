@@ -4,7 +4,7 @@
 - `aws`: an in-process moto (`mock_aws`) holding the resources of shared/plumbing/schema.py, empty at the
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
   are kept: see the fixture). In-process moto is not thread-safe: race tests use
-  local_stack.embedded_moto.EmbeddedMoto instead (see tests/functional/test_claim_race.py).
+  local_stack.embedded_moto.EmbeddedMoto instead (see tests/functional/jobs/test_claim_race.py).
 - `clock`: a FixedClock; with `api`, everything in the service reads "now" from it; tests move it.
 - `org` / `other_org`: two seeded organizations with an unrestricted API key each.
 - `api` / `other_api`: call the real API Lambda handler with an API Gateway HTTP API (v2) event,

@@ -13,7 +13,7 @@ CPYTHON_TAG = "cpython-" + PYTHON_VERSION.replace(".", "")
 def test_bundle_holds_our_packages_without_bytecode(lambda_bundle: Path) -> None:
     for package in SOURCE_PACKAGES:
         assert (lambda_bundle / package / "__init__.py").is_file()
-    assert (lambda_bundle / "shared" / "schema.py").is_file()
+    assert (lambda_bundle / "shared" / "plumbing" / "schema.py").is_file()
     assert not list(lambda_bundle.rglob("__pycache__"))
     assert not (lambda_bundle / "bin").exists()  # console scripts name this machine's interpreter
     assert not (lambda_bundle / "boto3").exists()  # the runtime provides it

@@ -1,5 +1,5 @@
 """When an outgoing webhook delivery is retried, given up, or its webhook disabled (contract §3.11).
-Pure functions, table-tested in tests/unit/test_webhook_policy.py."""
+Pure functions, table-tested in tests/unit/webhooks/test_webhook_policy.py."""
 
 from __future__ import annotations
 

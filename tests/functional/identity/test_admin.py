@@ -13,7 +13,7 @@ from spooled.types.organizations import CreateOrganizationResponse, Organization
 
 from shared.plumbing.clock import FixedClock
 from tests.conftest import ApiClient, Org, install_clock
-from tests.functional.accounts.support import ADMIN_HEADERS, enqueue, error_code
+from tests.functional.identity.support import ADMIN_HEADERS, enqueue, error_code
 
 ADMIN = "/api/v1/admin"
 

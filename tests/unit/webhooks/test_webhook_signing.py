@@ -64,7 +64,7 @@ def test_no_secret_no_signature(secret: str | None) -> None:
 
 
 def _documented_verifier() -> Any:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "webhooks.md").read_text()
     (code,) = [
         block for block in re.findall(r"```python\n(.*?)```", doc, re.S) if "def is_from_spooled" in block
     ]

@@ -1,6 +1,6 @@
 """Workflows run by the stream: release in dependency order, `any` mode, the failure cascade,
 replayed batches, cancel and retry (contract §3.8). The dispatcher's stream handler is driven the
-way the event source mapping drives it (tests/functional/test_workflows_harness.py: Stream)."""
+way the event source mapping drives it (tests/functional/workflows/test_workflows_harness.py: Stream)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.functional.jobs_api import JOBS, assert_error, claim, get_job
-from tests.functional.test_workflows_harness import (
+from tests.functional.workflows.test_workflows_harness import (
     WORKFLOWS,
     Stream,
     create_workflow,

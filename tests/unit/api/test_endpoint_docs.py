@@ -12,7 +12,7 @@ import pytest
 from functions.api.handler import ROUTER, handler
 from local_stack.gateway import event_from_request
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "api-endpoints.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "api-endpoints.md"
 ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| [^|]+ \| (.*) \|$")
 
 

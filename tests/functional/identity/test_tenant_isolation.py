@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import claim, create_key, enqueue
+from tests.functional.identity.support import claim, create_key, enqueue
 
 MARKER = "A-ONLY-SECRET-7d1f"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.functional.jobs_api import JOBS, assert_error, claim, create_job, get_job
-from tests.functional.test_workflows_harness import Stream, run, scoped_api
+from tests.functional.workflows.test_workflows_harness import Stream, run, scoped_api
 
 
 @pytest.fixture

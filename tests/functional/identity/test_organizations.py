@@ -16,7 +16,7 @@ from spooled.types.organizations import (
 )
 
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import ADMIN_HEADERS, claim, create_key, enqueue, error_code
+from tests.functional.identity.support import ADMIN_HEADERS, claim, create_key, enqueue, error_code
 
 
 def _slug() -> str:

@@ -9,7 +9,7 @@ from spooled.types.dashboard import DashboardData
 from spooled.types.workers import Worker, WorkerSummary
 
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import ADMIN_HEADERS, claim, create_key, enqueue
+from tests.functional.identity.support import ADMIN_HEADERS, claim, create_key, enqueue
 
 
 def _lifecycle(api: ApiClient, clock: Any, queue: str, worker: str) -> None:

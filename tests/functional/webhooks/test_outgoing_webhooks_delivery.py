@@ -574,7 +574,7 @@ def test_the_next_attempt_waits_while_the_previous_one_is_still_being_recorded(
 def test_a_workflow_that_completes_is_delivered_once(
     api: Any, org: Any, receiver: Receiver, pump: Pump
 ) -> None:
-    from tests.functional.test_workflows_harness import Stream, create_workflow, job_spec, run
+    from tests.functional.workflows.test_workflows_harness import Stream, create_workflow, job_spec, run
 
     stream = Stream()
     hook_id = create_hook(api, receiver.url, ["workflow.completed", "workflow.failed"], secret=SECRET)

@@ -14,7 +14,7 @@ from spooled.types.queues import (
 )
 
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import claim, create_key, enqueue, error_code
+from tests.functional.identity.support import claim, create_key, enqueue, error_code
 
 
 def test_a_paused_queue_hands_out_nothing_until_resumed(tenant_api: ApiClient, clock: Any) -> None:

@@ -10,7 +10,7 @@ import boto3
 
 from shared.identity import jwt_tokens
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import create_key, error_code
+from tests.functional.identity.support import create_key, error_code
 
 
 def _login(api: ApiClient, key: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from functions.api.http import ApiRequest
 from shared.plumbing.errors import MethodNotAllowed, RouteNotFound
 from tests.functional.jobs_api import JOBS, assert_error, claim_one, create_job
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 UI = REPO_ROOT / "dashboard_ui"
 SHIPPED_JS = sorted(UI.glob("*.js"))
 ENDPOINT = re.compile(r"""method:\s*"(GET|POST|PUT|PATCH|DELETE)",\s*path:\s*[`"](/api/v1/[^`"]*)[`"]""")

@@ -12,7 +12,7 @@ from shared.identity import expressions as ex
 from shared.identity.credentials import hash_key
 from shared.plumbing.config import settings
 from tests.conftest import ApiClient, Org
-from tests.functional.accounts.support import ADMIN_HEADERS, create_key, enqueue, error_code
+from tests.functional.identity.support import ADMIN_HEADERS, create_key, enqueue, error_code
 
 
 @pytest.fixture

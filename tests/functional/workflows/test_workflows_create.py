@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.functional.jobs_api import JOBS, V1, assert_error, claim, detail_codes, get_job
-from tests.functional.test_workflows_harness import (
+from tests.functional.workflows.test_workflows_harness import (
     WORKFLOWS,
     create_workflow,
     job_spec,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.functional.jobs_api import JOBS, claim, create_job
-from tests.functional.test_workflows_harness import Stream, run
+from tests.functional.workflows.test_workflows_harness import Stream, run
 
 
 @pytest.fixture

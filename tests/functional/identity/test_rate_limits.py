@@ -11,7 +11,7 @@ import pytest
 from shared.plumbing.clock import FixedClock
 from shared.plumbing.config import settings
 from tests.conftest import ApiClient, Org, install_clock
-from tests.functional.accounts.support import create_key, error_code
+from tests.functional.identity.support import create_key, error_code
 
 WINDOW_START_S = 1_900_000_020  # a whole minute
 T0 = FixedClock((WINDOW_START_S + 10) * 1000)  # 10 s into it
