@@ -143,8 +143,8 @@ class DataStores(Construct):
             "AwsSolutions-S1",
             "Server access logs would need a second bucket and log every payload read and write "
             "of every job. This bucket is private (public access blocked, bucket-owner-enforced, "
-            "TLS 1.2+ only, no bucket policy grants) and only the API and dispatcher roles can "
-            "touch objects, under payloads/ only; CloudTrail S3 data events give an object-level "
-            "audit trail when one is required, without a log bucket.",
+            "TLS 1.2+ only, no bucket policy grants) and only the roles of the functions that "
+            "create or settle jobs can touch objects, under payloads/ only; CloudTrail S3 data "
+            "events give an object-level audit trail when one is required, without a log bucket.",
         )
         return bucket
