@@ -133,6 +133,14 @@ class DataStores(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             minimum_tls_version=1.2,
+            lifecycle_rules=[
+                # put_object never starts a multipart upload, but a part left by any other writer
+                # would be billed forever and is invisible in listings.
+                s3.LifecycleRule(
+                    id="AbortIncompleteUploads",
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
             # No auto_delete_objects: it needs a custom-resource Lambda with broad S3 rights.
             # Tearing down a non-retained stack means emptying the bucket first (docs/deploy.md).
             removal_policy=config.data_removal_policy,

@@ -382,8 +382,7 @@ def test_every_role_belongs_to_one_function_or_service(synthesized: Synthesized)
     expected = {synthesized.by_path(f"{name}/Role/Resource")[0] for name, _ in SERVICES} | {
         synthesized.by_path("DispatcherTriggers/SweepRole/Resource")[0],  # scheduler -> dispatcher
         synthesized.by_path("Schedules/SenderRole/Resource")[0],  # scheduler -> schedule-fire queue
-        synthesized.by_path("ApiGatewayLogging/Role/Resource")[0],  # API Gateway -> CloudWatch Logs
-    }
+    }  # (API Gateway's logging role only with apigateway_cloudwatch_role=true: test_deploy_readiness.py)
     assert roles == expected
     for name, _ in SERVICES:
         role, resource = synthesized.by_path(f"{name}/Role/Resource")
@@ -502,10 +501,6 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/LiveUpdates/Role": {CONNECTIONS_WILDCARD.format(method=m) for m in ("POST", "DELETE")},
     # $connect authenticates the ?token= itself, like the HTTP API's function does.
     "/Spooled/Live/WebSocketApi": {"AwsSolutions-APIG4"},
-    # API Gateway's account-wide logging role must reach every API's log groups.
-    "/Spooled/ApiGatewayLogging/Role": {
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]"
-    },
     # Geo restriction and WAF are the operator's to add (WAF breaks the idle cost), access logs
     # would hold the WebSocket ?token=, and the default certificate fixes the TLS policy.
     "/Spooled/Edge/Distribution": {
