@@ -130,7 +130,7 @@ class EdgeFrontDoor(Construct):
             self.distribution,
             "AwsSolutions-CFR2",
             "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, which "
-            "breaks the stack's ~$0 idle cost; both APIs behind this distribution have stage "
+            "more than doubles the stack's idle cost (~$3.50); both APIs behind this distribution have stage "
             "throttling and authenticate every call. docs/deploy.md shows how to attach a web ACL.",
         )
         acknowledge(
