@@ -45,6 +45,24 @@ ACCESS_LOG_FORMAT = json.dumps(
 
 DEFAULT_RATE_LIMIT = 100  # requests per second, steady state, for the whole stage
 DEFAULT_BURST_LIMIT = 200
+# Browser apps on other origins: none by default (same-origin dashboard, SDKs and curl need no CORS).
+CORS_PARAMETER = "CorsAllowedOrigins"
+# What a browser may send and read cross-origin: the credentials the API accepts, its JSON bodies,
+# conditional GETs, and the headers it answers with that a client acts on.
+CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Api-Key",
+    "X-Admin-Key",
+    "X-Request-Id",
+    "If-None-Match",
+)
+CORS_EXPOSE_HEADERS = ("X-Request-Id", "X-Has-More", "Retry-After", "ETag")
+CORS_MAX_AGE_SECONDS = 600
+# Reserved concurrency of the API function: 0 reserves nothing. A new account's Lambda quota can be
+# as low as 10, and Lambda refuses any reservation that leaves fewer than 10 unreserved, so a
+# default above 0 would make the first deploy fail there (docs/deploy.md).
+RESERVED_CONCURRENCY_PARAMETER = "ApiReservedConcurrency"
 
 
 class HttpFrontDoor(Construct):
@@ -86,6 +104,8 @@ class HttpFrontDoor(Construct):
         # An explicit catch-all as well, so the route table documents that every path and
         # method, /health and unknown paths included, reaches the handler.
         self.http_api.add_routes(path="/{proxy+}", methods=[apigwv2.HttpMethod.ANY], integration=integration)
+        self._cors(stack)
+        self._reserved_concurrency(stack, handler)
         acknowledge(
             self.http_api,
             "AwsSolutions-APIG4",
@@ -117,3 +137,62 @@ class HttpFrontDoor(Construct):
     @property
     def url(self) -> str:
         return self.stage.url
+
+    def _cors(self, stack: cdk.Stack) -> None:
+        # A parameter, not context: allowing an origin is a stack update, and with none listed the
+        # API has no CORS configuration at all (browsers on other origins are refused as before).
+        origins = cdk.CfnParameter(
+            stack,
+            CORS_PARAMETER,
+            type="CommaDelimitedList",
+            default="",
+            description="Origins of browser apps that may call the API (https://app.example.com,...); "
+            "empty: no CORS",
+        )
+        enabled = cdk.CfnCondition(
+            stack,
+            "CorsEnabled",
+            expression=cdk.Fn.condition_not(
+                cdk.Fn.condition_equals(cdk.Fn.join(",", origins.value_as_list), "")
+            ),
+        )
+        cfn_api = self.http_api.node.default_child
+        assert isinstance(cfn_api, apigwv2.CfnApi)
+        cfn_api.add_property_override(
+            "CorsConfiguration",
+            cdk.Fn.condition_if(
+                enabled.logical_id,
+                {
+                    "AllowOrigins": origins.value_as_list,
+                    "AllowMethods": ["*"],
+                    "AllowHeaders": list(CORS_ALLOW_HEADERS),
+                    "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
+                    "MaxAge": CORS_MAX_AGE_SECONDS,
+                },
+                cdk.Aws.NO_VALUE,
+            ),
+        )
+
+    def _reserved_concurrency(self, stack: cdk.Stack, handler: lambda_.IFunction) -> None:
+        # Keeps a burst of background work (stream batches, webhook deliveries, Lambda workers)
+        # from taking every execution the API needs; it also caps the API at that number.
+        reserved = cdk.CfnParameter(
+            stack,
+            RESERVED_CONCURRENCY_PARAMETER,
+            type="Number",
+            default=0,
+            min_value=0,
+            description="Concurrent executions reserved for the API function; 0 reserves none "
+            "(check the account's Lambda quota first: docs/deploy.md)",
+        )
+        reserving = cdk.CfnCondition(
+            stack,
+            "ApiConcurrencyReserved",
+            expression=cdk.Fn.condition_not(cdk.Fn.condition_equals(reserved.value_as_string, "0")),
+        )
+        cfn_function = handler.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.add_property_override(
+            "ReservedConcurrentExecutions",
+            cdk.Fn.condition_if(reserving.logical_id, reserved.value_as_number, cdk.Aws.NO_VALUE),
+        )

@@ -1,4 +1,5 @@
-"""Build the CDK app: the stack plus the cdk-nag checks. app.py and tests/cdk both start here."""
+"""Build the CDK app: the stack plus the cdk-nag checks and the checkov acknowledgments. app.py and
+tests/cdk both start here."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
+from stacks.checkov import CheckovAcknowledgments
 from stacks.config import StackConfig
 from stacks.nag import add_checks
 from stacks.spooled_stack import SpooledStack
@@ -29,4 +31,6 @@ def build_app(
         # Environment-agnostic: synth needs no credentials or lookups; `cdk deploy` picks the
         # account and region of the caller's AWS profile.
     )
+    # checkov's remaining findings, acknowledged in the template's Metadata (stacks/checkov.py).
+    cdk.Aspects.of(stack).add(CheckovAcknowledgments())
     return app, stack

@@ -57,9 +57,11 @@ class StackConfig:
     # A CloudFront distribution in front of both APIs, so one base URL serves REST and the SDK's
     # derived WebSocket URL (stacks/front_door.py). Off: clients use the APIs' own hosts.
     front_door: bool = True
-    # Set API Gateway's account-wide CloudWatch role, which WebSocket stage logs need
-    # (stacks/apigateway_logging.py). Off when the account already has one it wants to keep.
-    apigateway_cloudwatch_role: bool = True
+    # Let this stack own API Gateway's account-wide CloudWatch role setting, which WebSocket stage
+    # logs need (stacks/apigateway_logging.py). Off by default: the setting is one per account and
+    # region, so owning it would replace a role a landing zone set and make two stacks fight over
+    # it; docs/deploy.md gives the one-time setup instead.
+    apigateway_cloudwatch_role: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:

@@ -133,6 +133,14 @@ class DataStores(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             minimum_tls_version=1.2,
+            lifecycle_rules=[
+                # put_object never starts a multipart upload, but a part left by any other writer
+                # would be billed forever and is invisible in listings.
+                s3.LifecycleRule(
+                    id="AbortIncompleteUploads",
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                )
+            ],
             # No auto_delete_objects: it needs a custom-resource Lambda with broad S3 rights.
             # Tearing down a non-retained stack means emptying the bucket first (docs/deploy.md).
             removal_policy=config.data_removal_policy,
@@ -143,8 +151,8 @@ class DataStores(Construct):
             "AwsSolutions-S1",
             "Server access logs would need a second bucket and log every payload read and write "
             "of every job. This bucket is private (public access blocked, bucket-owner-enforced, "
-            "TLS 1.2+ only, no bucket policy grants) and only the API and dispatcher roles can "
-            "touch objects, under payloads/ only; CloudTrail S3 data events give an object-level "
-            "audit trail when one is required, without a log bucket.",
+            "TLS 1.2+ only, no bucket policy grants) and only the roles of the functions that "
+            "create or settle jobs can touch objects, under payloads/ only; CloudTrail S3 data "
+            "events give an object-level audit trail when one is required, without a log bucket.",
         )
         return bucket

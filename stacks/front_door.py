@@ -13,6 +13,7 @@ through, and the rewrite below is the documented way to reach a path the origin 
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from constructs import Construct
@@ -20,6 +21,9 @@ from constructs import Construct
 from stacks.nag import acknowledge
 
 WEBSOCKET_PATH = "/api/v1/ws"
+# The 4xx/5xx codes CloudFront caches (10 s by default, even under CachingDisabled) and lets a
+# distribution configure: every other status is never cached.
+CACHED_ERROR_CODES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
 
 
 def websocket_rewrite_code(stage_name: str) -> str:
@@ -100,6 +104,13 @@ class EdgeFrontDoor(Construct):
             # North America and Europe edges only: the cheapest class, and clients elsewhere still
             # connect (through a farther edge).
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            # The cache key is the path alone: a cached 5xx of one caller's GET, or a refused
+            # /api/v1/ws handshake, would be served to every caller at that edge. Errors pass
+            # through as the API answered them (no response page), cached for 0 s.
+            error_responses=[
+                cloudfront.ErrorResponse(http_status=code, ttl=cdk.Duration.seconds(0))
+                for code in CACHED_ERROR_CODES
+            ],
         )
         self._acknowledge()
 
@@ -119,7 +130,7 @@ class EdgeFrontDoor(Construct):
             self.distribution,
             "AwsSolutions-CFR2",
             "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, which "
-            "breaks the stack's ~$0 idle cost; both APIs behind this distribution have stage "
+            "more than doubles the stack's idle cost (~$3.50); both APIs behind this distribution have stage "
             "throttling and authenticate every call. docs/deploy.md shows how to attach a web ACL.",
         )
         acknowledge(

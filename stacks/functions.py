@@ -50,6 +50,8 @@ class ServiceFunction(Construct):
         timeout: cdk.Duration,
         memory_size: int = 512,
         recursive_loop: lambda_.RecursiveLoop = lambda_.RecursiveLoop.TERMINATE,
+        async_retry_attempts: int | None = None,
+        max_event_age: cdk.Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -81,6 +83,10 @@ class ServiceFunction(Construct):
             timeout=timeout,
             memory_size=memory_size,
             recursive_loop=recursive_loop,
+            # Asynchronous invocations only (EventBridge Scheduler's): Lambda retries a failed one
+            # twice by default, repeating whatever the first run already did.
+            retry_attempts=async_retry_attempts,
+            max_event_age=max_event_age,
             environment={
                 "POWERTOOLS_SERVICE_NAME": service_name,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,

@@ -50,7 +50,10 @@ ACCESS_LOG_FORMAT = json.dumps(
         "routeKey": "$context.routeKey",
         "connectionId": "$context.connectionId",
         "status": "$context.status",
-        "integrationStatus": "$context.integrationStatus",
+        # $context.integrationStatus is an HTTP API variable; WebSocket stages name the function's
+        # answer $context.integration.status (and Lambda's own $context.integration.integrationStatus).
+        "integrationStatus": "$context.integration.status",
+        "integrationError": "$context.integration.error",
         "integrationLatency": "$context.integrationLatency",
         "error": "$context.error.message",
     },

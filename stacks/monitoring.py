@@ -1,7 +1,7 @@
 """Alarms and a dashboard: the few signals that mean jobs are stuck, lost or refused.
 
 The alarms have no actions yet: an SNS topic that CloudWatch may publish to needs a
-customer-managed KMS key to be encrypted ($1/month, breaking the idle cost of ~$0). Operators
+customer-managed KMS key to be encrypted ($1/month on top of the ~$3.50 idle cost). Operators
 subscribe through EventBridge "CloudWatch Alarm State Change" events or add a topic (docs/deploy.md).
 """
 

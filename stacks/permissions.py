@@ -32,8 +32,6 @@ TABLE_ITEM_ACTIONS = (
     "dynamodb:ConditionCheckItem",
 )
 TABLE_QUERY_ACTIONS = ("dynamodb:Query",)
-# The API's readiness probes (/health, /health/ready) call DescribeTable to see the table is reachable.
-TABLE_DESCRIBE_ACTIONS = ("dynamodb:DescribeTable",)
 # What a Lambda event source mapping needs to poll a stream. AWS documents ListStreams on the
 # stream ARN (DynamoDB developer guide, "IAM policy to allow a Lambda function to access DynamoDB
 # stream records"), so it needs no "*" resource.
@@ -149,12 +147,12 @@ def function_invoke_by_prefix(scope_stack: cdk.Stack, prefix: str) -> iam.Policy
     return iam.PolicyStatement(sid="LambdaWorkersInvoke", actions=["lambda:InvokeFunction"], resources=[arn])
 
 
-# EventBridge Scheduler calls the dispatcher makes to arm, move and disarm a far cron fire.
+# EventBridge Scheduler calls the dispatcher makes to arm, move and disarm a far cron fire (it
+# never reads a schedule back: updates are blind upserts).
 SCHEDULE_ACTIONS = (
     "scheduler:CreateSchedule",
     "scheduler:UpdateSchedule",
     "scheduler:DeleteSchedule",
-    "scheduler:GetSchedule",
 )
 # @connections: POST sends a frame to one connection, DELETE closes it (a revoked key's sockets).
 CONNECTION_METHODS = ("POST", "DELETE")

@@ -21,11 +21,12 @@ from stacks import permissions
 from stacks.data import DataStores
 from stacks.schedules import ScheduleArming
 
-API_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
-# The dispatcher moves payloads but never deletes them: deletion follows an API call.
-DISPATCHER_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
-# A schedule's fire creates a job whose payload may be too large for an item, like the API does.
-SCHEDULER_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+# Every function that creates or settles jobs reads, writes and deletes their offloaded payloads and
+# results: a create whose transaction is cancelled (a duplicate idempotency key, a repeated cron
+# fire) deletes the object it just wrote, and so does a complete that lost its lease. Without
+# DeleteObject those paths fail with AccessDenied and their messages end dead-lettered
+# (tests/cdk/test_function_actions.py derives this from the code).
+PAYLOAD_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 
 
 def _all_tables(data: DataStores) -> list[iam.PolicyStatement]:
@@ -50,7 +51,7 @@ def api_statements(
 ) -> list[iam.PolicyStatement]:
     return [
         *_all_tables(data),
-        *_all_buckets(data, API_OBJECT_ACTIONS),
+        *_all_buckets(data, PAYLOAD_OBJECT_ACTIONS),
         # No SQS: timers are armed by the dispatcher from the table's stream (docs/timers.md).
         permissions.secret_read(admin_key, "AdminKey"),
         permissions.secret_read(jwt_secret, "JwtSigningSecret"),
@@ -85,7 +86,7 @@ def dispatcher_statements(
     return [
         *_all_tables(data),
         *_stream_reads(data),
-        *_all_buckets(data, DISPATCHER_OBJECT_ACTIONS),
+        *_all_buckets(data, PAYLOAD_OBJECT_ACTIONS),
         permissions.queue_consume(data.queue(dispatch), dispatch.logical_id),
         # Timers longer than SQS's 900 s delay limit are re-chained as a new delayed message.
         permissions.queue_send(data.queue(dispatch), dispatch.logical_id),
@@ -105,7 +106,7 @@ def dispatcher_statements(
 def scheduler_statements(data: DataStores) -> list[iam.PolicyStatement]:
     return [
         *_all_tables(data),
-        *_all_buckets(data, SCHEDULER_OBJECT_ACTIONS),
+        *_all_buckets(data, PAYLOAD_OBJECT_ACTIONS),
         # Fires come in from the queue; one still too far for SQS's delay goes back with the rest.
         *_consume_and_resend(data, schema.SCHEDULE_FIRE_QUEUE),
     ]
@@ -137,7 +138,7 @@ def lambda_invoker_statements(data: DataStores, stack: cdk.Stack, prefix: str) -
     lambda_workers = schema.LAMBDA_WORKER_QUEUE
     return [
         *_all_tables(data),
-        *_all_buckets(data, DISPATCHER_OBJECT_ACTIONS),
+        *_all_buckets(data, PAYLOAD_OBJECT_ACTIONS),
         permissions.queue_consume(data.queue(lambda_workers), lambda_workers.logical_id),
         # After a job settles, the invoker queues the next one of its queue itself.
         permissions.queue_send(data.queue(lambda_workers), lambda_workers.logical_id),

@@ -81,8 +81,8 @@ class ScheduleArming(Construct):
             f":schedule/<{GROUP_LOGICAL_ID}>/*]",
             "One EventBridge schedule per Spooled schedule, named from the schedule's id when the "
             "dispatcher first arms it, so the names are not known at deploy time; the wildcard is "
-            "confined to this stack's own schedule group, and the actions are create, update, "
-            "delete and get only.",
+            "confined to this stack's own schedule group, and the actions are create, update "
+            "and delete only.",
         )
 
     def dispatcher_statements(self) -> list[iam.PolicyStatement]:

@@ -19,7 +19,7 @@ from stacks.api import HttpFrontDoor
 from stacks.apigateway_logging import ApiGatewayLoggingRole
 from stacks.config import StackConfig
 from stacks.data import DataStores
-from stacks.dispatcher import DispatcherTriggers, stream_failure_queue, time_limit_for
+from stacks.dispatcher import SWEEP_RATE, DispatcherTriggers, stream_failure_queue, time_limit_for
 from stacks.front_door import WEBSOCKET_PATH, EdgeFrontDoor
 from stacks.functions import ServiceFunction, bundle_code
 from stacks.live_updates import LiveUpdatesApi
@@ -54,6 +54,11 @@ class SpooledStack(cdk.Stack):
         self.live_api = LiveUpdatesApi(
             self, "Live", config=config, logging_setting=logging_role.account if logging_role else None
         )
+        if logging_role:
+            # AWS::ApiGateway::Account fails in an account where no API Gateway resource was ever
+            # created ("role ARN does not have required permissions"), and the stack rolls back:
+            # AWS documents making it depend on one. The WebSocket API is created first that way.
+            logging_role.account.node.add_dependency(self.live_api.web_socket_api)
         # What every function finds its resources by, the same set make dev gives its handlers
         # (tests/cdk/test_drift.py).
         environment = {
@@ -113,10 +118,17 @@ class SpooledStack(cdk.Stack):
             service_name="spooled-dispatcher",
             environment=environment,
             statements=roles.dispatcher_statements(data, stream_failures, self.schedules),
+            # One timeout for its three sources: a stream batch of 100 records with several side
+            # effects each, or the sweep over every queue, must not time out (a timed-out stream
+            # batch runs again, counters and all). The dispatch queue's visibility is six times it.
             timeout=time_limit_for(schema.DISPATCH_QUEUE.visibility_timeout_seconds),
             # The dispatcher re-chains long timers by sending to the queue it consumes. Lambda
             # would take that for a runaway loop and drop the chain after 16 hops.
             recursive_loop=lambda_.RecursiveLoop.ALLOW,
+            # The sweep is its only asynchronous caller: a failed sweep is not retried (it would
+            # repeat every part that succeeded), the next one runs a minute later anyway.
+            async_retry_attempts=0,
+            max_event_age=SWEEP_RATE,
         )
         DispatcherTriggers(
             self,

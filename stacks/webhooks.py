@@ -16,9 +16,9 @@ from aws_cdk import aws_sqs as sqs
 # (functions/webhooks/handler.py MAX_PARALLEL), so a batch takes as long as its slowest receiver.
 DELIVERY_BATCH_SIZE = 10
 # One attempt may wait 5 s to connect and 10 s for the answer, then records its outcome. Twice
-# that leaves room for the writes and a cold start. The queue's 90 s visibility covers it three
-# times, not the six AWS advises against a throttled batch reappearing mid-run: the worst case is
-# a repeated attempt, which webhooks (at least once, with a delivery id to deduplicate) allow.
+# that leaves room for the writes and a cold start. The queue's 180 s visibility
+# (shared/schema.py) covers it six times, as AWS advises, so a throttled batch does not reappear
+# while still being delivered.
 DELIVERY_TIMEOUT = cdk.Duration.seconds(30)
 # A burst of events (a queue of 10,000 jobs completing) must not take the account's whole Lambda
 # concurrency from the API, nor hammer customers' endpoints with hundreds of parallel calls.

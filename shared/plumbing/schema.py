@@ -123,11 +123,14 @@ JOBS_TABLE = TableDefinition(
 # --- queues --------------------------------------------------------------------------------
 
 DISPATCH_QUEUE = QueueDefinition(
-    # Timers with second precision: delayed messages that wake the dispatcher.
+    # Timers with second precision: delayed messages that wake the dispatcher. Visibility is six
+    # times the dispatcher's 120 s timeout (AWS's advice for a Lambda consumer), which the stream
+    # batches and the sweep it also runs need; a failed timer is retried after it, and the minute
+    # sweep covers a due timer sooner.
     logical_id="DispatchQueue",
     env_var="SPOOLED_DISPATCH_QUEUE_URL",
     local_name="spooled-dispatch",
-    visibility_timeout_seconds=120,
+    visibility_timeout_seconds=720,
     max_receive_count=5,
     dead_letter_local_name="spooled-dispatch-dlq",
     dead_letter_logical_id="DispatchDeadLetterQueue",

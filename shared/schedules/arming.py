@@ -14,7 +14,8 @@ resume) or takes it away (pause, delete) shows up as a stream record. The dispat
   finds it early and sends it again with the remaining delay (re-chaining), so EventBridge's
   minute precision costs nothing and an early or stale wake-up is harmless;
 - no next fire (paused, deleted): the EventBridge schedule is deleted (a near message in flight is
-  dropped as stale when it arrives).
+  dropped as stale when it arrives). Should that delete fail, nothing leaks: the schedule deletes
+  itself after its one remaining wake-up (ActionAfterCompletion DELETE), whose message is stale.
 
 Nothing here is on the request path, and nothing is lost if arming fails: the minute sweep fires
 any schedule more than 90 s overdue (functions/dispatcher/sweep.py).
@@ -201,7 +202,10 @@ def _upsert_wake(timer: ScheduleTimer, expression: str) -> None:
             "RoleArn": config.schedule_role_arn,
             "Input": timer.message.to_json(),
         },
-        "ActionAfterCompletion": "NONE",
+        # A one-time schedule deletes itself once it has fired, so one whose disarm failed (a
+        # paused or deleted schedule) fires once more, is dropped as stale, and leaves nothing
+        # behind; an arm after that finds it gone and creates it again (below).
+        "ActionAfterCompletion": "DELETE",
         "State": "ENABLED",
     }
     # One EventBridge schedule per schedule, updated on every far fire: most arms are updates.

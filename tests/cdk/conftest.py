@@ -1,6 +1,7 @@
 """One synth of the real app (cdk.json context, cdk-nag on) per test session, shared by every module.
 
-(test_front_door.py adds one more, with the context switches turned off.)
+(`switched` is one more, with every context switch turned the other way: no front door, the
+account's API Gateway logging role owned by the stack.)
 
 Starting jsii costs 3-14 s per process and a synth ~4 s more, so the modules here read one
 template instead of building their own. The Lambda bundle is (re)built once first; with the
@@ -99,3 +100,12 @@ def synthesized(
     lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Synthesized]:
     yield synthesize(cdk_context, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def switched(
+    lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    # The one extra synth of the session: each context switch away from its default at once.
+    context = {**cdk_context, "front_door": False, "apigateway_cloudwatch_role": True}
+    return synthesize(context, tmp_path_factory.mktemp("cdk.out.switched"))

@@ -31,10 +31,11 @@ def test_defaults_keep_data() -> None:
     assert _config() == StackConfig(retain=True, log_retention_days=30, log_level="INFO")
 
 
-def test_front_door_and_logging_role_are_on_unless_switched_off() -> None:
-    assert _config().front_door is True and _config().apigateway_cloudwatch_role is True
-    switched = _config(front_door="false", apigateway_cloudwatch_role=False)
-    assert switched.front_door is False and switched.apigateway_cloudwatch_role is False
+def test_front_door_is_on_and_the_account_logging_role_off_unless_switched() -> None:
+    # The logging role is an account-wide singleton: owning it is opt-in (docs/deploy.md).
+    assert _config().front_door is True and _config().apigateway_cloudwatch_role is False
+    switched = _config(front_door="false", apigateway_cloudwatch_role=True)
+    assert switched.front_door is False and switched.apigateway_cloudwatch_role is True
 
 
 @pytest.mark.parametrize(

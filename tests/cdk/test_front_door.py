@@ -1,34 +1,22 @@
 """The front door: CloudFront in front of both APIs, the /api/v1/ws rewrite, and the URLs the stack
-prints; and, with the context switches off, the same stack without CloudFront or the account role."""
+prints; and, with front_door=false (the `switched` synth), the same stack without CloudFront."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from stacks.front_door import WEBSOCKET_PATH
 from stacks.live_updates import STAGE_NAME
-from tests.cdk.conftest import Synthesized, synthesize
+from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import function_of, render
 
 WS_API = "LiveUpdatesWebSocketApi"
 # Managed policies, by their fixed ids: CachingDisabled and AllViewerExceptHostHeader.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
-
-
-@pytest.fixture(scope="module")
-def without_switches(
-    lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Synthesized:
-    # The one extra synth of the session: both context switches off at once.
-    context = {**cdk_context, "front_door": False, "apigateway_cloudwatch_role": False}
-    return synthesize(context, tmp_path_factory.mktemp("cdk.out.no-front-door"))
 
 
 def _distribution(synthesized: Synthesized) -> tuple[str, dict[str, Any]]:
@@ -131,40 +119,28 @@ def test_outputs_give_one_host_for_rest_websocket_and_dashboard(synthesized: Syn
     assert render(api["Properties"]["Environment"]["Variables"]["EXTERNAL_URL"]) == f"https://{host}"
 
 
-def test_without_front_door_the_apis_own_hosts_are_the_urls(without_switches: Synthesized) -> None:
-    assert not without_switches.of_type("AWS::CloudFront::Distribution")
-    assert not without_switches.of_type("AWS::CloudFront::Function")
-    http_api, _ = without_switches.by_path("Http/HttpApi/Resource")
-    outputs = {name: render(output["Value"]) for name, output in without_switches.template["Outputs"].items()}
+def test_without_front_door_the_apis_own_hosts_are_the_urls(switched: Synthesized) -> None:
+    assert not switched.of_type("AWS::CloudFront::Distribution")
+    assert not switched.of_type("AWS::CloudFront::Function")
+    http_api, _ = switched.by_path("Http/HttpApi/Resource")
+    outputs = {name: render(output["Value"]) for name, output in switched.template["Outputs"].items()}
     direct = f"https://{http_api}.execute-api.AWS::Region.AWS::URLSuffix"
     assert outputs["ApiUrl"] == f"{direct}/"
     assert outputs["DashboardUrl"] == f"{direct}/dashboard"
     assert outputs["WebSocketUrl"] == outputs["WebSocketApiUrl"]
-    _, api = function_of(without_switches, "Api")
+    _, api = function_of(switched, "Api")
     assert render(api["Properties"]["Environment"]["Variables"]["EXTERNAL_URL"]) == direct
 
 
-def test_without_the_account_role_the_stage_still_logs(without_switches: Synthesized) -> None:
-    # The operator keeps the account's own CloudWatch role setting: nothing of ours replaces it.
-    assert not without_switches.of_type("AWS::ApiGateway::Account")
-    roles = {r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
-             for r in without_switches.of_type("AWS::IAM::Role").values()}  # fmt: skip
-    assert "apigateway.amazonaws.com" not in roles
-    _, stage = without_switches.by_path("Live/Stage/Resource")
-    assert "AccessLogSettings" in stage["Properties"]
-
-
-def test_without_switches_nag_passes_with_fewer_acknowledgments(without_switches: Synthesized) -> None:
-    report = json.loads((without_switches.outdir / "validation-report.json").read_text())
+def test_switched_nag_passes_with_fewer_acknowledgments(switched: Synthesized) -> None:
+    report = json.loads((switched.outdir / "validation-report.json").read_text())
     assert all(not plugin.get("violations") for plugin in report["pluginReports"]), report
-    metadata = json.loads(
-        (without_switches.outdir / f"{without_switches.stack_name}.metadata.json").read_text()
-    )
+    metadata = json.loads((switched.outdir / f"{switched.stack_name}.metadata.json").read_text())
     acknowledged_paths = {
         path
         for path, entries in metadata.items()
         if any(e["type"] == "aws:cdk:acknowledged-rules" for e in entries)
     }
-    assert not any(
-        path.startswith(("/Spooled/Edge", "/Spooled/ApiGatewayLogging")) for path in acknowledged_paths
-    )
+    assert not any(path.startswith("/Spooled/Edge") for path in acknowledged_paths)
+    # The account logging role the switched stack owns brings its own (test_deploy_readiness.py).
+    assert "/Spooled/ApiGatewayLogging/Role" in acknowledged_paths

@@ -74,8 +74,8 @@ def test_stage_logs_without_query_strings_and_is_throttled(synthesized: Synthesi
     throttling = props["DefaultRouteSettings"]
     assert 0 < throttling["ThrottlingRateLimit"] <= throttling["ThrottlingBurstLimit"]
     assert synthesized.resources[access_logs]["Properties"]["RetentionInDays"] == 30
-    # Created after the routes (an auto-deployed stage without routes fails) and after the
-    # account's CloudWatch role (a WebSocket stage cannot log without it).
+    # Created after the routes (an auto-deployed stage without routes fails); the dependency on
+    # the account's logging setting, when the stack owns it, is in test_deploy_readiness.py.
     depends_on = set(synthesized.resources[stage_id]["DependsOn"])
     route_ids = {
         logical_id
@@ -83,20 +83,6 @@ def test_stage_logs_without_query_strings_and_is_throttled(synthesized: Synthesi
         if r["Properties"]["ApiId"] == {"Ref": WS_API}
     }
     assert route_ids <= depends_on
-    assert synthesized.by_path("ApiGatewayLogging/Account")[0] in depends_on
-
-
-def test_account_logging_role_may_only_write_logs(synthesized: Synthesized) -> None:
-    role_id, role = synthesized.by_path("ApiGatewayLogging/Role/Resource")
-    _, account = synthesized.by_path("ApiGatewayLogging/Account")
-    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
-    log_groups = "arn:AWS::Partition:logs:AWS::Region:AWS::AccountId:log-group:*"
-    actions = ("CreateLogGroup", "CreateLogStream", "DescribeLogGroups", "DescribeLogStreams", "PutLogEvents")
-    assert permissions(role) == {(f"logs:{action}", log_groups) for action in actions}
-    # The account setting outlives the stack: its role must too.
-    assert role["DeletionPolicy"] == "Retain"
 
 
 def test_live_updates_function_reads_the_stream_second_and_gives_up_stale_records(

@@ -39,6 +39,8 @@ HANDLERS = {
 SERVICES = (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher"),
             ("LambdaInvoker", "spooled-lambda-invoker"), ("Scheduler", "spooled-scheduler"),
             ("Webhooks", "spooled-webhooks"), ("LiveUpdates", "spooled-live-updates"))  # fmt: skip
+# Creates and settles jobs, so reads, writes and deletes offloaded payloads (stacks/roles.py).
+PAYLOAD_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 OLD_TLS = {"NumericLessThan": {"s3:TlsVersion": 1.2}}  # the bucket's minimum_tls_version
 _function = function_of
@@ -380,8 +382,7 @@ def test_every_role_belongs_to_one_function_or_service(synthesized: Synthesized)
     expected = {synthesized.by_path(f"{name}/Role/Resource")[0] for name, _ in SERVICES} | {
         synthesized.by_path("DispatcherTriggers/SweepRole/Resource")[0],  # scheduler -> dispatcher
         synthesized.by_path("Schedules/SenderRole/Resource")[0],  # scheduler -> schedule-fire queue
-        synthesized.by_path("ApiGatewayLogging/Role/Resource")[0],  # API Gateway -> CloudWatch Logs
-    }
+    }  # (API Gateway's logging role only with apigateway_cloudwatch_role=true: test_deploy_readiness.py)
     assert roles == expected
     for name, _ in SERVICES:
         role, resource = synthesized.by_path(f"{name}/Role/Resource")
@@ -394,7 +395,7 @@ def test_every_role_belongs_to_one_function_or_service(synthesized: Synthesized)
 def test_api_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("Api/Role/Resource")
     expected = log_permissions(synthesized, "Api") | all_table_permissions()
-    expected |= object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
+    expected |= object_permissions(PAYLOAD_OBJECT_ACTIONS)
     for name in ("AdminKey", "JwtSigningSecret", "MetricsToken"):
         expected.add(("secretsmanager:GetSecretValue", synthesized.by_path(f"{name}/Resource")[0]))
     assert permissions(role) == expected
@@ -409,7 +410,7 @@ def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -
     failures, _ = synthesized.by_path("StreamFailureQueue/Resource")
     sender_role, _ = synthesized.by_path("Schedules/SenderRole/Resource")
     expected = log_permissions(synthesized, "Dispatcher") | all_table_permissions() | stream_permissions()
-    expected |= object_permissions({"s3:GetObject", "s3:PutObject"})
+    expected |= object_permissions(PAYLOAD_OBJECT_ACTIONS)
     expected |= consume_permissions(schema.DISPATCH_QUEUE)
     expected |= {
         send_permission(schema.DISPATCH_QUEUE),
@@ -422,7 +423,7 @@ def test_dispatcher_role_has_exactly_its_permissions(synthesized: Synthesized) -
     schedules = "arn:AWS::Partition:scheduler:AWS::Region:AWS::AccountId:schedule/ScheduleGroup/*"
     expected |= {
         (f"scheduler:{action}", schedules)
-        for action in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule")
+        for action in ("CreateSchedule", "UpdateSchedule", "DeleteSchedule")
     }
     assert permissions(role) == expected
     assert not any(action.startswith(("secretsmanager:", "lambda:")) for action, _ in permissions(role))
@@ -436,7 +437,7 @@ def test_lambda_invoker_may_invoke_only_prefixed_worker_functions(synthesized: S
     assert len(invokes) == 1
     (target,) = invokes
     assert target.endswith(":function:spooled-worker-*")
-    expected = all_table_permissions() | object_permissions({"s3:GetObject", "s3:PutObject"})
+    expected = all_table_permissions() | object_permissions(PAYLOAD_OBJECT_ACTIONS)
     expected |= {
         ("sqs:ReceiveMessage", workers),
         ("sqs:DeleteMessage", workers),
@@ -500,10 +501,6 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/LiveUpdates/Role": {CONNECTIONS_WILDCARD.format(method=m) for m in ("POST", "DELETE")},
     # $connect authenticates the ?token= itself, like the HTTP API's function does.
     "/Spooled/Live/WebSocketApi": {"AwsSolutions-APIG4"},
-    # API Gateway's account-wide logging role must reach every API's log groups.
-    "/Spooled/ApiGatewayLogging/Role": {
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]"
-    },
     # Geo restriction and WAF are the operator's to add (WAF breaks the idle cost), access logs
     # would hold the WebSocket ?token=, and the default certificate fixes the TLS policy.
     "/Spooled/Edge/Distribution": {
