@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from shared import schema
+from shared.plumbing import schema
 from stacks.api import CORS_PARAMETER, RESERVED_CONCURRENCY_PARAMETER
 from stacks.front_door import CACHED_ERROR_CODES
 from tests.cdk.conftest import Synthesized
