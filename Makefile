@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e bench clean bundle synth deploy destroy
+.PHONY: install dev test lint unit functional e2e browser bench clean bundle synth deploy destroy openapi chromium
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -20,11 +20,12 @@ $(STAMP): requirements-dev.txt requirements-lambda.txt
 install: $(STAMP)
 
 ## Run the whole product locally on 127.0.0.1:$(PORT) (embedded moto, real handlers).
-dev: install
+## node_modules: /docs and the dashboard's charts serve Swagger UI and uPlot from their npm packages.
+dev: install node_modules/.package-lock.json
 	PORT=$(PORT) $(BIN)/python -m local_stack
 
 ## Install what is missing, lint, synthesize the stack (cdk-nag must pass), and run every test.
-test: install synth
+test: install synth chromium
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -35,6 +36,15 @@ lint: install
 unit functional e2e: install
 	$(BIN)/python -m pytest -q tests/$@
 
+## The browser test (tests/browser) needs Debian's chromium, driven by Playwright from PyPI
+## (Playwright's own browser download does not work here). CI runs as root on a fresh machine.
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+browser: install chromium node_modules/.package-lock.json
+	$(BIN)/python -m pytest -q tests/browser
+
 bench: install
 	$(BIN)/python -m bench
 
@@ -42,9 +52,14 @@ bench: install
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## Lambda code: dependencies for the Lambda runtime (cached by requirements hash) plus our packages.
-bundle: install
+## Lambda code: dependencies for the Lambda runtime (cached by requirements hash) plus our packages,
+## the vendored browser files and a freshly generated OpenAPI document.
+bundle: install node_modules/.package-lock.json
 	$(BIN)/python -m scripts.build_lambda_bundle
+
+## Regenerate functions/api/openapi.json from the router and the request models (docs/openapi.md).
+openapi: install
+	$(BIN)/python -m scripts.openapi
 
 ## Synthesize the stack into cdk.out/ offline; fails on any unacknowledged cdk-nag finding.
 synth: bundle node_modules/.package-lock.json

@@ -42,6 +42,6 @@ def get_metrics(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/v1/dashboard", get_dashboard),
+    Route("GET", "/api/v1/dashboard", get_dashboard, returns="Dashboard"),
     Route("GET", "/metrics", get_metrics, public=True),
 ]
