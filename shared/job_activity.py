@@ -183,9 +183,7 @@ def read(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> d
         args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def read_minutes(
-    table: str, org_id: str, from_s: int, to_s: int
-) -> dict[int, dict[str, Counter[str]]]:
+def read_minutes(table: str, org_id: str, from_s: int, to_s: int) -> dict[int, dict[str, Counter[str]]]:
     """minute start → queue → counts of the 1-minute buckets starting in [from_s, to_s]."""
     db = aws_clients.client("dynamodb")
     minutes: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
