@@ -72,13 +72,17 @@ class HandlerFacts:
 
 
 def _sources(function: Callable[..., Any]) -> list[str]:
-    """The function's source and that of same-module functions it calls (one level deep)."""
+    """The function's source and that of the API's functions it calls (one level deep)."""
     own = inspect.getsource(function)
     sources = [own]
-    module = function.__module__
+    module_prefix = function.__module__.rsplit(".", 1)[0]  # this API's own helpers, not libraries
     for name in dict.fromkeys(m["name"] for m in _CALL.finditer(own)):
         helper = function.__globals__.get(name)
-        if inspect.isfunction(helper) and helper.__module__ == module and helper is not function:
+        if (
+            inspect.isfunction(helper)
+            and helper.__module__.startswith(module_prefix)
+            and helper is not function
+        ):
             sources.append(inspect.getsource(helper))
     return sources
 
