@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e bench clean bundle synth checkov deploy destroy
+.PHONY: install dev test lint unit functional e2e browser bench clean bundle synth checkov deploy destroy openapi chromium
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -23,11 +23,12 @@ $(STAMP): requirements-dev.txt requirements-lambda.txt
 install: $(STAMP)
 
 ## Run the whole product locally on 127.0.0.1:$(PORT) (embedded moto, real handlers).
-dev: install
+## node_modules: /docs and the dashboard's charts serve Swagger UI and uPlot from their npm packages.
+dev: install node_modules/.package-lock.json
 	PORT=$(PORT) $(BIN)/python -m local_stack
 
 ## Install what is missing, lint, synthesize the stack (cdk-nag and checkov must pass), and run every test.
-test: install synth checkov
+test: install synth checkov chromium
 	$(BIN)/python -m ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
@@ -40,6 +41,15 @@ lint: install
 unit functional e2e: install
 	$(BIN)/python -m pytest -q tests/$@
 
+## The browser test (tests/browser) needs Debian's chromium, driven by Playwright from PyPI
+## (Playwright's own browser download does not work here). CI runs as root on a fresh machine.
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+browser: install chromium node_modules/.package-lock.json
+	$(BIN)/python -m pytest -q tests/browser
+
 bench: install
 	$(BIN)/python -m bench
 
@@ -47,9 +57,14 @@ bench: install
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-## Lambda code: dependencies for the Lambda runtime (cached by requirements hash) plus our packages.
-bundle: install
+## Lambda code: dependencies for the Lambda runtime (cached by requirements hash) plus our packages,
+## the vendored browser files and a freshly generated OpenAPI document.
+bundle: install node_modules/.package-lock.json
 	$(BIN)/python -m scripts.build_lambda_bundle
+
+## Regenerate functions/api/openapi.json from the router and the request models (docs/openapi.md).
+openapi: install
+	$(BIN)/python -m scripts.openapi
 
 ## Synthesize the stack into cdk.out/ offline; fails on any unacknowledged cdk-nag finding.
 synth: bundle node_modules/.package-lock.json

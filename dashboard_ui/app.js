@@ -3,6 +3,7 @@
 // render.js; every REST path, in endpoints.js.
 
 import { reconnectDelayMs } from "./backoff.js";
+import { drawCharts, hourTotals } from "./charts.js";
 import { endpoints, MAX_PAGE, PAGE_SIZE } from "./endpoints.js";
 import { parseFrame } from "./frames.js";
 import { render, renderDetail, renderSignedIn } from "./render.js";
@@ -22,6 +23,7 @@ const POLL_MS = 5000; // without the socket
 const RECONCILE_MS = 30000; // with it: snapshots correct what frames cannot say (24 h figures, drift)
 const MAX_QUEUE_STATS = 25; // per-queue stats calls per refresh
 const CONNECT_TIMEOUT_MS = 10000; // a handshake nobody answers must not hold off the polling
+const ACTIVITY_MS = 20000; // the charts move by the minute: no need to reload them every 5 s
 const BASE = apiBase(window.location.pathname);
 const $ = (id) => document.getElementById(id);
 
@@ -37,6 +39,8 @@ let generation = 0; // bumped on sign-out and filter changes: late answers for o
 let detail = null; // {job, history} of the job shown in the dialog
 let detailReload = null;
 let renderQueued = false;
+let activityLoadedAt = 0;
+let activityQueue = null;
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -90,6 +94,29 @@ async function call(endpoint) {
   return { body, hasMore: response.headers.get("X-Has-More") === "true" };
 }
 
+function showActivity(doc) {
+  const t = hourTotals(doc);
+  $("activity-summary").textContent =
+    `${t.created} created, ${t.completed} completed, ${t.failed} failed, ${t.deadlettered} dead-lettered ` +
+    `in the last hour; ${t.pending} pending and ${t.processing} processing now` +
+    (doc.queue_name ? ` (queue ${doc.queue_name})` : "");
+  drawCharts(doc, document, window.uPlot);
+}
+
+// The charts follow the queue filter; a failure here leaves the rest of the board alone.
+async function loadActivity(mine, queue) {
+  if (queue === activityQueue && Date.now() - activityLoadedAt < ACTIVITY_MS) return;
+  try {
+    const { body } = await call(endpoints.activity(queue));
+    if (mine !== generation || !body) return;
+    activityLoadedAt = Date.now();
+    activityQueue = queue;
+    showActivity(body);
+  } catch (error) {
+    report(error);
+  }
+}
+
 async function loadSnapshot() {
   const mine = generation;
   const filters = state.filters;
@@ -111,6 +138,7 @@ async function loadSnapshot() {
     ),
   );
   if (mine !== generation) return; // signed out or filters changed meanwhile
+  loadActivity(mine, filters.queue || null);
   setState(
     applySnapshot(withError(state, null), {
       overview: overview.body,
@@ -244,6 +272,7 @@ async function signIn(key) {
 function signOut(reason = null) {
   apiKey = null;
   generation += 1;
+  activityLoadedAt = 0;
   sessionStorage.removeItem(KEY_STORAGE);
   disconnect();
   closeDetail();
@@ -340,7 +369,10 @@ function wire() {
     if (key) signIn(key);
   });
   $("sign-out").addEventListener("click", () => signOut());
-  $("refresh").addEventListener("click", () => refresh());
+  $("refresh").addEventListener("click", () => {
+    activityLoadedAt = 0; // a refresh asked for by hand reloads the charts too
+    refresh();
+  });
   $("job-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     applyFilters({ status: $("filter-status").value, queue: $("filter-queue").value });

@@ -10,6 +10,8 @@ export const MAX_PAGE = 100;
 
 export const endpoints = {
   dashboard: () => ({ method: "GET", path: "/api/v1/dashboard" }),
+  // Per-minute flows and queue depth over the last hour, for the charts (charts.js).
+  activity: (queue) => ({ method: "GET", path: "/api/v1/dashboard/activity", query: { queue_name: queue } }),
   queues: () => ({ method: "GET", path: "/api/v1/queues" }),
   queueStats: (name) => ({ method: "GET", path: `/api/v1/queues/${seg(name)}/stats` }),
   pauseQueue: (name) => ({ method: "POST", path: `/api/v1/queues/${seg(name)}/pause`, body: {} }),

@@ -87,6 +87,24 @@ def install_dependencies(
     return target, True
 
 
+def copy_vendor_assets(target: Path, node_modules: Path) -> None:
+    """The npm files the API serves (functions/api/vendor_assets.py), with their licences."""
+    from functions.api import vendor_assets
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name, package_path in {**vendor_assets.FILES, **vendor_assets.LICENSES}.items():
+        source = node_modules / package_path
+        if not source.is_file():
+            raise SystemExit(f"{source} is missing: run `npm ci` (make does it) before bundling")
+        shutil.copyfile(source, target / name)
+
+
+def openapi_text() -> str:
+    from scripts.openapi.generate import build, render
+
+    return render(build())
+
+
 def build_bundle(bundle_dir: Path = BUNDLE_DIR, repo_root: Path = REPO_ROOT) -> Path:
     """(Re)build the asset folder from the cached dependencies and the current sources."""
     dependencies, _ = install_dependencies()
@@ -98,6 +116,10 @@ def build_bundle(bundle_dir: Path = BUNDLE_DIR, repo_root: Path = REPO_ROOT) -> 
             shutil.copytree(repo_root / package, staging / package, ignore=_IGNORE)
         for folder in STATIC_FOLDERS:
             shutil.copytree(repo_root / folder, staging / folder, ignore=_IGNORE_STATIC)
+        copy_vendor_assets(staging / "vendor", repo_root / "node_modules")
+        # The served document is generated from the sources being bundled, so it cannot be stale
+        # even when the committed copy is (tests/unit/api/test_openapi.py fails on that too).
+        (staging / "functions" / "api" / "openapi.json").write_text(openapi_text(), encoding="utf-8")
         # Swap in the finished folder so a synth never sees a bundle without our packages.
         shutil.rmtree(bundle_dir, ignore_errors=True)
         staging.rename(bundle_dir)

@@ -11,6 +11,7 @@ from functions.api import (
     routes_api_keys,
     routes_auth,
     routes_dashboard_ui,
+    routes_docs,
     routes_ingest,
     routes_jobs,
     routes_operations,
@@ -46,6 +47,7 @@ ROUTER = Router(
     + routes_schedules.ROUTES
     + routes_ingest.ROUTES
     + routes_dashboard_ui.ROUTES
+    + routes_docs.ROUTES
     + routes_outgoing_webhooks.ROUTES
     + routes_workflows.ROUTES
 )

@@ -18,6 +18,14 @@ class Route:
     template: str  # e.g. /api/v1/jobs/{id}/complete
     handler: Handler
     public: bool = False  # no API key needed (health, admin routes check their own key)
+    # The response body's schema in the OpenAPI document, by name ("Job", "JobSummary[]" for a
+    # list; scripts/openapi/schemas.py). A name, not a model: the handler's cold path imports
+    # nothing for documentation. Everything else (body model, query, statuses) is read from the
+    # handler itself at build time.
+    returns: str | None = None
+    # Error statuses the domain raises below the handler (409 on a stale lease, 413 on a large
+    # payload), which reading the handler cannot see; the rest the generator works out.
+    errors: tuple[int, ...] = ()
 
     @property
     def segments(self) -> list[str]:

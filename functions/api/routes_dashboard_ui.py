@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from functions.api import static_files
+from functions.api import static_files, vendor_assets
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared.identity.credentials import AuthContext
@@ -47,8 +47,8 @@ def ui_files() -> dict[str, static_files.StaticFile]:
     return static_files.load_folder(UI_FOLDER)
 
 
-def _serve(req: ApiRequest, name: str) -> ApiResponse:
-    file = ui_files().get(name)
+def serve_file(req: ApiRequest, file: static_files.StaticFile | None) -> ApiResponse:
+    """A static file with the pages' security headers, or a 304 when the browser's copy is current."""
     if file is None:
         raise RouteNotFound()
     # Names are not content-hashed, so every use revalidates; an unchanged file costs a 304.
@@ -56,6 +56,10 @@ def _serve(req: ApiRequest, name: str) -> ApiResponse:
     if static_files.etag_matches(req.headers.get("if-none-match"), file.etag):
         return ApiResponse(304, headers=headers)
     return ApiResponse(200, headers={**headers, "Content-Type": file.content_type}, text=file.text)
+
+
+def _serve(req: ApiRequest, name: str) -> ApiResponse:
+    return serve_file(req, ui_files().get(name))
 
 
 def index(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
@@ -73,7 +77,16 @@ def asset(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
     return _serve(req, name)
 
 
+def vendor_asset(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
+    """The chart library (uPlot), from its npm package (functions/api/vendor_assets.py)."""
+    name = req.path_params["asset"]
+    if not name.startswith("uplot."):
+        raise RouteNotFound()  # /docs serves Swagger UI's files
+    return serve_file(req, vendor_assets.files().get(name))
+
+
 ROUTES = [
     Route("GET", "/dashboard", index, public=True),
     Route("GET", "/dashboard/{asset}", asset, public=True),
+    Route("GET", "/dashboard/vendor/{asset}", vendor_asset, public=True),
 ]

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 
+from functions.api.activity_series import ActivitySeries
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
 from shared.identity import deployment_secrets
@@ -29,6 +30,16 @@ def get_dashboard(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
     return ApiResponse(200, dashboard().document(ctx))
 
 
+@lru_cache(maxsize=1)
+def activity() -> ActivitySeries:
+    return ActivitySeries()
+
+
+def get_activity(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
+    """Jobs created, completed and failed, and queue depth, per minute over the last hour."""
+    return ApiResponse(200, activity().document(ctx, req.query.get("queue_name") or None))
+
+
 def get_metrics(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
     expected = deployment_secrets.metrics_token()
     if expected is not None:
@@ -42,6 +53,7 @@ def get_metrics(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
 
 
 ROUTES = [
-    Route("GET", "/api/v1/dashboard", get_dashboard),
+    Route("GET", "/api/v1/dashboard", get_dashboard, returns="Dashboard"),
+    Route("GET", "/api/v1/dashboard/activity", get_activity, returns="DashboardActivity"),
     Route("GET", "/metrics", get_metrics, public=True),
 ]

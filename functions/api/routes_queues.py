@@ -59,11 +59,11 @@ def delete(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 ROUTES = [
-    Route("GET", f"{V1}/queues", list_queues),
-    Route("GET", f"{V1}/queues/{{name}}", get_queue),
-    Route("DELETE", f"{V1}/queues/{{name}}", delete),
-    Route("PUT", f"{V1}/queues/{{name}}/config", update_config),
-    Route("GET", f"{V1}/queues/{{name}}/stats", stats),
-    Route("POST", f"{V1}/queues/{{name}}/pause", pause),
-    Route("POST", f"{V1}/queues/{{name}}/resume", resume),
+    Route("GET", f"{V1}/queues", list_queues, returns="QueueSummary[]"),
+    Route("GET", f"{V1}/queues/{{name}}", get_queue, returns="QueueConfig", errors=(400,)),
+    Route("DELETE", f"{V1}/queues/{{name}}", delete, errors=(409,)),
+    Route("PUT", f"{V1}/queues/{{name}}/config", update_config, returns="QueueConfig"),
+    Route("GET", f"{V1}/queues/{{name}}/stats", stats, returns="QueueStats", errors=(400,)),
+    Route("POST", f"{V1}/queues/{{name}}/pause", pause, returns="QueuePaused"),
+    Route("POST", f"{V1}/queues/{{name}}/resume", resume, returns="QueueResumed"),
 ]

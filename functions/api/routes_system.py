@@ -38,7 +38,7 @@ def ready(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
 
 
 ROUTES = [
-    Route("GET", "/health", health, public=True),
+    Route("GET", "/health", health, public=True, returns="Health"),
     Route("GET", "/health/live", live, public=True),
     Route("GET", "/health/ready", ready, public=True),
 ]

@@ -69,9 +69,9 @@ def get_worker(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 ROUTES = [
-    Route("GET", f"{V1}/workers", list_workers),
-    Route("GET", f"{V1}/workers/{{id}}", get_worker),
-    Route("POST", f"{V1}/workers/register", register),
+    Route("GET", f"{V1}/workers", list_workers, returns="WorkerSummary[]"),
+    Route("GET", f"{V1}/workers/{{id}}", get_worker, returns="Worker"),
+    Route("POST", f"{V1}/workers/register", register, returns="WorkerRegistered", errors=(409,)),
     Route("POST", f"{V1}/workers/{{id}}/heartbeat", heartbeat),
     Route("POST", f"{V1}/workers/{{id}}/deregister", deregister),
 ]

@@ -1,9 +1,12 @@
 """What happened to jobs over time, kept from the table's stream (like shared/jobs/queues/counters.py).
 
 Each stream batch is folded into a few ADDs per queue:
-  - time buckets per queue: hourly (`H`, for "last 24 h" and "today") and 5-minute (`M`, for
-    "last hour") counts of jobs created, claimed, completed, failed and dead-lettered, plus sums
-    for average wait and processing times;
+  - time buckets per queue: hourly (`H`, for "last 24 h" and "today"), 5-minute (`M`, for
+    "last hour") and 1-minute (`m1`, for the dashboard's charts) counts of jobs created, claimed,
+    completed, failed and dead-lettered, plus sums for average wait and processing times;
+  - in the 1-minute buckets only, the net change of the queue's pending and processing counts
+    (`d_pending`, `d_processing`), so that queue depth over the last hour is the current count
+    minus the changes since (GET /api/v1/dashboard/activity) rather than a sampled series;
   - monotonic totals on the queue's counter item, which /metrics exposes as Prometheus counters;
   - jobs_processed / jobs_failed on the worker that completed or failed the job.
 Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
@@ -23,9 +26,11 @@ from shared.plumbing import aws_clients, dynamo_codec
 
 HOURLY = "H"
 FIVE_MINUTES = "M"
-BUCKET_SECONDS = {HOURLY: 3600, FIVE_MINUTES: 300}
+MINUTE = "m1"
+BUCKET_SECONDS = {HOURLY: 3600, FIVE_MINUTES: 300, MINUTE: 60}
 # Kept a little longer than they are read; the queries bound the range, so TTL lag is harmless.
-BUCKET_KEEP_SECONDS = {HOURLY: 49 * 3600, FIVE_MINUTES: 2 * 3600}
+BUCKET_KEEP_SECONDS = {HOURLY: 49 * 3600, FIVE_MINUTES: 2 * 3600, MINUTE: 2 * 3600}
+DEPTH_STATUSES = ("pending", "processing")
 
 ACTIVE_STATUSES = ("processing",)
 TERMINAL_FAILURES = ("deadletter", "failed")
@@ -58,6 +63,13 @@ class Activity:
         if name in TOTAL_NAMES:
             self.totals[(org, queue)][TOTAL_NAMES[name]] += n
 
+    def depth_change(self, org: str, queue: str, at_ms: int, before: str | None, after: str | None) -> None:
+        start = (at_ms // 1000) // 60 * 60
+        for status in DEPTH_STATUSES:
+            delta = int(after == status) - int(before == status)
+            if delta:
+                self.buckets[(org, queue, MINUTE, start)][f"d_{status}"] += delta
+
 
 def _scalar(image: dict[str, Any], name: str) -> Any:
     attribute = image.get(name)
@@ -83,15 +95,24 @@ def fold(records: Iterable[dict[str, Any]]) -> Activity:
         change = record.get("dynamodb", {})
         old, new = change.get("OldImage"), change.get("NewImage")
         if not _is_job(new):
-            continue  # deletes and non-job items change no activity
+            # A deleted job changes no activity, but a deleted waiting job shortens its queue.
+            when = change.get("ApproximateCreationDateTime")  # epoch seconds; boto3 gives a datetime
+            if _is_job(old) and when is not None:
+                at_ms = int((when.timestamp() if hasattr(when, "timestamp") else float(when)) * 1000)
+                org, queue = _scalar(old, "org_id"), _scalar(old, "queue_name")
+                activity.depth_change(org, queue, at_ms, _scalar(old, "status"), None)
+            continue
         org, queue = _scalar(new, "org_id"), _scalar(new, "queue_name")
         if not _is_job(old):
-            activity.count(org, queue, _scalar(new, "created_at"), "created")
+            created_at = _scalar(new, "created_at")
+            activity.count(org, queue, created_at, "created")
+            activity.depth_change(org, queue, created_at, None, _scalar(new, "status"))
             continue
         before, after = _scalar(old, "status"), _scalar(new, "status")
         if before == after:
             continue
         at_ms = _scalar(new, "updated_at") or _scalar(new, "created_at")
+        activity.depth_change(org, queue, at_ms, before, after)
         worker = _last_event_worker(new)
         if after == "processing":
             activity.count(org, queue, at_ms, "claimed")
@@ -159,6 +180,24 @@ def read(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> d
                     sums[item["queue_name"]][name] += value
         if "LastEvaluatedKey" not in response:
             return sums
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def read_minutes(table: str, org_id: str, from_s: int, to_s: int) -> dict[int, dict[str, Counter[str]]]:
+    """minute start → queue → counts of the 1-minute buckets starting in [from_s, to_s]."""
+    db = aws_clients.client("dynamodb")
+    minutes: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    args = ex.query_activity(table, org_id, MINUTE, from_s, to_s)
+    while True:
+        response = db.query(**args)
+        for raw in response.get("Items", []):
+            item = dynamo_codec.decode_item(raw)
+            counts = minutes[int(item["bucket_start"])][item["queue_name"]]
+            for name, value in item.items():
+                if isinstance(value, int) and name not in ("bucket_start", "expires_ttl"):
+                    counts[name] += value
+        if "LastEvaluatedKey" not in response:
+            return minutes
         args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 

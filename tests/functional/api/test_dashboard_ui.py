@@ -29,7 +29,7 @@ CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; cha
 def _referenced_assets() -> set[str]:
     """Every file the page loads: index.html's src/href under dashboard/, and every module import."""
     html = (UI / "index.html").read_text()
-    names = set(re.findall(r'(?:src|href)="dashboard/([^"]+)"', html))
+    names = {n for n in re.findall(r'(?:src|href)="dashboard/([^"]+)"', html) if not n.startswith("vendor/")}
     pending = [n for n in names if n.endswith(".js")]
     while pending:
         source = (UI / pending.pop()).read_text()
@@ -41,6 +41,10 @@ def _referenced_assets() -> set[str]:
 
 
 ASSETS = sorted(_referenced_assets())
+# Third-party files (npm, functions/api/vendor_assets.py), served from node_modules or the bundle.
+VENDOR_ASSETS = sorted(
+    re.findall(r'(?:src|href)="dashboard/vendor/([^"]+)"', (UI / "index.html").read_text())
+)
 
 
 def test_the_page_loads_its_scripts_and_styles() -> None:
@@ -79,6 +83,26 @@ def test_every_file_the_page_loads_is_served_with_its_type(api: Any, name: str) 
     assert response.headers["content-type"] == CONTENT_TYPES[Path(name).suffix]
     _assert_ui_headers(response.headers)
     assert response.text == (UI / name).read_text()
+
+
+def test_the_page_loads_the_chart_library_from_this_origin() -> None:
+    assert VENDOR_ASSETS == ["uplot.css", "uplot.js"]
+
+
+@pytest.mark.parametrize("name", VENDOR_ASSETS)
+def test_the_vendored_chart_library_is_served_from_its_npm_package(api: Any, name: str) -> None:
+    from functions.api import vendor_assets
+
+    response = api.get(f"/dashboard/vendor/{name}", api_key=None)
+    assert response.status == 200, response
+    assert response.headers["content-type"] == CONTENT_TYPES[Path(name).suffix]
+    _assert_ui_headers(response.headers)
+    assert response.text == (REPO_ROOT / "node_modules" / vendor_assets.FILES[name]).read_text()
+
+
+@pytest.mark.parametrize("name", ["swagger-ui-bundle.js", "nope.js", "..", "uplot.map"])
+def test_only_the_chart_library_is_under_dashboard_vendor(api: Any, name: str) -> None:
+    assert_error(api.get(f"/dashboard/vendor/{name}", api_key=None), 404, "NOT_FOUND")
 
 
 def test_the_page_has_no_inline_script_or_style_the_policy_would_block() -> None:
@@ -249,9 +273,13 @@ def test_the_ui_calls_work_against_the_api(api: Any, drain_stream: Any) -> None:
             "retryJob": [dead],
             "cancelJob": [waiting],
             "retryDeadLetter": ["emails"],
+            "activity": ["emails"],
         }
     )
 
+    activity = _call(api, built["activity"])
+    assert activity.status == 200 and activity.json["queue_name"] == "emails"
+    assert sum(p["created"] for p in activity.json["points"]) == 3
     overview = _call(api, built["dashboard"])
     assert overview.status == 200, overview
     assert {"system", "jobs", "queues", "workers", "recent_activity"} <= set(overview.json)
@@ -299,3 +327,14 @@ def test_the_lambda_bundle_carries_the_ui_where_the_route_looks(
         assert (served_from / name).read_text() == (UI / name).read_text()
     assert not (served_from / "tests").exists()
     assert not (served_from / "package.json").exists()
+    # The npm files, where functions/api/vendor_assets.py looks in a bundle, with their licences.
+    from functions.api import vendor_assets
+
+    vendored = route_module.resolve().parents[2] / "vendor"
+    for name, package_path in {**vendor_assets.FILES, **vendor_assets.LICENSES}.items():
+        assert (vendored / name).read_bytes() == (REPO_ROOT / "node_modules" / package_path).read_bytes()
+    # The reference page and the OpenAPI document travel too (routes_docs.py).
+    assert (served_from / "reference" / "index.html").is_file()
+    assert (route_module.parent / "openapi.json").read_text() == (
+        REPO_ROOT / "functions/api/openapi.json"
+    ).read_text()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.jobs.queues.activity import FIVE_MINUTES, HOURLY, fold
+from shared.jobs.queues.activity import FIVE_MINUTES, HOURLY, MINUTE, fold
 from shared.plumbing import dynamo_codec
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z: on an hour boundary
@@ -123,10 +123,45 @@ def test_an_event_lands_in_the_buckets_of_its_own_time(
     activity = fold(
         [_record(_job("pending"), _job("processing", at=T0 + offset_ms, started_at=T0 + offset_ms))]
     )
+    minute_start = (T0 + offset_ms) // 1000 // 60 * 60
     assert set(activity.buckets) == {
         ("o", "q", HOURLY, hour_start),
         ("o", "q", FIVE_MINUTES, five_minute_start),
+        ("o", "q", MINUTE, minute_start),
     }
+
+
+def _minute(activity: Any, at_ms: int = T0) -> dict[str, int]:
+    return dict(activity.buckets.get(("o", "q", MINUTE, at_ms // 1000 // 60 * 60), {}))
+
+
+@pytest.mark.parametrize(
+    ("records", "depth"),
+    [
+        ([_record(None, _job("pending", created_at=T0))], {"d_pending": 1}),
+        ([_record(None, _job("scheduled", created_at=T0))], {}),
+        ([_record(_job("scheduled"), _job("pending"))], {"d_pending": 1}),
+        ([_record(_job("pending"), CLAIMED)], {"d_pending": -1, "d_processing": 1}),
+        ([_record(CLAIMED, _job("pending", worker="w1"))], {"d_pending": 1, "d_processing": -1}),
+        ([_record(CLAIMED, _job("completed", worker="w1"))], {"d_processing": -1}),
+        ([_record(_job("pending"), _job("cancelled"))], {"d_pending": -1}),
+        ([_record(_job("pending", priority=1), _job("pending", priority=5))], {}),
+    ],
+)
+def test_the_minute_bucket_carries_the_change_of_queue_depth(
+    records: list[dict[str, Any]], depth: dict[str, int]
+) -> None:
+    bucket = _minute(fold(records))
+    assert {k: v for k, v in bucket.items() if k.startswith("d_") and v} == depth
+    # Depth changes stay out of the hourly and 5-minute buckets, which other readers sum.
+    assert not any(k.startswith("d_") for k in _hour(fold(records)))
+
+
+def test_a_deleted_waiting_job_shortens_its_queue_at_the_time_of_the_delete() -> None:
+    record = {"dynamodb": {"OldImage": _job("pending"), "ApproximateCreationDateTime": T0 / 1000 + 120}}
+    activity = fold([record])
+    assert _minute(activity, T0 + 120_000) == {"d_pending": -1}
+    assert _hour(activity) == {}
 
 
 def test_a_batch_sums_per_queue_and_bucket() -> None:
