@@ -32,6 +32,7 @@ class RunningStack:
     base_url: str
     shards: int
     log_path: Path
+    pid: int | None = None  # the child process, for its CPU time (bench/local_speed.py)
 
 
 @contextlib.contextmanager
@@ -45,7 +46,7 @@ def local_stack(log_path: Path, shards: int) -> Iterator[RunningStack]:
     except StackStartError as error:
         raise BenchError(f"the local stack did not start; see {log_path}") from error
     try:
-        yield RunningStack(stack.base_url, shards, log_path)
+        yield RunningStack(stack.base_url, shards, log_path, stack.process.pid if stack.process else None)
     finally:
         stack.stop(timeout=15)
 

@@ -28,6 +28,12 @@ same few expressions over and over. The parse is kept per expression text (the t
 and validation works on a deep copy of it). Its ten validation passes rebuild each pass's
 node-type table for every node visited: each pass now builds it once.
 
+5. Transactions. Before a TransactWriteItems, moto deep-copies each table it writes (once per item
+of the transaction) to put back if one condition fails: seconds under the moto lock once a busy
+session's table holds thousands of items, for every idempotent create. The copy here is of what a
+transaction can change: the partitions it writes (their items deep-copied) and the stream's
+records; the other partitions are shared, untouched until the copy is either dropped or put back.
+
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
 is copying those attributes.
@@ -230,6 +236,78 @@ def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[An
     return items
 
 
+def _transaction_keys(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, set[Any]]:
+    """table name → the hash keys (partitions) the transaction writes or checks."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    keys: dict[str, set[Any]] = {}
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            source = op.get("Item") if op_type == "Put" else op.get("Key")
+            if source and table.hash_key_attr in source:
+                keys.setdefault(table.name, set()).add(DynamoType(source[table.hash_key_attr]))
+    return keys
+
+
+def _backup(table: Any, partitions: set[Any]) -> Any:
+    """A table to put back in place of `table` if the transaction fails: equal to it now, as long as
+    only `partitions` change meanwhile."""
+    import copy
+
+    snapshot = copy.copy(table)
+    snapshot.items = copy.copy(table.items)  # the same partitions, in a dict of its own
+    for hash_key in partitions:
+        if hash_key in table.items:
+            snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
+    if table.stream_shard is not None:
+        shard = copy.copy(table.stream_shard)
+        shard.items = list(table.stream_shard.items)
+        shard.table = snapshot
+        snapshot.stream_shard = shard
+    return snapshot
+
+
+class _BackupCopy:
+    """What moto's transact_write_items finds as `copy` while it runs: deepcopy of a table it
+    is about to write becomes _backup, anything else is copied as before."""
+
+    def __init__(self, partitions: dict[str, set[Any]]) -> None:
+        self.partitions = partitions
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        import copy
+
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(value, Table) and value.name in self.partitions:
+            return _backup(value, self.partitions[value.name])
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        import copy
+
+        return getattr(copy, name)
+
+
+def _cheap_transaction_backups(transact_write_items: Any) -> Any:
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        import copy
+
+        import moto.dynamodb.models as models
+
+        # Only while this call runs, under the moto lock: nothing else runs moto meanwhile.
+        models.copy = _BackupCopy(_transaction_keys(self, transact_items))  # type: ignore[assignment]
+        try:
+            return transact_write_items(self, transact_items)
+        finally:
+            models.copy = copy  # type: ignore[assignment]
+
+    return transact
+
+
 def _patch(owner: Any, name: str, replacement: Any) -> None:
     if (owner, name) not in _PATCHED:
         _PATCHED[(owner, name)] = (owner.__dict__.get(name), getattr(owner, name))
@@ -242,6 +320,7 @@ def originals(name: str) -> dict[Any, Any]:
 
 
 def install() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
@@ -257,6 +336,11 @@ def install() -> None:
     _patch(Table, "query", _query_marks_what_it_reads(Table.query))
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
+    _patch(
+        DynamoDBBackend,
+        "transact_write_items",
+        _cheap_transaction_backups(DynamoDBBackend.transact_write_items),
+    )
     _patch(DepthFirstTraverser, "nodes_to_be_processed", _cached_types)
     _patch(DepthFirstTraverser, "process", _cached_process)
     make = UpdateExpressionParser.make  # a bound classmethod

@@ -111,7 +111,64 @@ def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison)
     QueuePoller(settings().dispatch_queue_url, dispatcher).poll_once()
     dispatcher({"sweep": True})
 
-    print(dict(compared.fast))
     assert not compared.mismatches, "\n".join(compared.mismatches[:5])
     for operation in ("GetItem", "UpdateItem", "Query", "GetRecords", "TransactWriteItems"):
         assert compared.fast[operation] > 0, (operation, compared.fast)
+
+
+def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(compared: Comparison) -> None:
+    import boto3
+
+    from shared.config import settings
+
+    dynamodb = boto3.session.Session().client("dynamodb")
+    table = settings().table_name
+
+    def key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": "x"}}
+
+    def stream_records() -> int:
+        streams = boto3.session.Session().client("dynamodbstreams")
+        arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        return len(streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"])
+
+    dynamodb.put_item(TableName=table, Item={**key("a"), "n": {"N": "1"}})
+    before = stream_records()
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {**key("b"), "n": {"N": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("a"),
+                        "UpdateExpression": "SET n = :two",
+                        "ConditionExpression": "n = :zero",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}, ":zero": {"N": "0"}},
+                    }
+                },
+            ]
+        )
+    assert "Item" not in dynamodb.get_item(TableName=table, Key=key("b"))
+    assert dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"] == {"N": "1"}
+    assert stream_records() == before
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {**key("b"), "n": {"N": "1"}}}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key("a"),
+                    "UpdateExpression": "SET n = :two",
+                    "ConditionExpression": "n = :one",
+                    "ExpressionAttributeValues": {":two": {"N": "2"}, ":one": {"N": "1"}},
+                }
+            },
+        ]
+    )
+    assert dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"] == {"N": "2"}
+    assert "Item" in dynamodb.get_item(TableName=table, Key=key("b"))
+    assert stream_records() == before + 2
+    assert not compared.mismatches, "\n".join(compared.mismatches[:5])
