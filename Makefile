@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e browser bench clean bundle synth checkov deploy destroy openapi chromium
+.PHONY: install dev test lint unit functional e2e browser bench bench-local clean bundle synth checkov deploy destroy openapi chromium
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -52,6 +52,10 @@ browser: install chromium node_modules/.package-lock.json
 
 bench: install
 	$(BIN)/python -m bench
+
+## Only the `make dev` figures (request latency, idle CPU, 16-worker throughput), printed.
+bench-local: install
+	$(BIN)/python -m bench.local_speed
 
 ## AWS: the CDK CLI (pinned in package-lock.json) is installed when node_modules is missing.
 node_modules/.package-lock.json: package.json package-lock.json

@@ -3,6 +3,7 @@
 python -m bench                   the full run (under 10 minutes on these machines)
 python -m bench --profile small   the same code at toy sizes, for tests/bench
 python -m bench --out DIR         write the report somewhere else
+python -m bench.local_speed       only the `make dev` figures (parts 5 and 8), printed, in about a minute
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench import (
     goal_analysis,
     imports,
     lifecycle,
+    local_speed,
     report,
     sandbox,
     scale_model,
@@ -159,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         events = event_latency.measure(
             log_path, settings().ready_shards, profile.cron_seconds, profile.event_jobs
         )
+    with _part("8. make dev speed", timings):
+        log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
+        speed = local_speed.measure(
+            log_path, settings().ready_shards, profile.local_requests, profile.idle_seconds
+        )
     scale = _scale(life, profile.shard_counts)
     meta = {
         "profile": profile.name,
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
-    results = report.build(life, contended, import_results, local, scale, meta, events)
+    results = report.build(life, contended, import_results, local, scale, meta, events, speed)
     json_path, md_path = report.write(results, args.out)
     log.info("wrote %s and %s in %.0f s", json_path, md_path, meta["seconds"])
     return 0

@@ -123,7 +123,30 @@ def markdown(r: dict[str, Any]) -> str:
     )
     out += [scale["note"], ""]
     out += event_latency_section(r["event_latency"])
+    out += local_speed_section(r["local_speed"])
     return "\n".join(out)
+
+
+def local_speed_section(speed: dict[str, Any]) -> list[str]:
+    out = ["## 8. `make dev` speed (SDK requests, idle CPU; not an AWS figure)", ""]
+    out += _table(
+        ["request", "n", "p50 ms", "p95 ms", "max ms"],
+        [[name, t["count"], t["p50_ms"], t["p95_ms"], t["max_ms"]] for name, t in speed["latency"].items()],
+    )
+    out += [f"Idle: {speed['idle']['cpu_percent']}% of one core over {speed['idle']['seconds']:.0f} s.", ""]
+    out += _table(
+        ["figure", "target", "measured", ""],
+        [
+            [
+                t["key"],
+                f"at most {t['at_most']}" if "at_most" in t else f"at least {t['at_least']}",
+                t["measured"],
+                "met" if t["met"] else "**missed**",
+            ]
+            for t in speed["targets"]
+        ],
+    )
+    return [*out, speed["note"], ""]
 
 
 def event_latency_section(ev: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """How big each part of the benchmark runs: `full` for `make bench`, `small` for the test that keeps
 the benchmark from rotting (same code, same keys, figures too rough to quote).
 
-Sized for these machines (2 shared cores; moto takes 10-30 ms per call and serializes them): the
+Sized for these machines (2 shared cores; moto serializes every call, a few ms each): the
 full run stays under 10 minutes, the small one under a minute. Contention runs stop at their time
 budget when they cannot empty the queue in time; the report says which did.
 """
@@ -28,6 +28,8 @@ class Profile:
     throughput: tuple[tuple[int, bool, int], ...]  # (workers, batched claims, jobs)
     cron_seconds: int  # part 7: how long the every-second schedule runs
     event_jobs: int  # part 7: jobs timed one at a time for live-update and webhook latency
+    local_requests: int = 200  # part 8: timed requests of each kind
+    idle_seconds: float = 30.0  # part 8: the idle CPU sample
     shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
 
 
@@ -44,11 +46,11 @@ FULL = Profile(
     import_repeats=7,
     throughput=(
         (1, False, 40),
-        (4, False, 48),
-        (16, False, 64),
+        (4, False, 80),
+        (16, False, 160),
         (1, True, 100),
-        (4, True, 120),
-        (16, True, 120),
+        (4, True, 200),
+        (16, True, 400),
     ),
     cron_seconds=40,
     event_jobs=40,
@@ -60,9 +62,11 @@ SMALL = Profile(
     lifecycle_warmup_jobs=1,
     contention=(ContentionLevel(16, 48, 3.0),),
     import_repeats=2,
-    throughput=((16, False, 16),),
+    throughput=((16, False, 16), (16, True, 32)),
     cron_seconds=3,
     event_jobs=3,
+    local_requests=10,
+    idle_seconds=3.0,
 )
 
 PROFILES = {profile.name: profile for profile in (FULL, SMALL)}

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench import cost_model, goal_analysis
+from bench import cost_model, goal_analysis, local_speed
 from bench.goal_analysis import GOALS
 from bench.markdown import markdown
 from bench.prices import PRICES_AS_OF, REGION, US_EAST_1
@@ -22,15 +22,14 @@ def build(
     scale: dict[str, Any],
     meta: dict[str, Any],
     event_latency: dict[str, Any],
+    speed: dict[str, Any],
 ) -> dict[str, Any]:
     costs = {
         name: cost_model.usd_per_million_jobs(cost_model.JobUsage(**life["usage"]), US_EAST_1).as_dict()
         for name, life in lifecycle.items()
     }
     at_16 = {r["algorithm"]: r for r in contention if r["claimers"] == 16}
-    sixteen = [r for r in throughput["runs"] if r["workers"] == 16]
-    single_16 = next((r for r in sixteen if r["mode"] == "single"), sixteen[0])
-    batched_16 = next((r for r in sixteen if r["mode"] == "batched"), None)
+    local = {k: v for k, v in local_speed.figures(speed, throughput["runs"]).items() if v is not None}
     results: dict[str, Any] = {
         "wru_per_job_single": lifecycle["spooled_single"]["write_units_per_job"],
         "wru_per_job_batched": lifecycle["spooled_batched"]["write_units_per_job"],
@@ -45,12 +44,9 @@ def build(
         "usd_per_million_batched": costs["spooled_batched"]["total"],
         "naive_usd_per_million_single": costs["naive_single"]["total"],
         "naive_usd_per_million_batched": costs["naive_batched"]["total"],
-        "local_jobs_per_second_16_workers": single_16["jobs_per_second"],
-        "local_jobs_per_second_16_workers_batched": batched_16["jobs_per_second"] if batched_16 else None,
+        **local,
         "sustainable_jobs_per_second_per_queue": scale["at_configured_shards"]["jobs_per_second"],
     }
-    if results["local_jobs_per_second_16_workers_batched"] is None:
-        del results["local_jobs_per_second_16_workers_batched"]
     analyses = {
         "wru_per_job_single": lambda: goal_analysis.write_units_analysis(lifecycle["spooled_single"]),
         "wru_per_job_batched": lambda: goal_analysis.write_units_analysis(lifecycle["spooled_batched"]),
@@ -87,6 +83,7 @@ def build(
         "throughput": throughput,
         "scale": scale,
         "event_latency": event_latency,
+        "local_speed": {**speed, "targets": local_speed.target_checks(results)},
     }
 
 

@@ -24,6 +24,7 @@ from local_stack.subprocess_runner import LocalStackProcess, StackStartError
 
 API_KEY = "sp_test_bench_0123456789abcdefghijklmnopqrstuvwxyzAB"
 STARTUP_SECONDS = 60.0
+LEASE_SECONDS = 300
 REQUEST_TIMEOUT_SECONDS = 300.0  # under 16 workers the stack serializes every AWS call: be patient
 
 
@@ -32,6 +33,7 @@ class RunningStack:
     base_url: str
     shards: int
     log_path: Path
+    pid: int | None = None  # the child process, for its CPU time (bench/local_speed.py)
 
 
 @contextlib.contextmanager
@@ -45,7 +47,7 @@ def local_stack(log_path: Path, shards: int) -> Iterator[RunningStack]:
     except StackStartError as error:
         raise BenchError(f"the local stack did not start; see {log_path}") from error
     try:
-        yield RunningStack(stack.base_url, shards, log_path)
+        yield RunningStack(stack.base_url, shards, log_path, stack.process.pid if stack.process else None)
     finally:
         stack.stop(timeout=15)
 
@@ -98,7 +100,14 @@ def _worker(
             with p.lock:
                 if p.completed >= p.jobs or p.errors:
                     return
-            claim = {"queue_name": queue, "worker_id": worker_id, "limit": 10 if batched else 1}
+            # A long lease: on a loaded machine, the last of ten jobs claimed together could be
+            # completed after the default 30 s, and a run must measure throughput, not fail on that.
+            claim = {
+                "queue_name": queue,
+                "worker_id": worker_id,
+                "limit": 10 if batched else 1,
+                "lease_duration_secs": LEASE_SECONDS,
+            }
             claimed = client.jobs.claim(claim)
             with p.lock:
                 p.claims.extend((time.perf_counter(), job.id) for job in claimed.jobs)

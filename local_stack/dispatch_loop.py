@@ -7,8 +7,10 @@ deleted, exactly as with ReportBatchItemFailures. The Lambda-worker queue's mess
 time to the invoker (functions/dispatcher/lambda_invoker.py) on a small pool of threads, with the
 registered Python callables (local_stack/lambda_workers.py) standing in for Lambda functions.
 
-The polls never long-poll: the embedded moto serializes requests under one lock (embedded_moto.py),
-and a 20 s receive would hold every other AWS call of the stack for that long.
+The polls never long-poll: moto serializes requests under one lock (embedded_moto.py), and a 20 s
+receive would hold every other AWS call of the stack for that long. Instead an idle loop sleeps on
+its queue's bell (wakeups.py): a send to the queue, or the moment its next delayed or in-flight
+message becomes visible, wakes it. Without bells (tests that drive a loop alone) it polls.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from local_stack.wakeups import Wakeups
 from shared.plumbing import aws_clients
 
 logger = logging.getLogger("spooled.local")
@@ -100,17 +103,24 @@ class QueuePoller:
     def poll_once(self) -> int:
         return self.deliver(self.receive())
 
-    def run_until(self, stop: threading.Event, interval: float, name: str) -> None:
-        """Poll back to back while messages come, and every `interval` seconds when idle (an idle
-        poll is a moto call under the embedded moto's lock)."""
+    def run_until(
+        self, stop: threading.Event, interval: float, name: str, wakeups: Wakeups | None = None
+    ) -> None:
+        """Poll back to back while messages come; when idle, sleep on the queue's bell, or without
+        bells poll every `interval` seconds (an idle poll is a moto call under moto's lock)."""
         while not stop.is_set():
             try:
                 busy = self.poll_once() > 0
             except Exception:  # retried next tick, as the event source mapping would
                 logger.exception("%s poll failed", name)
-                busy = False
-            if not busy:
                 stop.wait(interval)
+                continue
+            if busy:
+                continue
+            if wakeups is None:
+                stop.wait(interval)
+            else:
+                wakeups.wait_for_queue(self.queue_url)
 
 
 class DispatchLoops:
@@ -120,8 +130,10 @@ class DispatchLoops:
         interval: float = 0.1,
         invoker_interval: float = 0.25,
         invoker_threads: int = 8,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self.stop = stop
+        self.wakeups = wakeups
         self.interval = interval  # timer messages: the poll adds at most this to their lateness
         self.invoker_interval = invoker_interval  # an idle poll is a moto call under the global lock
         self.invoker_threads = invoker_threads
@@ -131,7 +143,7 @@ class DispatchLoops:
         from shared.plumbing.config import settings
 
         QueuePoller(settings().dispatch_queue_url, handler).run_until(
-            self.stop, self.interval, "dispatch queue"
+            self.stop, self.interval, "dispatch queue", self.wakeups
         )
 
     def run_invocations(self) -> None:
@@ -173,6 +185,9 @@ class DispatchLoops:
                 work.put(messages[0])
             else:
                 idle.release()
-                self.stop.wait(self.invoker_interval)
+                if self.wakeups is None:
+                    self.stop.wait(self.invoker_interval)
+                else:
+                    self.wakeups.wait_for_queue(poller.queue_url)
         for _ in threads:
             work.put(None)

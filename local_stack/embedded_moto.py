@@ -3,7 +3,8 @@
 On AWS a conditional write is atomic. moto's backends are not thread-safe: two threads can both
 pass the same condition check. The gateway runs handlers in threads the way Lambda runs them in
 parallel containers, so one lock around each moto request restores the guarantee the claim
-relies on; without it, the race tests would measure moto, not our code.
+relies on; without it, the race tests would measure moto, not our code. The lock is
+moto_lock.ATOMIC, shared with the in-process moto (inprocess_moto.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local_stack.moto_lock import ATOMIC
+
 
 class _AtomicApp:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = ATOMIC
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self.lock:

@@ -1,9 +1,14 @@
 """A local stand-in for API Gateway's HTTP API: each request becomes a payload-v2 event for the
-real API handler, in a thread of its own (as parallel Lambda containers would run it)."""
+real API handler, in a thread of its own (as parallel Lambda containers would run it).
+
+Every method goes to the handler, TRACE and made-up ones too, so the contract's JSON error (405 on
+a known path) answers them rather than http.server's 501 HTML page.
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 import sys
 import time
 import uuid
@@ -17,6 +22,7 @@ if TYPE_CHECKING:
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+_METHOD = re.compile(r"[A-Z][A-Z-]*")  # an HTTP method token, as http.server upper-cases none
 
 
 def event_from_request(
@@ -64,6 +70,15 @@ def make_server(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as SDK clients pool connections
+        # Replies go out in one write, and with Nagle off a reply never waits for the client's
+        # delayed ACK of an earlier segment (~40 ms per request on a kept-alive connection).
+        disable_nagle_algorithm = True
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server looks up do_<METHOD> and answers 501 HTML when it is missing.
+            if name.startswith("do_") and _METHOD.fullmatch(name[3:]):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per request is noise
             return
@@ -91,15 +106,18 @@ def make_server(
             self._reply(result["statusCode"], result.get("headers") or {}, data)
 
         def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+            # Status line, headers and body in one write (send_response/end_headers write the head
+            # on its own). What send_response adds, the Server and Date headers, is kept.
+            reason = self.responses.get(status, ("",))[0]
+            lines = [
+                f"{self.protocol_version} {status} {reason}",
+                f"Server: {self.version_string()}",
+                f"Date: {self.date_time_string()}",
+                *(f"{name}: {value}" for name, value in headers.items()),
+                f"Content-Length: {len(data)}",
+            ]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            self.wfile.write(head if self.command == "HEAD" else head + data)
 
     server = _Server((host, port), Handler)
     server.daemon_threads = True

@@ -6,12 +6,16 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.embedded_moto import EmbeddedMoto
+from local_stack.inprocess_moto import InProcessMoto
+from local_stack.wakeups import SAFETY_SECONDS, Wakeups
 
 logger = logging.getLogger("spooled.local")
+
+SWEEP_SHARE_INVERSE = 10  # the sweep waits this many times its own last duration before the next
 
 # Offline credentials for the embedded moto; nothing here ever reaches AWS.
 _AWS_ENV = {
@@ -30,22 +34,27 @@ class LocalStack:
         api_key: str | None = None,
         admin_key: str | None = None,
         host: str = "127.0.0.1",
-        stream_interval: float = 0.2,
+        stream_window: float = 0.01,
         sweep_interval: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.api_key = api_key
         self.admin_key = admin_key
-        self.stream_interval = stream_interval
-        # 1 s by default; SPOOLED_SWEEP_INTERVAL_SECS=60 runs it as rarely as on AWS, so that
-        # only the SQS timer messages keep time (bench/delay_latency.py measures them that way).
+        # After a write wakes the stream reader, it lets the rest of a burst land first, as the
+        # event source mapping's batching does: one read for many records.
+        self.stream_window = stream_window
+        # 1 s by default while anything is written; SPOOLED_SWEEP_INTERVAL_SECS=60 runs it as
+        # rarely as on AWS, so that only the SQS timer messages keep time (bench/delay_latency.py
+        # measures them that way). With no write since the last sweep, it runs once a minute.
         self.sweep_interval = (
             sweep_interval
             if sweep_interval is not None
             else float(os.environ.get("SPOOLED_SWEEP_INTERVAL_SECS") or "1")
         )
-        self._moto = EmbeddedMoto(host)
+        self.idle_sweep_interval = max(60.0, self.sweep_interval)
+        self._wakeups = Wakeups()
+        self._moto = InProcessMoto(self._wakeups)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None
@@ -58,8 +67,9 @@ class LocalStack:
     def start(self) -> None:
         for name, value in _AWS_ENV.items():
             os.environ.setdefault(name, value)
+        # The clients must reach the in-process moto, not an endpoint left in the environment.
+        os.environ.pop("AWS_ENDPOINT_URL", None)
         self._moto.start()
-        os.environ["AWS_ENDPOINT_URL"] = self._moto.endpoint
         if self.admin_key:
             os.environ["SPOOLED_ADMIN_KEY"] = self.admin_key
         # JWTs are signed with a secret of this run unless one is given: tokens then last as long as
@@ -97,17 +107,17 @@ class LocalStack:
         self._spawn("sweep", self._sweep_loop)
         from local_stack.dispatch_loop import DispatchLoops
 
-        loops = DispatchLoops(self._stop)
+        loops = DispatchLoops(self._stop, wakeups=self._wakeups)
         self._spawn("dispatch", loops.run_timers)
         self._spawn("lambda-workers", loops.run_invocations)
         from local_stack.scheduler_loop import SchedulerLoops
 
-        schedules = SchedulerLoops(self._stop)
+        schedules = SchedulerLoops(self._stop, wakeups=self._wakeups)
         self._spawn("eventbridge-scheduler", schedules.run_eventbridge)
         self._spawn("schedule-fires", schedules.run_fires)
         from local_stack.webhook_loop import WebhookLoop
 
-        self._spawn("webhook-deliveries", WebhookLoop(self._stop).run)
+        self._spawn("webhook-deliveries", WebhookLoop(self._stop, wakeups=self._wakeups).run)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -121,24 +131,46 @@ class LocalStack:
         from shared.plumbing.config import settings
 
         # On AWS the stream has two readers (dispatcher, live updates); here one poller feeds both.
-        poller = StreamPoller(settings().table_name, _each_of(handle_stream, live_updates))
-        while not self._stop.wait(self.stream_interval):
+        poller = StreamPoller(
+            settings().table_name, _each_of(handle_stream, live_updates), shard_refresh_seconds=5.0
+        )
+        while not self._stop.is_set():
             try:
-                poller.poll_once()
-            except Exception:  # a failed poll is retried next tick, as the event source mapping would
+                delivered = poller.poll_once()
+            except Exception:  # a failed poll is retried, as the event source mapping would
                 logger.exception("stream poll failed")
+                delivered = 0
+            if not delivered:  # a full read may have left more: read again at once
+                self._wakeups.table.wait(SAFETY_SECONDS)
+            self._stop.wait(self.stream_window)
 
     def _sweep_loop(self) -> None:
         from functions.dispatcher.handler import handler as dispatcher
 
+        seen_writes = -1
+        last_sweep = next_sweep_at = time.monotonic()
         while not self._stop.wait(self.sweep_interval):
+            # Nothing written since the last sweep: only time moved, and the SQS timer messages
+            # keep time; the sweep, a safety net, then runs once a minute as on AWS.
+            quiet = self._wakeups.writes == seen_writes
+            if quiet and time.monotonic() - last_sweep < self.idle_sweep_interval:
+                continue
+            if time.monotonic() < next_sweep_at:
+                continue
+            seen_writes = self._wakeups.writes
+            last_sweep = time.monotonic()
             try:
                 dispatcher({"sweep": True})
             except Exception:
                 logger.exception("timer sweep failed")
+            # A sweep reads every queue's timers (scans, in moto): once the tables are large, one
+            # can take seconds. Waiting ten times as long as the last one took keeps the safety net
+            # under a tenth of a core instead of starving the requests it is a net for.
+            next_sweep_at = time.monotonic() + SWEEP_SHARE_INVERSE * (time.monotonic() - last_sweep)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wakeups.ring_all()
         if self._websockets is not None:
             self._websockets.close_all()
         if self._server is not None:

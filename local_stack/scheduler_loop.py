@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_stack.dispatch_loop import QueuePoller
+from local_stack.wakeups import SAFETY_SECONDS, Wakeups
 from shared.plumbing import aws_clients
 from shared.plumbing.aws_clients import error_code
 
@@ -48,6 +49,7 @@ class EventBridgeStandIn:
     def __init__(self, group: str, deliver: Deliver = send_to_queue) -> None:
         self.group = group
         self.deliver = deliver
+        self.next_due_ms: int | None = None  # the earliest enabled at() not yet due, seen last pass
 
     @property
     def _scheduler(self) -> Any:
@@ -61,6 +63,7 @@ class EventBridgeStandIn:
 
     def fire_due(self, now_ms: int) -> int:
         fired = 0
+        self.next_due_ms = None
         for name in self._names():
             try:
                 schedule = self._scheduler.get_schedule(GroupName=self.group, Name=name)
@@ -69,7 +72,10 @@ class EventBridgeStandIn:
                     continue  # deleted since the listing
                 raise
             due_ms = at_time_ms(schedule.get("ScheduleExpression", ""))
-            if due_ms is None or due_ms > now_ms or schedule.get("State") == "DISABLED":
+            if due_ms is None or schedule.get("State") == "DISABLED":
+                continue
+            if due_ms > now_ms:
+                self.next_due_ms = due_ms if self.next_due_ms is None else min(self.next_due_ms, due_ms)
                 continue
             target = schedule["Target"]
             self.deliver(target["Arn"], target.get("Input", ""))
@@ -83,8 +89,15 @@ class EventBridgeStandIn:
 
 
 class SchedulerLoops:
-    def __init__(self, stop: threading.Event, wake_interval: float = 1.0, poll_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        stop: threading.Event,
+        wake_interval: float = 1.0,
+        poll_interval: float = 0.1,
+        wakeups: Wakeups | None = None,
+    ) -> None:
         self.stop = stop
+        self.wakeups = wakeups
         self.wake_interval = wake_interval  # EventBridge's own precision is a minute
         self.poll_interval = poll_interval  # added to a fire's lateness at most
 
@@ -94,16 +107,22 @@ class SchedulerLoops:
 
         stand_in = EventBridgeStandIn(settings().schedule_group)
         clock = SystemClock()
-        while not self.stop.wait(self.wake_interval):
+        while not self.stop.wait(self.wake_interval if self.wakeups is None else 0):
             try:
                 stand_in.fire_due(clock.now_ms())
             except Exception:  # tried again next tick
                 logger.exception("EventBridge Scheduler stand-in failed")
+                stand_in.next_due_ms = clock.now_ms() + int(self.wake_interval * 1000)
+            if self.wakeups is not None:
+                # Asleep until a schedule changes or the earliest one seen comes due.
+                due = stand_in.next_due_ms
+                wait = SAFETY_SECONDS if due is None else (due - clock.now_ms()) / 1000
+                self.wakeups.schedules.wait(min(SAFETY_SECONDS, max(0.01, wait)))
 
     def run_fires(self) -> None:
         from functions.scheduler.handler import handler
         from shared.plumbing.config import settings
 
         QueuePoller(settings().schedule_queue_url, handler).run_until(
-            self.stop, self.poll_interval, "schedule-fire queue"
+            self.stop, self.poll_interval, "schedule-fire queue", self.wakeups
         )

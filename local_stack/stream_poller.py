@@ -3,6 +3,7 @@ the way the Lambda event source mapping does on AWS."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,14 +11,27 @@ from shared.plumbing import aws_clients
 
 
 class StreamPoller:
-    def __init__(self, table_name: str, deliver: Callable[[list[dict[str, Any]]], None]) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        deliver: Callable[[list[dict[str, Any]]], None],
+        shard_refresh_seconds: float = 0.0,
+    ) -> None:
         self.table_name = table_name
         self.deliver = deliver
+        # Listing the shards is two calls (describe the table, then its stream) and moto keeps one
+        # shard per table: a reader that polls on every write lists them at most this often.
+        self.shard_refresh_seconds = shard_refresh_seconds
+        self._listed_at: float | None = None
         self._iterators: dict[str, str | None] = {}
         self._positions: dict[str, str] = {}  # shard id → sequence number of the last record read
         self._arn = ""
 
     def _refresh_shards(self) -> None:
+        now = time.monotonic()
+        if self._listed_at is not None and now - self._listed_at < self.shard_refresh_seconds:
+            return
+        self._listed_at = now
         arn = aws_clients.client("dynamodb").describe_table(TableName=self.table_name)["Table"][
             "LatestStreamArn"
         ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 
 from local_stack.dispatch_loop import QueuePoller
+from local_stack.wakeups import Wakeups
 
 
 class WebhookLoop:
-    def __init__(self, stop: threading.Event, interval: float = 0.1) -> None:
+    def __init__(self, stop: threading.Event, interval: float = 0.1, wakeups: Wakeups | None = None) -> None:
         self.stop = stop
+        self.wakeups = wakeups
         self.interval = interval  # an idle poll is a moto call under the embedded moto's lock
 
     def run(self) -> None:
@@ -20,5 +22,5 @@ class WebhookLoop:
         from shared.plumbing.config import settings
 
         QueuePoller(settings().webhook_queue_url, handler).run_until(
-            self.stop, self.interval, "webhook delivery queue"
+            self.stop, self.interval, "webhook delivery queue", self.wakeups
         )

@@ -1,0 +1,366 @@
+"""Shortcuts through moto's slowest code, for the local stack's in-process moto. Each is exact:
+same answers, same errors, only less work.
+
+1. JSON answers.
+
+moto 5.2 turns every DynamoDB, DynamoDB Streams and SQS answer into JSON with a generic serializer
+that walks botocore's shape model and tries several key aliases for every attribute of every item.
+Profiled under `make dev` load it was a third of the stack's CPU: an UpdateItem returning a job
+(ALL_NEW, a 1 KB payload) or a GetRecords batch spent most of its time there.
+
+These services already build their answers as plain dicts in wire format (attribute values as
+{"S": ...}, keys named as in the API), so `json.dumps` of the same dict is the same document. The
+fast path takes only such answers: dicts, lists, strings, numbers and booleans (None members left
+out and datetimes as epoch seconds, as the serializer does). Anything else (an error, bytes, a
+model object) goes through moto's own serializer, unchanged. tests/functional/test_moto_speedups.py
+compares the two paths on the calls the service makes.
+
+2. Queries. moto answers every Query by sorting the whole table (Python comparisons of its key
+objects), then filtering it. The pre-sort changes nothing: the matches are sorted again on keys
+that are unique per item (the index's keys plus the table's, or the range key within one
+partition). So a query here skips it, and a table query reads only its own partition. An index
+query reads the items whose index partition key matches, from buckets built on the first such
+query after a write to any table (dynamodb_called() is told of every call, under the moto lock,
+so no query ever sees buckets older than the last write); moto still applies every condition.
+
+3. Update expressions. moto parses an UpdateExpression twice per UpdateItem; the service sends the
+same few expressions over and over. The parse is kept per expression text (the tree is only read,
+and validation works on a deep copy of it). Its ten validation passes rebuild each pass's
+node-type table for every node visited: each pass now builds it once.
+
+5. Transactions. Before a TransactWriteItems, moto deep-copies each table it writes (once per item
+of the transaction) to put back if one condition fails: seconds under the moto lock once a busy
+session's table holds thousands of items, for every idempotent create. The copy here is of what a
+transaction can change: the partitions it writes (their items deep-copied) and the stream's
+records; the other partitions are shared, untouched until the copy is either dropped or put back.
+
+4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
+whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
+is copying those attributes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import json
+import threading
+from datetime import datetime
+from typing import Any
+
+# (class, attribute) → (its own original, or None when inherited; the original as looked up)
+_PATCHED: dict[tuple[Any, str], tuple[Any, Any]] = {}
+_EVERY_ITEM = object()
+_query = threading.local()  # which items the query running in this thread needs
+_DYNAMODB_READS = {
+    "GetItem",
+    "BatchGetItem",
+    "TransactGetItems",
+    "Query",
+    "Scan",
+    "DescribeTable",
+    "DescribeTimeToLive",
+    "ListTables",
+    "ListTagsOfResource",
+}
+_version = 0  # bumped by every DynamoDB call that may change a table
+# (id of table, index partition key attributes) → (table, version, {key values: items})
+_buckets: dict[tuple[int, tuple[str, ...]], tuple[Any, int, dict[tuple[Any, ...], list[Any]]]] = {}
+
+
+def dynamodb_called(operation: str) -> None:
+    """Every DynamoDB call, made while the moto lock is still held."""
+    global _version
+    if operation not in _DYNAMODB_READS:
+        _version += 1
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def plain(value: Any) -> Any:
+    """`value` as JSON-ready data the way moto's JSON serializer would write it, or _NotPlain."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):  # "unixtimestamp", truncated to the millisecond
+        seconds = calendar.timegm(value.timetuple())
+        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    raise _NotPlain(type(value).__name__)
+
+
+def fast_body(action_result: Any) -> str | None:
+    """The JSON body of a plain result, or None when moto's serializer must do it."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    if type(action_result) not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
+        return None
+    result = action_result.result
+    if not isinstance(result, dict):
+        return None
+    try:
+        return json.dumps(plain(result), separators=(",", ":"))
+    except _NotPlain:
+        return None
+
+
+def _fast_serialized(original: Any) -> Any:
+    def serialized(self: Any, action_result: Any) -> Any:
+        from moto.core.utils import get_service_model
+
+        service_model = get_service_model(self.boto3_service_name)
+        # SQS answers in the protocol it was asked in; only JSON has a fast path.
+        if self.determine_response_protocol(service_model) != "json":
+            return original(self, action_result)
+        body = fast_body(action_result)
+        if body is None:
+            return original(self, action_result)
+        version = service_model.metadata.get("jsonVersion", "1.0")
+        headers = {"Content-Type": f"application/x-amz-json-{version}", **self.response_headers}
+        return 200, headers, body
+
+    return serialized
+
+
+def _unsorted_for_queries(all_items: Any) -> Any:
+    def items(self: Any) -> list[Any]:
+        wanted = getattr(_query, "wanted", None)
+        if wanted is None:  # a scan, an export: moto's sorted order
+            return list(all_items(self))
+        if wanted is _EVERY_ITEM:
+            return _every_item(self)
+        if isinstance(wanted, tuple):  # ((attribute, value), ...) of an index query
+            return list(_bucket(self, wanted))
+        partition = self.items.get(wanted)  # .get: items is a defaultdict
+        if partition is None:
+            return []
+        return list(partition.values()) if self.range_key_attr else [partition]
+
+    return items
+
+
+def _every_item(table: Any) -> list[Any]:
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for partition in table.items.values() for item in partition.values()]
+
+
+def _bucket(table: Any, conditions: tuple[tuple[str, Any], ...]) -> list[Any]:
+    """The items whose `conditions` attributes equal their values: a superset of the index query's
+    answer (moto goes on to check every key condition and filter on them)."""
+    attributes = tuple(name for name, _ in conditions)
+    cached = _buckets.get((id(table), attributes))
+    if cached is None or cached[0] is not table or cached[1] != _version:
+        buckets: dict[tuple[Any, ...], list[Any]] = {}
+        for item in _every_item(table):
+            values = tuple(item.attrs.get(name) for name in attributes)
+            if any(value is None for value in values):
+                continue  # not in the index (sparse)
+            buckets.setdefault(values, []).append(item)
+        cached = (table, _version, buckets)
+        _buckets[(id(table), attributes)] = cached
+    return cached[2].get(tuple(value for _, value in conditions), [])
+
+
+def _query_marks_what_it_reads(query: Any) -> Any:
+    def marked(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        conditions = tuple(kwargs.get("hash_key_conditions") or ())
+        if index_name and conditions:
+            _query.wanted = conditions
+        else:
+            _query.wanted = _EVERY_ITEM if index_name or hash_key is None else hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _query.wanted = None
+
+    return marked
+
+
+def _fast_project(project: Any) -> Any:
+    import copy
+
+    def projected(self: Any, projection_expressions: list[list[str]]) -> Any:
+        if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
+            return project(self, projection_expressions)  # nested paths: moto's own way
+        attrs = {}
+        for (name,) in projection_expressions:
+            if name in self.attrs and name not in attrs:
+                attrs[name] = copy.deepcopy(self.attrs[name])
+        result = type(self).__new__(type(self))  # as moto's: the same keys, only these attributes
+        result.hash_key, result.range_key = self.hash_key, self.range_key
+        result.attrs = _limited(self.attrs, attrs)
+        return result
+
+    return projected
+
+
+def _limited(template: Any, attrs: dict[str, Any]) -> Any:
+    """A dict of moto's item-attribute type holding `attrs`, without its per-insert size check
+    (the attributes come from an item that passed it)."""
+    copied = type(template).__new__(type(template))
+    dict.__init__(copied)
+    for key, value in attrs.items():
+        dict.__setitem__(copied, key, value)
+    return copied
+
+
+def _cached_types(self: Any) -> tuple[type, ...]:
+    cached = self.__dict__.get("_speedups_types")
+    if cached is None:
+        cached = self.__dict__["_speedups_types"] = tuple(self._processing_map().keys())
+    return cached  # type: ignore[no-any-return]
+
+
+def _cached_process(self: Any, node: Any) -> Any:
+    table = self.__dict__.get("_speedups_map")
+    if table is None:
+        table = self.__dict__["_speedups_map"] = self._processing_map()
+    for node_type, processor in table.items():
+        if isinstance(node, node_type):
+            return processor(node)
+    return None
+
+
+def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[Any], items: list[Any]) -> Any:
+    # moto's own order, compared on the attributes' Python values instead of through DynamoType's
+    # rich comparisons (which compare exactly those values).
+    keys = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+    items.sort(key=lambda item: tuple(item.attrs[key].cast_value for key in keys))
+    return items
+
+
+def _transaction_keys(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, set[Any]]:
+    """table name → the hash keys (partitions) the transaction writes or checks."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    keys: dict[str, set[Any]] = {}
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            source = op.get("Item") if op_type == "Put" else op.get("Key")
+            if source and table.hash_key_attr in source:
+                keys.setdefault(table.name, set()).add(DynamoType(source[table.hash_key_attr]))
+    return keys
+
+
+def _backup(table: Any, partitions: set[Any]) -> Any:
+    """A table to put back in place of `table` if the transaction fails: equal to it now, as long as
+    only `partitions` change meanwhile."""
+    import copy
+
+    snapshot = copy.copy(table)
+    snapshot.items = copy.copy(table.items)  # the same partitions, in a dict of its own
+    for hash_key in partitions:
+        if hash_key in table.items:
+            snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
+    if table.stream_shard is not None:
+        shard = copy.copy(table.stream_shard)
+        shard.items = list(table.stream_shard.items)
+        shard.table = snapshot
+        snapshot.stream_shard = shard
+    return snapshot
+
+
+class _BackupCopy:
+    """What moto's transact_write_items finds as `copy` while it runs: deepcopy of a table it
+    is about to write becomes _backup, anything else is copied as before."""
+
+    def __init__(self, partitions: dict[str, set[Any]]) -> None:
+        self.partitions = partitions
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        import copy
+
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(value, Table) and value.name in self.partitions:
+            return _backup(value, self.partitions[value.name])
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        import copy
+
+        return getattr(copy, name)
+
+
+def _cheap_transaction_backups(transact_write_items: Any) -> Any:
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        import copy
+
+        import moto.dynamodb.models as models
+
+        # Only while this call runs, under the moto lock: nothing else runs moto meanwhile.
+        models.copy = _BackupCopy(_transaction_keys(self, transact_items))  # type: ignore[assignment]
+        try:
+            return transact_write_items(self, transact_items)
+        finally:
+            models.copy = copy  # type: ignore[assignment]
+
+    return transact
+
+
+def _patch(owner: Any, name: str, replacement: Any) -> None:
+    if (owner, name) not in _PATCHED:
+        _PATCHED[(owner, name)] = (owner.__dict__.get(name), getattr(owner, name))
+        setattr(owner, name, replacement)
+
+
+def originals(name: str) -> dict[Any, Any]:
+    """class → the original `name` that install() replaced (for the equivalence test)."""
+    return {owner: looked_up for (owner, attr), (_, looked_up) in _PATCHED.items() if attr == name}
+
+
+def install() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.sqs.responses import SQSResponse
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler, SQSResponse):
+        original = handler.serialized
+        _patch(handler, "serialized", _fast_serialized(original))
+    _patch(Table, "all_items", _unsorted_for_queries(Table.all_items))
+    _patch(Table, "query", _query_marks_what_it_reads(Table.query))
+    _patch(Table, "sorted_items", _sorted_items)
+    _patch(Item, "project", _fast_project(Item.project))
+    _patch(
+        DynamoDBBackend,
+        "transact_write_items",
+        _cheap_transaction_backups(DynamoDBBackend.transact_write_items),
+    )
+    _patch(DepthFirstTraverser, "nodes_to_be_processed", _cached_types)
+    _patch(DepthFirstTraverser, "process", _cached_process)
+    make = UpdateExpressionParser.make  # a bound classmethod
+    _patch(UpdateExpressionParser, "make", classmethod(lambda cls, text: _parsed(make, text)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_cached(make: Any, text: str) -> Any:
+    return make(text)
+
+
+def _parsed(make: Any, text: str) -> Any:
+    return _parsed_cached(make, text)
+
+
+def uninstall() -> None:
+    _buckets.clear()
+    for (owner, name), (own, _) in _PATCHED.items():
+        if own is None:
+            delattr(owner, name)  # inherited again
+        else:
+            setattr(owner, name, own)
+    _PATCHED.clear()

@@ -1,0 +1,121 @@
+"""The local stack's in-process moto (local_stack/inprocess_moto.py): each call atomic as with the
+embedded server, and the writes the event-source loops sleep on ring their bells."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local_stack.inprocess_moto import InProcessMoto
+from local_stack.wakeups import Wakeups
+from tests.conftest import SHARED_MOCK
+
+THREADS = 16
+ATTEMPTS_PER_THREAD = 40
+
+
+@pytest.fixture
+def moto() -> Iterator[InProcessMoto]:
+    SHARED_MOCK.stop()  # this test's mock must be the only one, and start empty
+    moto = InProcessMoto(Wakeups()).start()
+    try:
+        yield moto
+    finally:
+        moto.stop(keep_data=False)
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(service)
+
+
+def test_conditional_writes_from_racing_threads_never_both_pass(moto: InProcessMoto) -> None:
+    dynamodb = _client("dynamodb")
+    dynamodb.create_table(
+        TableName="counter",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    dynamodb.put_item(TableName="counter", Item={"pk": {"S": "c"}, "version": {"N": "0"}})
+    wins = [0] * THREADS
+    start = threading.Barrier(THREADS)
+
+    def race(index: int) -> None:
+        start.wait()
+        for _ in range(ATTEMPTS_PER_THREAD):
+            item = dynamodb.get_item(TableName="counter", Key={"pk": {"S": "c"}})["Item"]
+            seen = item["version"]["N"]
+            try:
+                dynamodb.update_item(
+                    TableName="counter",
+                    Key={"pk": {"S": "c"}},
+                    UpdateExpression="SET version = :next",
+                    ConditionExpression="version = :seen",
+                    ExpressionAttributeValues={":seen": {"N": seen}, ":next": {"N": str(int(seen) + 1)}},
+                )
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                continue  # lost the race: someone else moved the version first
+            wins[index] += 1
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = int(dynamodb.get_item(TableName="counter", Key={"pk": {"S": "c"}})["Item"]["version"]["N"])
+    # Each win moved the version by one from the value it saw: two winners on one value would
+    # leave the final version below the number of wins.
+    assert final == sum(wins)
+    assert sum(wins) < THREADS * ATTEMPTS_PER_THREAD  # the threads did race
+
+
+def test_a_send_rings_its_queue_and_a_delayed_message_says_when_it_shows(moto: InProcessMoto) -> None:
+    sqs = _client("sqs")
+    url = sqs.create_queue(QueueName="bells")["QueueUrl"]
+    other = moto.wakeups.queue("other")
+    assert moto.next_visible(url) is None
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=30)
+    assert moto.wakeups.queue(url).wait(0) is True
+    assert other.wait(0) is False
+    assert 29 < (moto.next_visible(url) or 0) <= 30
+
+
+def test_a_table_write_rings_the_table_bell_and_a_read_does_not(moto: InProcessMoto) -> None:
+    dynamodb = _client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    moto.wakeups.table.wait(0)
+    dynamodb.get_item(TableName="t", Key={"pk": {"S": "x"}})
+    assert moto.wakeups.table.wait(0) is False
+    writes = moto.wakeups.writes
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "x"}})
+    assert moto.wakeups.table.wait(0) is True
+    assert moto.wakeups.writes == writes + 1
+
+
+def test_a_queue_waiter_sleeps_until_the_send(moto: InProcessMoto) -> None:
+    sqs = _client("sqs")
+    url = sqs.create_queue(QueueName="sleeper")["QueueUrl"]
+    woke: list[float] = []
+
+    def wait() -> None:
+        moto.wakeups.wait_for_queue(url, limit=5.0)
+        woke.append(time.monotonic())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.2)
+    sent = time.monotonic()
+    sqs.send_message(QueueUrl=url, MessageBody="now")
+    waiter.join(timeout=5)
+    assert woke and woke[0] - sent < 4.0  # woken by the send, long before the 5 s limit

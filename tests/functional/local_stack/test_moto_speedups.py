@@ -1,0 +1,174 @@
+"""local_stack/moto_speedups.py writes moto's plain answers with json.dumps: every answer the service's
+own calls get must be the same document moto's serializer writes. The real handlers run a job's
+life (create, bulk, idempotent create, claim, heartbeat, complete, fail, reads), the stream goes to
+the dispatcher and the live fan-out, and the dispatch queue to the timers, with both serializers
+run on every answer and compared."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local_stack import moto_speedups
+from local_stack.inprocess_moto import InProcessMoto
+from tests.conftest import ADMIN_KEY, JWT_SECRET, SHARED_MOCK, ApiClient, reset_process_caches
+
+
+class Comparison:
+    def __init__(self) -> None:
+        self.fast = Counter[str]()
+        self.mismatches: list[str] = []
+
+    def wrap(self, original: Any, fast: Any) -> Any:
+        def serialized(handler: Any, action_result: Any) -> Any:
+            expected = original(handler, action_result)
+            got = fast(handler, action_result)
+            operation = handler._get_action()
+            if moto_speedups.fast_body(action_result) is not None:
+                self.fast[operation] += 1
+            same = (
+                got[0] == expected[0]
+                and got[1].get("Content-Type") == expected[1].get("Content-Type")
+                and json.loads(got[2] or "null") == json.loads(expected[2] or "null")
+            )
+            if not same:
+                self.mismatches.append(f"{operation}: {expected!r:.600} != {got!r:.600}")
+            return expected
+
+        return serialized
+
+
+@pytest.fixture
+def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Comparison]:
+    import boto3
+
+    from local_stack.resources import create_all
+
+    SHARED_MOCK.stop()
+    moto = InProcessMoto().start()
+    comparison = Comparison()
+    try:
+        for handler, original in moto_speedups.originals("serialized").items():
+            monkeypatch.setattr(handler, "serialized", comparison.wrap(original, handler.serialized))
+        for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("SPOOLED_ADMIN_KEY", ADMIN_KEY)
+        monkeypatch.setenv("SPOOLED_JWT_SECRET", JWT_SECRET)
+        reset_process_caches()
+        for name, value in create_all(boto3.session.Session()).items():
+            monkeypatch.setenv(name, value)
+        reset_process_caches()
+        yield comparison
+    finally:
+        monkeypatch.undo()
+        reset_process_caches()
+        moto.stop(keep_data=False)
+
+
+def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison) -> None:
+    from functions.dispatcher.handler import handle_stream
+    from functions.dispatcher.handler import handler as dispatcher
+    from functions.live_updates.handler import handle_stream as live_updates
+    from local_stack.dispatch_loop import QueuePoller
+    from local_stack.stream_poller import StreamPoller
+    from shared.identity.credentials import mint_key
+    from shared.identity.organizations import create_organization
+    from shared.plumbing.config import settings
+
+    created = create_organization("Speed", "speed", api_key=mint_key("development"))
+    api = ApiClient(created.api_key["key"])
+    jobs = "/api/v1/jobs"
+    one = api.post(jobs, {"queue_name": "q", "payload": {"text": "é ü 😀", "n": 1.5, "list": [1, None]}})
+    assert one.status == 201, one
+    assert api.post(jobs, {"queue_name": "q", "payload": {}, "idempotency_key": "k1"}).status == 201
+    assert api.post(jobs, {"queue_name": "q", "payload": {}, "idempotency_key": "k1"}).status == 200
+    bulk = api.post(f"{jobs}/bulk", {"queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(12)]})
+    assert bulk.status in (200, 201), bulk
+    claimed = api.post(f"{jobs}/claim", {"queue_name": "q", "worker_id": "w", "limit": 5}).json["jobs"]
+    assert len(claimed) == 5
+    first, second, *_ = claimed
+    lease = {"worker_id": "w", "lease_id": first["lease_id"]}
+    assert api.post(f"{jobs}/{first['id']}/heartbeat", {**lease, "lease_duration_secs": 60}).status == 200
+    assert api.post(f"{jobs}/{first['id']}/complete", {**lease, "result": {"ok": True}}).status == 200
+    failed = {"worker_id": "w", "lease_id": second["lease_id"], "error": "boom"}
+    assert api.post(f"{jobs}/{second['id']}/fail", failed).status == 200
+    assert api.get(f"{jobs}/{first['id']}").status == 200
+    assert api.get(jobs, params={"queue_name": "q"}).status == 200
+    assert api.get("/api/v1/queues").status == 200
+
+    def both(records: list[dict[str, Any]]) -> None:
+        handle_stream(records)
+        live_updates(records)
+
+    poller = StreamPoller(settings().table_name, both)
+    while poller.poll_once():
+        pass
+    QueuePoller(settings().dispatch_queue_url, dispatcher).poll_once()
+    dispatcher({"sweep": True})
+
+    assert not compared.mismatches, "\n".join(compared.mismatches[:5])
+    for operation in ("GetItem", "UpdateItem", "Query", "GetRecords", "TransactWriteItems"):
+        assert compared.fast[operation] > 0, (operation, compared.fast)
+
+
+def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(compared: Comparison) -> None:
+    import boto3
+
+    from shared.plumbing.config import settings
+
+    dynamodb = boto3.session.Session().client("dynamodb")
+    table = settings().table_name
+
+    def key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": "x"}}
+
+    def stream_records() -> int:
+        streams = boto3.session.Session().client("dynamodbstreams")
+        arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        return len(streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"])
+
+    dynamodb.put_item(TableName=table, Item={**key("a"), "n": {"N": "1"}})
+    before = stream_records()
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {**key("b"), "n": {"N": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("a"),
+                        "UpdateExpression": "SET n = :two",
+                        "ConditionExpression": "n = :zero",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}, ":zero": {"N": "0"}},
+                    }
+                },
+            ]
+        )
+    assert "Item" not in dynamodb.get_item(TableName=table, Key=key("b"))
+    assert dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"] == {"N": "1"}
+    assert stream_records() == before
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {**key("b"), "n": {"N": "1"}}}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key("a"),
+                    "UpdateExpression": "SET n = :two",
+                    "ConditionExpression": "n = :one",
+                    "ExpressionAttributeValues": {":two": {"N": "2"}, ":one": {"N": "1"}},
+                }
+            },
+        ]
+    )
+    assert dynamodb.get_item(TableName=table, Key=key("a"))["Item"]["n"] == {"N": "2"}
+    assert "Item" in dynamodb.get_item(TableName=table, Key=key("b"))
+    assert stream_records() == before + 2
+    assert not compared.mismatches, "\n".join(compared.mismatches[:5])
