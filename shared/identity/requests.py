@@ -105,6 +105,10 @@ class AdminUpdateOrganization(UpdateOrganization):
     custom_limits: Annotated[Any, AfterValidator(_object), AfterValidator(_small_json)] = None
     stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
     stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
+    # The Lambda functions this organization's queues may push jobs to (replaces the list).
+    lambda_functions: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)
+    ] | None = None
 
 
 class GenerateSlug(RequestBody):

@@ -9,7 +9,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from shared.identity import expressions as identity_ex
-from shared.identity import slugs
+from shared.identity import lambda_functions, slugs
 from shared.identity.api_keys import ApiKeyService, key_document
 from shared.identity.authentication import require_admin
 from shared.identity.credentials import AuthContext
@@ -315,6 +315,9 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     doomed.append(identity_ex.slug_key(org["slug"]))
     if org.get("billing_email"):
         doomed.append(identity_ex.billing_email_key(org["billing_email"]))
+    doomed += [
+        lambda_functions.claim_key(name) for name in lambda_functions.allowed_of({**org, "plan_tier": None})
+    ]
     job_purge.delete_keys(table, doomed)
 
 
