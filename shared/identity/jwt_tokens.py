@@ -22,6 +22,11 @@ REFRESH = "refresh"
 REFRESH_LIFETIME_FACTOR = 24
 # Tolerated clock difference between the API functions that issue and check tokens.
 LEEWAY_SECONDS = 5
+# The longest token we issue is ~18 KB (a key scoped to 50 queues of 255 characters); anything
+# longer is refused before it is read. Our header is 36 characters: a longer one is not ours, and
+# refusing it unread means no nested JSON is ever parsed before the signature is checked.
+MAX_TOKEN_CHARS = 20_000
+MAX_HEADER_CHARS = 200
 
 
 class InvalidToken(Exception):
@@ -117,14 +122,21 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
 
 
 def decode(token: str, secret: bytes, now_s: int) -> Claims:
-    """Verify the signature first, then the times; any doubt is InvalidToken."""
+    """Verify the signature first, then the times; any doubt is InvalidToken, never another error
+    (a malformed token is a 401 or {valid: false}, whatever it holds: issue 12, finding 4)."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken("not a token of ours")
+    if not token.isascii():
+        raise InvalidToken("a JWT is ASCII")  # base64url and dots only
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidToken("a JWT has three segments")
     header_b64, body_b64, signature = parts
+    if len(header_b64) > MAX_HEADER_CHARS:
+        raise InvalidToken("header too long")
     try:
         header = json.loads(_unb64(header_b64))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise InvalidToken("header is not JSON") from error
     # Only our algorithm: accepting the header's choice is how `alg: none` forgeries work.
     if not isinstance(header, dict) or header.get("alg") != "HS256":
@@ -134,7 +146,7 @@ def decode(token: str, secret: bytes, now_s: int) -> Claims:
         raise InvalidToken("bad signature")
     try:
         payload = json.loads(_unb64(body_b64))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise InvalidToken("payload is not JSON") from error
     if not isinstance(payload, dict):
         raise InvalidToken("payload is not an object")

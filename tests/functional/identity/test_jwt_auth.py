@@ -153,3 +153,24 @@ def test_the_secret_comes_from_secrets_manager_on_aws(
     now_s = int(time.time())
     assert jwt_tokens.decode(access, secret.encode(), now_s).org_id == tenant.id
     assert ApiClient(access).get("/api/v1/auth/me").status == 200
+
+
+MALFORMED = (
+    "eyJhbGciOiJIUzI1NiJ9.e30.sïgnature",  # non-ASCII signature
+    "eyJhbGciOiJIUzI1NiJ9.ëyJ9.c2ln",  # non-ASCII body
+    "eyJ" + "W1tb" * 2000 + ".e30.c2ln",  # a header nested thousands deep
+    "eyJ" + "A" * 25_000 + ".e30.c2ln",  # over the length cap
+)
+
+
+def test_malformed_tokens_are_401_or_invalid_never_500(tenant_api: ApiClient) -> None:
+    """Issue 12, finding 4: each of these answered 500 before any authentication."""
+    for token in MALFORMED:
+        refreshed = tenant_api.post("/api/v1/auth/refresh", {"refresh_token": token}, api_key=None)
+        assert refreshed.status == 401 and error_code(refreshed) == "UNAUTHORIZED", (token[:40], refreshed)
+        validated = tenant_api.post("/api/v1/auth/validate", {"token": token}, api_key=None)
+        assert validated.status == 200, (token[:40], validated)
+        assert validated.json == {"valid": False, "error": "Invalid token"}
+        listed = tenant_api.get("/api/v1/jobs", api_key=token)
+        assert listed.status == 401, (token[:40], listed)
+

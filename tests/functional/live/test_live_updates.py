@@ -134,7 +134,12 @@ def test_bad_credentials_are_refused_with_a_json_401_and_store_nothing(
     key, key_id = scoped_key(api, ["emails"])
     assert api.delete(f"{V1}/api-keys/{key_id}").status == 204
     refresh = api.post(f"{V1}/auth/login", {"api_key": org.api_key}).json["refresh_token"]
-    for token in (None, "sp_test_not-a-key", key, refresh, "eyJhbGciOiJIUzI1NiJ9.e30.bad"):
+    malformed = (  # issue 12, finding 4: these were 500s
+        "eyJhbGciOiJIUzI1NiJ9.e30.sïgnature",
+        "eyJ" + "W1tb" * 2000 + ".e30.c2ln",
+        "eyJ" + "A" * 25_000 + ".e30.c2ln",
+    )
+    for token in (None, "sp_test_not-a-key", key, refresh, "eyJhbGciOiJIUzI1NiJ9.e30.bad", *malformed):
         refused(connect("c-bad", token), 401, "UNAUTHORIZED")
     assert connection_ids(org) == set()
 
