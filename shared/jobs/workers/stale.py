@@ -91,13 +91,15 @@ def sweep(store: JobStore) -> SweepResult:
         worker_id = worker["id"]
         if worker.get("status") == "offline":
             # Deregistered or reported offline itself: only the registry entry is left to drop.
-            forgotten += _conditional(ex.forget_offline_worker(store.table, worker_id))
+            forgotten += _conditional(ex.forget_offline_worker(store.table, worker["org_id"], worker_id))
             continue
         if not is_stale(worker, now_ms):
             continue
         released += store.release_from_offline_worker(worker["org_id"], worker["queue_name"], worker_id)
         seen = int(worker["last_heartbeat"])
         offline += _conditional(
-            ex.mark_worker_offline(store.table, worker_id, seen_heartbeat_ms=seen, now_ms=now_ms)
+            ex.mark_worker_offline(
+                store.table, worker["org_id"], worker_id, seen_heartbeat_ms=seen, now_ms=now_ms
+            )
         )
     return SweepResult(marked_offline=offline, jobs_released=released, forgotten=forgotten)

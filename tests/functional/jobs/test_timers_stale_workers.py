@@ -35,10 +35,13 @@ def _stored_worker(worker_id: str) -> dict[str, Any]:
     from shared.plumbing import aws_clients
     from shared.plumbing.config import settings
 
-    found = aws_clients.client("dynamodb").get_item(
-        TableName=settings().table_name, Key=ex.worker_key(worker_id)
+    found = aws_clients.client("dynamodb").scan(
+        TableName=settings().table_name,
+        FilterExpression="sk = :sk AND id = :id",
+        ExpressionAttributeValues={":sk": {"S": "WORKER"}, ":id": {"S": worker_id}},
     )
-    return dynamo_codec.decode_item(found["Item"])
+    (item,) = found["Items"]
+    return dynamo_codec.decode_item(item)
 
 
 def _sweep() -> dict[str, Any]:
