@@ -102,7 +102,7 @@ def frame_matches(frame: Frame, connection: Connection) -> bool:
 def _checked_queue(queue: str | None, ctx_scope: tuple[str, ...], field_name: str) -> str | None:
     if queue is None or queue == "":
         return None
-    if not _QUEUE_FILTER.match(queue):
+    if not _QUEUE_FILTER.fullmatch(queue):
         raise ValidationFailed(
             "Queue filter contains invalid characters",
             details=[{"field": field_name, "message": "Invalid queue name", "code": "invalid_format"}],
@@ -115,7 +115,7 @@ def _checked_queue(queue: str | None, ctx_scope: tuple[str, ...], field_name: st
 def _checked_job_id(job_id: str | None, field_name: str) -> str | None:
     if job_id is None or job_id == "":
         return None
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):
         raise ValidationFailed(
             "Invalid job id filter",
             details=[{"field": field_name, "message": "Invalid job id", "code": "invalid_format"}],

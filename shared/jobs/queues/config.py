@@ -40,7 +40,7 @@ _NAME = re.compile(QUEUE_NAME_PATTERN)
 
 
 def require_valid_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BadRequest("Invalid queue name: 1-100 of [A-Za-z0-9_.-], not starting with '.' or '-'")
 
 
