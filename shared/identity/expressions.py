@@ -12,7 +12,7 @@ from shared.plumbing.update_builder import Update as _Update
 # Keys of this module:
 #   organization       pk ORG#{org}                       sk ORG     (org_pk ORGS lists them all)
 #   slug claim         pk SLUG#{slug}                     sk SLUG
-#   billing e-mail     pk EMAIL#{lower-case e-mail}       sk EMAIL
+#   billing e-mail     pk EMAIL#{lower-case e-mail}       sk EMAIL   (written before issue 12; purged only)
 #   API key by id      pk APIKEYID#{org}#{key_id}         sk APIKEYID  → key_hash (immutable)
 #   revoked JWT        pk REVOKED#{jti}                   sk REVOKED   (TTL = the token's exp)
 #   rate window        pk RATE#{subject}                  sk W#{window start, epoch s}
@@ -46,7 +46,7 @@ def keys_by_org_pk(org_id: str) -> str:
 
 
 def _uniqueness_claim(table: str, key: dict[str, Any], org_id: str) -> dict[str, Any]:
-    # Two registrations of the same slug (or e-mail) race on this item: the first write wins and
+    # Two registrations of the same slug race on this item: the first write wins and
     # the other transaction is cancelled whole, so no second organization is created.
     return {
         "TableName": table,
@@ -57,20 +57,6 @@ def _uniqueness_claim(table: str, key: dict[str, Any], org_id: str) -> dict[str,
 
 def claim_slug(table: str, slug: str, org_id: str) -> dict[str, Any]:
     return _uniqueness_claim(table, slug_key(slug), org_id)
-
-
-def claim_billing_email(table: str, email: str, org_id: str) -> dict[str, Any]:
-    return _uniqueness_claim(table, billing_email_key(email), org_id)
-
-
-def release_billing_email(table: str, email: str, org_id: str) -> dict[str, Any]:
-    # Only the owner's claim: a stale read of the old address must not free another org's e-mail.
-    return {
-        "TableName": table,
-        "Key": billing_email_key(email),
-        "ConditionExpression": "org_id = :org",
-        "ExpressionAttributeValues": {":org": {"S": org_id}},
-    }
 
 
 def api_key_pointer_item(org_id: str, key_id: str, key_hash: str, now_ms: int) -> dict[str, Any]:

@@ -137,8 +137,8 @@ class Admin(TableService):
             sets[lambda_functions.ATTRIBUTE] = lambda_functions.replace_allowed(
                 self.table, org, req.lambda_functions
             )
-        if req.billing_email is not None and req.billing_email != org.get("billing_email"):
-            return self.orgs.change_billing_email(org, req.billing_email, sets)
+        if req.billing_email is not None:
+            sets["billing_email"] = req.billing_email
         return organization_document(self.orgs.update_fields(org_id, sets) if sets else org)
 
     def delete_organization(self, org_id: str, hard: bool) -> None:
