@@ -21,12 +21,12 @@ import re
 from typing import Any
 
 from shared.identity import expressions as identity_ex
-from shared.plumbing import aws_clients, dynamo_codec, table_keys
+from shared.identity.organizations import is_active, organization_item
+from shared.plumbing import aws_clients
 from shared.plumbing.aws_clients import is_conditional_failure
 from shared.plumbing.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 
 ATTRIBUTE = "lambda_functions"
-DELETED_PLAN = "deleted"
 # A function name, a partial ARN ("123456789012:function:name") or a full ARN, with an optional
 # version or alias; the bare name is what an organization owns.
 _ARN = re.compile(
@@ -116,21 +116,15 @@ def allow(table: str, org_id: str, functions: list[str]) -> None:
 
 def allowed_of(org: dict[str, Any] | None) -> set[str]:
     """The bare function names an organization item allows (none for a deleted organization)."""
-    if not org or org.get("plan_tier") == DELETED_PLAN:
+    if not is_active(org):
         return set()
+    assert org is not None
     raw = org.get(ATTRIBUTE)
     try:
         names = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return set()
     return {name for name in names or [] if isinstance(name, str)}
-
-
-def organization_item(table: str, org_id: str) -> dict[str, Any] | None:
-    found = aws_clients.client("dynamodb").get_item(
-        TableName=table, Key=table_keys.org_key(org_id), ConsistentRead=True
-    )
-    return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
 
 
 def is_allowed(table: str, org_id: str, function: str) -> bool:

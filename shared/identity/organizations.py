@@ -23,6 +23,26 @@ class CreatedOrganization:
     api_key: dict[str, Any]
 
 
+DELETED_PLAN = "deleted"  # a soft-deleted organization (admin DELETE without hard=true)
+
+
+def organization_item(table: str, org_id: str) -> dict[str, Any] | None:
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table, Key=table_keys.org_key(org_id), ConsistentRead=True
+    )
+    return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+
+def is_active(org: dict[str, Any] | None) -> bool:
+    """An organization that exists and was not soft-deleted: the only kind whose schedules fire,
+    whose webhooks are sent and whose Lambda workers are invoked (issue 12, finding 9)."""
+    return org is not None and org.get("plan_tier") != DELETED_PLAN
+
+
+def organization_active(table: str, org_id: str) -> bool:
+    return is_active(organization_item(table, org_id))
+
+
 def new_webhook_token() -> str:
     # Contract §2.13: whk_ + base64url of 24 random bytes.
     return "whk_" + base64.urlsafe_b64encode(secrets.token_bytes(24)).rstrip(b"=").decode()

@@ -335,3 +335,24 @@ def test_invoke_messages_round_trip() -> None:
     assert InvokeRequest.from_json(request.to_json()) == request
     with pytest.raises(ValueError):
         InvokeRequest.from_json('{"kind": "wake"}')
+
+
+def test_a_soft_deleted_organization_invokes_no_more_functions(api: Any, pushed: Pushed) -> None:
+    """Issue 12, finding 9: a soft-deleted organization's Lambda workers kept being invoked."""
+    _configure(pushed, api, "echo", max_concurrency=1)
+    for n in range(2):
+        h.create(api, queue_name=QUEUE, payload={"n": n})
+    pushed.timers.settle()
+    assert len(pushed.invocations.pending) == 1
+    deleted = api.request(
+        "DELETE",
+        f"/api/v1/admin/organizations/{pushed.org_id}",
+        headers={"X-Admin-Key": ADMIN_KEY},
+        api_key=None,
+    )
+    assert deleted.status == 204, deleted
+
+    pushed.run_all()
+
+    assert pushed.calls == []
+    assert pushed.workers.pump(pushed.org_id, QUEUE) == 0
