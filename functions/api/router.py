@@ -18,6 +18,9 @@ class Route:
     template: str  # e.g. /api/v1/jobs/{id}/complete
     handler: Handler
     public: bool = False  # no API key needed (health, admin routes check their own key)
+    # A public route's requests count against the per-client-address limit, but for the webhook
+    # ingest: its senders (GitHub, Stripe) share a few addresses, and it counts per organization.
+    ip_limited: bool = True
 
     @property
     def segments(self) -> list[str]:

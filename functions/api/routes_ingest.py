@@ -56,8 +56,8 @@ def deliveries(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 ROUTES = [
-    Route("POST", f"{V1}/webhooks/{{org_id}}/custom", custom, public=True),
-    Route("POST", f"{V1}/webhooks/{{org_id}}/github", github, public=True),
-    Route("POST", f"{V1}/webhooks/{{org_id}}/stripe", stripe, public=True),
+    Route("POST", f"{V1}/webhooks/{{org_id}}/custom", custom, public=True, ip_limited=False),
+    Route("POST", f"{V1}/webhooks/{{org_id}}/github", github, public=True, ip_limited=False),
+    Route("POST", f"{V1}/webhooks/{{org_id}}/stripe", stripe, public=True, ip_limited=False),
     Route("GET", f"{V1}/webhooks/deliveries", deliveries),
 ]
