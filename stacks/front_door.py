@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.nag import acknowledge
 
 WEBSOCKET_PATH = "/api/v1/ws"
+EDGE_TOKEN_HEADER = "X-Spooled-Edge"  # shared/identity/rate_limits.py reads it
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+    )
 
 
 def websocket_rewrite_code(stage_name: str) -> str:
@@ -47,6 +55,8 @@ class EdgeFrontDoor(Construct):
         http_api_domain: str,
         websocket_api_domain: str,
         websocket_stage: str,
+        edge_token: str,
+        waf_rate_limit: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -55,6 +65,9 @@ class EdgeFrontDoor(Construct):
                 domain,
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
                 origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+                # Proves a request came through this distribution: only then does the API take the
+                # client's address from CloudFront-Viewer-Address (shared/identity/rate_limits.py).
+                custom_headers={EDGE_TOKEN_HEADER: edge_token},
             )
 
         # Passed through untouched: no caching (CachingDisabled also keeps the Authorization header
@@ -100,14 +113,41 @@ class EdgeFrontDoor(Construct):
             # North America and Europe edges only: the cheapest class, and clients elsewhere still
             # connect (through a farther edge).
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            web_acl_id=self._rate_based_web_acl(waf_rate_limit) if waf_rate_limit else None,
         )
-        self._acknowledge()
+        self._acknowledge(waf=bool(waf_rate_limit))
+
+    def _rate_based_web_acl(self, limit: int) -> str:
+        """One rule: a client address sending more than `limit` requests in 5 minutes is blocked
+        at the edge (docs/deploy.md "Rate limits"). Everything else is allowed."""
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "RateLimit",
+            scope="CLOUDFRONT",
+            description="Spooled: per-address rate limit in front of the API",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("SpooledWebAcl"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="PerAddressRateLimit",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=limit, evaluation_window_sec=300
+                        )
+                    ),
+                    visibility_config=_visibility("PerAddressRateLimit"),
+                )
+            ],
+        )
+        return self.web_acl.attr_arn
 
     @property
     def domain_name(self) -> str:
         return self.distribution.distribution_domain_name
 
-    def _acknowledge(self) -> None:
+    def _acknowledge(self, waf: bool) -> None:
         acknowledge(
             self.distribution,
             "AwsSolutions-CFR1",
@@ -115,13 +155,15 @@ class EdgeFrontDoor(Construct):
             "country allow- or deny-list is the customer's policy to add, not a default. Every "
             "request is still authenticated by the API (API key or JWT).",
         )
-        acknowledge(
-            self.distribution,
-            "AwsSolutions-CFR2",
-            "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, which "
-            "breaks the stack's ~$0 idle cost; both APIs behind this distribution have stage "
-            "throttling and authenticate every call. docs/deploy.md shows how to attach a web ACL.",
-        )
+        if not waf:
+            acknowledge(
+                self.distribution,
+                "AwsSolutions-CFR2",
+                "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, "
+                "which breaks the stack's ~$0 idle cost; both APIs behind this distribution have "
+                "stage throttling and per-organization and per-address limits, and authenticate "
+                "every call. `-c waf_rate_limit=N` adds a rate-based web ACL (docs/deploy.md).",
+            )
         acknowledge(
             self.distribution,
             "AwsSolutions-CFR3",
