@@ -18,8 +18,9 @@ from typing import Any
 HEADER = {"alg": "HS256", "typ": "JWT"}
 ACCESS = "access"
 REFRESH = "refresh"
-# The refresh token lives this many times as long as the access token (reference: 24 x 24 h).
-REFRESH_LIFETIME_FACTOR = 24
+# A refresh token lives 7 days (the reference's 24 x 24 h was 24 days), and is rotated on use: each
+# refresh answers with the next token of its family (shared/identity/sessions.py).
+REFRESH_LIFETIME_SECONDS = 7 * 86_400
 # Tolerated clock difference between the API functions that issue and check tokens.
 LEEWAY_SECONDS = 5
 # The longest token we issue is ~18 KB (a key scoped to 50 queues of 255 characters); anything
@@ -44,8 +45,15 @@ class Claims:
     nbf: int
     exp: int
     jti: str
+    # The session ("family") every token of one login belongs to, and a refresh token's place in
+    # its rotation; absent from tokens issued before rotation existed.
+    fam: str | None = None
+    gen: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        optional = {
+            name: value for name, value in (("fam", self.fam), ("gen", self.gen)) if value is not None
+        }
         return {
             "sub": self.sub,
             "api_key_id": self.api_key_id,
@@ -56,6 +64,7 @@ class Claims:
             "jti": self.jti,
             "queues": list(self.queues),
             "token_type": self.token_type,
+            **optional,
         }
 
 
@@ -83,6 +92,8 @@ def new_claims(
     now_s: int,
     lifetime_s: int,
     jti: str | None = None,
+    fam: str | None = None,
+    gen: int | None = None,
 ) -> Claims:
     return Claims(
         sub=org_id,
@@ -95,6 +106,8 @@ def new_claims(
         exp=now_s + lifetime_s,
         # A random id per token: logout blacklists exactly this token, not the key's others.
         jti=jti or str(uuid.uuid4()),
+        fam=fam,
+        gen=gen,
     )
 
 
@@ -118,7 +131,12 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise InvalidToken("string claims must be strings")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise InvalidToken("time claims must be integers")
-    return Claims(queues=tuple(queues), **fields, **numbers)
+    fam, gen = payload.get("fam"), payload.get("gen")
+    if fam is not None and not isinstance(fam, str):
+        raise InvalidToken("fam must be a string")
+    if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool)):
+        raise InvalidToken("gen must be an integer")
+    return Claims(queues=tuple(queues), **fields, **numbers, fam=fam, gen=gen)
 
 
 def decode(token: str, secret: bytes, now_s: int) -> Claims:

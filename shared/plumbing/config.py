@@ -36,7 +36,7 @@ class Settings:
     # secret the API function reads once per container. Never a value in code.
     jwt_secret: str | None = None
     jwt_secret_arn: str | None = None
-    jwt_expiration_hours: int = 24
+    jwt_expiration_hours: int = 1  # access tokens (issue 12, finding 5: was 24)
     # Requests per minute (fixed windows), on by default (docs/deploy.md "Rate limits"); 0 in the
     # environment turns one off. Per organization: every authenticated request. Per client
     # address: every request without a valid credential (public routes but the webhook ingest,
@@ -85,7 +85,7 @@ def settings() -> Settings:
         registration_mode=(env.get("REGISTRATION_MODE") or "open").strip().lower(),
         jwt_secret=env.get("SPOOLED_JWT_SECRET") or None,
         jwt_secret_arn=env.get("SPOOLED_JWT_SECRET_ARN") or None,
-        jwt_expiration_hours=int(env.get("JWT_EXPIRATION_HOURS") or "24"),
+        jwt_expiration_hours=int(env.get("JWT_EXPIRATION_HOURS") or "1"),
         org_rate_limit_per_minute=_limit(
             env.get("SPOOLED_ORG_RATE_LIMIT_PER_MINUTE"), DEFAULT_ORG_RATE_LIMIT_PER_MINUTE
         ),

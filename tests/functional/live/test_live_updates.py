@@ -374,6 +374,27 @@ def test_revoking_a_key_closes_its_connections(
     assert gateway.of_type(doomed, "JobCreated") == []
 
 
+def test_logging_out_closes_the_sessions_sockets(
+    api: ApiClient, org: Org, gateway: FakeManagementApi, drain: Callable[[], None]
+) -> None:
+    """Issue 12, finding 5: a WebSocket opened with a JWT survived the logout."""
+    session = api.post(f"{V1}/auth/login", {"api_key": org.api_key}, api_key=None).json
+    other_session = api.post(f"{V1}/auth/login", {"api_key": org.api_key}, api_key=None).json
+    doomed = connected("c-session", session["access_token"])
+    kept = connected("c-other-session", other_session["access_token"])
+    by_key = connected("c-key", org.api_key)
+    drain()
+
+    logout = api.post(
+        f"{V1}/auth/logout", {"refresh_token": session["refresh_token"]}, api_key=session["access_token"]
+    )
+    assert logout.status == 204
+    drain()  # the stream shows the revoked login: its socket is closed at once
+
+    assert gateway.closed == [doomed]
+    assert connection_ids(org) == {kept, by_key}
+
+
 def test_a_connection_past_its_two_hours_is_closed(
     api: ApiClient, org: Org, gateway: FakeManagementApi, drain: Callable[[], None], clock: Any
 ) -> None:
