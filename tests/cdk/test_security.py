@@ -7,10 +7,12 @@ the roles and the front door are the same as in the default template."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.api import ManualArgs, lint
 
 from stacks.roles import LIVE_UPDATES_WRITES, WEBHOOK_SENDER_WRITES
 from tests.cdk.conftest import Synthesized, synthesize
@@ -89,3 +91,11 @@ def test_the_api_trusts_the_viewer_address_only_with_the_distributions_token(wit
     for origin in distribution["Properties"]["DistributionConfig"]["Origins"]:
         headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
         assert headers == {"X-Spooled-Edge": token}
+
+
+def test_the_template_with_a_web_acl_passes_cfn_lint(with_waf: Synthesized) -> None:
+    from tests.cdk.test_cfn_lint import EXPLAINED_WARNINGS, REGIONS
+
+    matches = lint(json.dumps(with_waf.template), config=ManualArgs(regions=REGIONS))
+    unexplained = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in EXPLAINED_WARNINGS]
+    assert not unexplained, "\n".join(unexplained)
