@@ -16,7 +16,14 @@ import {
   withError,
   withFilters,
 } from "./state.js";
-import { apiBase, fragmentWithoutKey, keyFromFragment, requestUrl, webSocketUrl } from "./urls.js";
+import {
+  apiBase,
+  fragmentWithoutKey,
+  keyFromFragment,
+  keyToUse,
+  requestUrl,
+  webSocketUrl,
+} from "./urls.js";
 
 const KEY_STORAGE = "spooled.dashboard.apiKey";
 const POLL_MS = 5000; // without the socket
@@ -417,7 +424,10 @@ function start() {
     const url = window.location.pathname + window.location.search + fragmentWithoutKey(window.location.hash);
     window.history.replaceState(null, "", url);
   }
-  const key = fromFragment || sessionStorage.getItem(KEY_STORAGE);
+  // A link's key is used only after the visitor agrees (issue 12, finding 8).
+  const key = keyToUse(fromFragment, sessionStorage.getItem(KEY_STORAGE), (question) =>
+    window.confirm(question),
+  );
   if (key) {
     renderSignedIn(false, null);
     signIn(key);

@@ -67,6 +67,30 @@ export function keyFromFragment(hash) {
   return key && key.trim() ? key.trim() : null;
 }
 
+/** "sp_live_…9f2c": enough to recognise a key, not enough to use it. */
+export function maskedKey(key) {
+  const text = String(key || "");
+  const prefix = /^(sp|sk)_(live|test)_/.exec(text)?.[0] || "";
+  return `${prefix}…${text.slice(-4)}`;
+}
+
+export function linkSignInQuestion(key) {
+  return (
+    `This link signs you in with the API key ${maskedKey(key)}. You would see and act on that ` +
+    "key's organization, which may not be yours. Only continue if you expected this link. Sign in?"
+  );
+}
+
+/**
+ * The key to sign in with when the page opens: a `#key=` link's key only once the visitor has said
+ * yes (`ask` shows the question), since anyone can send a link that signs the visitor into their
+ * organization; otherwise the key this tab already used, if any.
+ */
+export function keyToUse(fragmentKey, storedKey, ask) {
+  if (!fragmentKey || fragmentKey === storedKey) return storedKey || null;
+  return ask(linkSignInQuestion(fragmentKey)) ? fragmentKey : storedKey || null;
+}
+
 /** The fragment without its key, so the key does not stay in the address bar or the history. */
 export function fragmentWithoutKey(hash) {
   const params = fragmentParams(hash);

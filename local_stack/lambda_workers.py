@@ -40,6 +40,11 @@ def parse_mapping(text: str) -> dict[str, str]:
     return mapping
 
 
+def registered_names() -> list[str]:
+    """The function names `make dev` can call: the examples and SPOOLED_LOCAL_LAMBDA_FUNCTIONS."""
+    return list({**EXAMPLES, **parse_mapping(os.environ.get(ENV_VAR, ""))})
+
+
 def load(target: str) -> LambdaFunction:
     module_name, _, attribute = target.partition(":")
     function = getattr(importlib.import_module(module_name), attribute)

@@ -89,7 +89,8 @@ class LocalStack:
         from shared.identity.organizations import create_organization
 
         self.api_key = self.api_key or mint_key("development")
-        create_organization("Development", "dev", api_key=self.api_key)
+        created = create_organization("Development", "dev", api_key=self.api_key)
+        self._allow_example_functions(created.organization["id"])
 
         from functions.api.handler import handler as api_handler
         from functions.live_updates.handler import handler as live_handler
@@ -118,6 +119,16 @@ class LocalStack:
         from local_stack.webhook_loop import WebhookLoop
 
         self._spawn("webhook-deliveries", WebhookLoop(self._stop, wakeups=self._wakeups).run)
+
+    @staticmethod
+    def _allow_example_functions(org_id: str) -> None:
+        """The development organization may push jobs to the functions `make dev` registers
+        (docs/timers.md: on AWS an operator allows each organization's functions)."""
+        from local_stack.lambda_workers import registered_names
+        from shared.identity import lambda_functions
+        from shared.plumbing.config import settings
+
+        lambda_functions.allow(settings().table_name, org_id, registered_names())
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -62,6 +62,11 @@ class StackConfig:
     # region, so owning it would replace a role a landing zone set and make two stacks fight over
     # it; docs/deploy.md gives the one-time setup instead.
     apigateway_cloudwatch_role: bool = False
+    # An AWS WAF web ACL on the distribution with one rate-based rule: requests per 5 minutes one
+    # client address may send before WAF blocks it at the edge, ahead of the stage throttle.
+    # 0 = no web ACL (it costs ~$6/month even idle). Needs the front door, and a stack in us-east-1
+    # (a CloudFront web ACL lives there).
+    waf_rate_limit: int = 0
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -73,6 +78,7 @@ class StackConfig:
         prefix = node.try_get_context("lambda_worker_prefix")
         front_door = node.try_get_context("front_door")
         logging_role = node.try_get_context("apigateway_cloudwatch_role")
+        waf_rate_limit = node.try_get_context("waf_rate_limit")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
@@ -87,6 +93,7 @@ class StackConfig:
                 if logging_role is None
                 else _as_bool("apigateway_cloudwatch_role", logging_role)
             ),
+            waf_rate_limit=defaults.waf_rate_limit if waf_rate_limit is None else int(waf_rate_limit),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
@@ -94,6 +101,12 @@ class StackConfig:
             raise ValueError(f"context 'log_level' must be one of {_LOG_LEVELS}")
         if not re_fullmatch(r"[A-Za-z0-9_-]{3,50}", config.lambda_worker_prefix):
             raise ValueError("context 'lambda_worker_prefix' must be 3-50 of [A-Za-z0-9_-]")
+        if config.waf_rate_limit and not 10 <= config.waf_rate_limit <= 2_000_000_000:
+            raise ValueError("context 'waf_rate_limit' must be 0 (off) or 10..2000000000 (per 5 min)")
+        if config.waf_rate_limit and not config.front_door:
+            raise ValueError(
+                "context 'waf_rate_limit' needs the front door: WAF cannot attach to an HTTP API"
+            )
         if config.registration_mode not in _REGISTRATION_MODES:
             raise ValueError(f"context 'registration_mode' must be one of {_REGISTRATION_MODES}")
         return config

@@ -16,6 +16,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from stacks.nag import acknowledge
@@ -24,6 +25,14 @@ WEBSOCKET_PATH = "/api/v1/ws"
 # The 4xx/5xx codes CloudFront caches (10 s by default, even under CachingDisabled) and lets a
 # distribution configure: every other status is never cached.
 CACHED_ERROR_CODES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
+
+EDGE_TOKEN_HEADER = "X-Spooled-Edge"  # shared/identity/rate_limits.py reads it
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+    )
 
 
 def websocket_rewrite_code(stage_name: str) -> str:
@@ -51,6 +60,8 @@ class EdgeFrontDoor(Construct):
         http_api_domain: str,
         websocket_api_domain: str,
         websocket_stage: str,
+        edge_token: str,
+        waf_rate_limit: int = 0,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -59,6 +70,9 @@ class EdgeFrontDoor(Construct):
                 domain,
                 protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
                 origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+                # Proves a request came through this distribution: only then does the API take the
+                # client's address from CloudFront-Viewer-Address (shared/identity/rate_limits.py).
+                custom_headers={EDGE_TOKEN_HEADER: edge_token},
             )
 
         # Passed through untouched: no caching (CachingDisabled also keeps the Authorization header
@@ -111,14 +125,41 @@ class EdgeFrontDoor(Construct):
                 cloudfront.ErrorResponse(http_status=code, ttl=cdk.Duration.seconds(0))
                 for code in CACHED_ERROR_CODES
             ],
+            web_acl_id=self._rate_based_web_acl(waf_rate_limit) if waf_rate_limit else None,
         )
-        self._acknowledge()
+        self._acknowledge(waf=bool(waf_rate_limit))
+
+    def _rate_based_web_acl(self, limit: int) -> str:
+        """One rule: a client address sending more than `limit` requests in 5 minutes is blocked
+        at the edge (docs/deploy.md "Rate limits"). Everything else is allowed."""
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "RateLimit",
+            scope="CLOUDFRONT",
+            description="Spooled: per-address rate limit in front of the API",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("SpooledWebAcl"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="PerAddressRateLimit",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=limit, evaluation_window_sec=300
+                        )
+                    ),
+                    visibility_config=_visibility("PerAddressRateLimit"),
+                )
+            ],
+        )
+        return self.web_acl.attr_arn
 
     @property
     def domain_name(self) -> str:
         return self.distribution.distribution_domain_name
 
-    def _acknowledge(self) -> None:
+    def _acknowledge(self, waf: bool) -> None:
         acknowledge(
             self.distribution,
             "AwsSolutions-CFR1",
@@ -126,13 +167,16 @@ class EdgeFrontDoor(Construct):
             "country allow- or deny-list is the customer's policy to add, not a default. Every "
             "request is still authenticated by the API (API key or JWT).",
         )
-        acknowledge(
-            self.distribution,
-            "AwsSolutions-CFR2",
-            "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, which "
-            "more than doubles the stack's idle cost (~$3.50); both APIs behind this distribution have stage "
-            "throttling and authenticate every call. docs/deploy.md shows how to attach a web ACL.",
-        )
+        if not waf:
+            acknowledge(
+                self.distribution,
+                "AwsSolutions-CFR2",
+                "AWS WAF costs at least $5 a month per web ACL plus $1 per rule even when idle, "
+                "which more than doubles the stack's idle cost (~$3.50); both APIs behind this "
+                "distribution have stage throttling and per-organization and per-address limits, and "
+                "authenticate "
+                "every call. `-c waf_rate_limit=N` adds a rate-based web ACL (docs/deploy.md).",
+            )
         acknowledge(
             self.distribution,
             "AwsSolutions-CFR3",

@@ -32,6 +32,8 @@ TABLE_ITEM_ACTIONS = (
     "dynamodb:ConditionCheckItem",
 )
 TABLE_QUERY_ACTIONS = ("dynamodb:Query",)
+TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem")
+TABLE_WRITE_ACTIONS = tuple(action for action in TABLE_ITEM_ACTIONS if action not in TABLE_READ_ACTIONS)
 # What a Lambda event source mapping needs to poll a stream. AWS documents ListStreams on the
 # stream ARN (DynamoDB developer guide, "IAM policy to allow a Lambda function to access DynamoDB
 # stream records"), so it needs no "*" resource.
@@ -62,13 +64,42 @@ def index_arns(table: dynamodb.Table, definition: schema.TableDefinition) -> lis
     return [f"{table.table_arn}/index/{index.name}" for index in definition.indexes]
 
 
-def table_items(table: dynamodb.Table, definition: schema.TableDefinition) -> list[iam.PolicyStatement]:
+def table_items(
+    table: dynamodb.Table,
+    definition: schema.TableDefinition,
+    writable_prefixes: tuple[str, ...] | None = None,
+) -> list[iam.PolicyStatement]:
+    """Item reads and queries on the table and its indexes, and item writes: on every item, or, with
+    `writable_prefixes`, only on items whose partition key starts with one of them (an IAM
+    condition on dynamodb:LeadingKeys, which every key of a write request must meet)."""
+    if writable_prefixes is None:
+        items = [
+            iam.PolicyStatement(
+                sid=_sid(definition.logical_id, "Items"),
+                actions=list(TABLE_ITEM_ACTIONS),
+                resources=[table.table_arn],
+            )
+        ]
+    else:
+        items = [
+            iam.PolicyStatement(
+                sid=_sid(definition.logical_id, "ItemReads"),
+                actions=list(TABLE_READ_ACTIONS),
+                resources=[table.table_arn],
+            ),
+            iam.PolicyStatement(
+                sid=_sid(definition.logical_id, "ItemWrites"),
+                actions=list(TABLE_WRITE_ACTIONS),
+                resources=[table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [f"{prefix}*" for prefix in writable_prefixes]
+                    }
+                },
+            ),
+        ]
     return [
-        iam.PolicyStatement(
-            sid=_sid(definition.logical_id, "Items"),
-            actions=list(TABLE_ITEM_ACTIONS),
-            resources=[table.table_arn],
-        ),
+        *items,
         iam.PolicyStatement(
             sid=_sid(definition.logical_id, "Query"),
             actions=list(TABLE_QUERY_ACTIONS),

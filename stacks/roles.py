@@ -29,10 +29,27 @@ from stacks.schedules import ScheduleArming
 PAYLOAD_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 
 
-def _all_tables(data: DataStores) -> list[iam.PolicyStatement]:
+# The item types (partition-key prefixes) the functions outside the store's hot path write; each
+# may write nothing else (issue 12, finding 9). The table's key map: shared/*/expressions.py.
+WEBHOOK_SENDER_WRITES = (
+    "OUTHOOK#",  # the webhook's delivery rows, failure count and auto-disable
+    "OUTHOOKS#",  # its subscription row, disabled with it
+    "JOBHOOK#",  # completion-webhook delivery rows
+    "ORG#",  # the organization's count of enabled webhooks, lowered by an auto-disable
+)
+LIVE_UPDATES_WRITES = (
+    "LIVE#",  # connections, their filters and subscriptions
+    "LIVECONN#",  # connection id → organization pointers
+    "APIKEY#",  # an API key's last use, touched when it opens a socket
+)
+
+
+def _all_tables(
+    data: DataStores, writable_prefixes: tuple[str, ...] | None = None
+) -> list[iam.PolicyStatement]:
     statements: list[iam.PolicyStatement] = []
     for definition in schema.TABLES:
-        statements.extend(permissions.table_items(data.table(definition), definition))
+        statements.extend(permissions.table_items(data.table(definition), definition, writable_prefixes))
     return statements
 
 
@@ -115,7 +132,10 @@ def scheduler_statements(data: DataStores) -> list[iam.PolicyStatement]:
 def webhooks_statements(data: DataStores) -> list[iam.PolicyStatement]:
     # No bucket and no secret: a delivery message carries its event, the table the endpoint's
     # URL and signing secret. Retries go back to the queue with the backoff as delay.
-    return [*_all_tables(data), *_consume_and_resend(data, schema.WEBHOOK_DELIVERY_QUEUE)]
+    return [
+        *_all_tables(data, WEBHOOK_SENDER_WRITES),
+        *_consume_and_resend(data, schema.WEBHOOK_DELIVERY_QUEUE),
+    ]
 
 
 def live_updates_statements(
@@ -125,7 +145,7 @@ def live_updates_statements(
     connections: list[iam.PolicyStatement],
 ) -> list[iam.PolicyStatement]:
     return [
-        *_all_tables(data),
+        *_all_tables(data, LIVE_UPDATES_WRITES),
         *_stream_reads(data),
         permissions.queue_send(stream_failures, "StreamFailures"),
         # $connect accepts the JWTs /auth/login issues, verified with the API's signing key.

@@ -170,6 +170,8 @@ class SpooledStack(cdk.Stack):
         )
 
         http_api_domain = self._execute_api_domain(self.front_door.http_api.api_id)
+        # The stack's own UUID: unknown outside the account, fixed for the stack's life.
+        edge_token = cdk.Fn.select(2, cdk.Fn.split("/", cdk.Aws.STACK_ID))
         self.edge = (
             EdgeFrontDoor(
                 self,
@@ -177,10 +179,17 @@ class SpooledStack(cdk.Stack):
                 http_api_domain=http_api_domain,
                 websocket_api_domain=self.live_api.origin_domain,
                 websocket_stage=live_updates.STAGE_NAME,
+                edge_token=edge_token,
+                waf_rate_limit=config.waf_rate_limit,
             )
             if config.front_door
             else None
         )
+        if self.edge is not None:
+            # Per-address limits use CloudFront-Viewer-Address only behind the front door, and only
+            # on requests that carry the distribution's origin token (issue 12, finding 6).
+            self.api.function.add_environment("SPOOLED_FRONT_DOOR", "true")
+            self.api.function.add_environment("SPOOLED_EDGE_TOKEN", edge_token)
         # The address users see (webhook URLs the API shows them): the one host when there is one.
         self.base_url = f"https://{self.edge.domain_name if self.edge else http_api_domain}"
         self.api.function.add_environment("EXTERNAL_URL", self.base_url)

@@ -6,6 +6,8 @@ import {
   apiBase,
   fragmentWithoutKey,
   keyFromFragment,
+  keyToUse,
+  maskedKey,
   normalizeFilters,
   queryString,
   requestUrl,
@@ -75,4 +77,27 @@ test("the key comes from the fragment and is then removed from it", () => {
   assert.equal(keyFromFragment("#other=1"), null);
   assert.equal(fragmentWithoutKey("#key=sp_test_123"), "");
   assert.equal(fragmentWithoutKey("#tab=jobs&key=sp_test_123"), "#tab=jobs");
+});
+
+test("a #key= link signs in only after the visitor agrees", () => {
+  const asked = [];
+  const no = (question) => {
+    asked.push(question);
+    return false;
+  };
+  const yes = (question) => {
+    asked.push(question);
+    return true;
+  };
+  assert.equal(keyToUse("sp_live_theirs0001", null, no), null);
+  assert.equal(keyToUse("sp_live_theirs0001", "sp_live_mine0002", no), "sp_live_mine0002");
+  assert.equal(keyToUse("sp_live_theirs0001", null, yes), "sp_live_theirs0001");
+  assert.equal(asked.length, 3);
+  assert.ok(asked[0].includes("sp_live_…0001") && !asked[0].includes("theirs"));
+  // Nothing to ask: no link key, or the key this tab already uses.
+  assert.equal(keyToUse(null, "sp_live_mine0002", no), "sp_live_mine0002");
+  assert.equal(keyToUse("sp_live_mine0002", "sp_live_mine0002", no), "sp_live_mine0002");
+  assert.equal(keyToUse(null, null, no), null);
+  assert.equal(asked.length, 3);
+  assert.equal(maskedKey("plainkey1234"), "…1234");
 });

@@ -24,11 +24,19 @@ from functions.api import (
     routes_workers,
     routes_workflows,
 )
-from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
+from functions.api.http import (
+    ApiRequest,
+    ApiResponse,
+    error_response,
+    request_from_event,
+    to_lambda_response,
+)
 from functions.api.router import Router
 from shared.identity.authentication import authenticate
-from shared.identity.rate_limits import RateLimiter
-from shared.plumbing.errors import SpooledError
+from shared.identity.credentials import AuthContext
+from shared.identity.rate_limits import RateLimiter, client_ip
+from shared.plumbing.config import settings
+from shared.plumbing.errors import SpooledError, Unauthorized
 
 logger = logging.getLogger("spooled.api")
 logger.setLevel(logging.INFO)
@@ -58,12 +66,33 @@ def limiter() -> RateLimiter:
     return RateLimiter()
 
 
+def _count_address(request: ApiRequest) -> dict[str, str]:
+    """One request without a valid credential, against its client address's limit (429 when over);
+    returns the limit's headers."""
+    limit = settings().ip_rate_limit_per_minute
+    if not limit:
+        return {}
+    return limiter().require("ip", client_ip(request.headers, request.source_ip), limit).headers()
+
+
+def _authenticate(request: ApiRequest) -> AuthContext:
+    """A failed authentication counts against the client address: guessing keys, or flooding the
+    API with bad ones, meets 429 after the per-address limit (issue 12, finding 2)."""
+    try:
+        return authenticate(request.headers)
+    except Unauthorized:
+        _count_address(request)
+        raise
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request = request_from_event(event)
     rate_headers: dict[str, str] = {}
     try:
         route = ROUTER.resolve(request)
-        ctx = None if route.public else authenticate(request.headers)
+        ctx = None if route.public else _authenticate(request)
+        if ctx is None and route.ip_limited:
+            rate_headers = _count_address(request)
         if ctx is not None:
             # Counted before the route runs: a refused request has written nothing (contract §1.6).
             verdict = limiter().admit(ctx)

@@ -26,6 +26,9 @@ class Route:
     # Error statuses the domain raises below the handler (409 on a stale lease, 413 on a large
     # payload), which reading the handler cannot see; the rest the generator works out.
     errors: tuple[int, ...] = ()
+    # A public route's requests count against the per-client-address limit, but for the webhook
+    # ingest: its senders (GitHub, Stripe) share a few addresses, and it counts per organization.
+    ip_limited: bool = True
 
     @property
     def segments(self) -> list[str]:

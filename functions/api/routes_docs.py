@@ -15,7 +15,7 @@ from pathlib import Path
 from functions.api import static_files, vendor_assets
 from functions.api.http import ApiRequest, ApiResponse
 from functions.api.router import Route
-from functions.api.routes_dashboard_ui import SECURITY_HEADERS, UI_FOLDER, serve_file
+from functions.api.routes_dashboard_ui import UI_FOLDER, security_headers, serve_file
 from shared.identity.credentials import AuthContext
 from shared.plumbing.errors import RouteNotFound
 
@@ -52,7 +52,7 @@ def reference_page(req: ApiRequest, ctx: AuthContext | None) -> ApiResponse:
     """The API reference page (Swagger UI)."""
     if req.path.endswith("/"):
         # As /dashboard/: the page's relative links ("docs/…", "api/v1/…") resolve only from /docs.
-        return ApiResponse(308, headers={**SECURITY_HEADERS, "Location": "../docs"})
+        return ApiResponse(308, headers={**security_headers(req), "Location": "../docs"})
     return serve_file(req, page_files().get(INDEX))
 
 

@@ -56,8 +56,29 @@ def deliveries(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 ROUTES = [
-    Route("POST", f"{V1}/webhooks/{{org_id}}/custom", custom, public=True, errors=(401, 404, 413, 429)),
-    Route("POST", f"{V1}/webhooks/{{org_id}}/github", github, public=True, errors=(401, 404, 413, 429)),
-    Route("POST", f"{V1}/webhooks/{{org_id}}/stripe", stripe, public=True, errors=(401, 404, 413, 429)),
+    Route(
+        "POST",
+        f"{V1}/webhooks/{{org_id}}/custom",
+        custom,
+        public=True,
+        errors=(401, 404, 413, 429),
+        ip_limited=False,
+    ),
+    Route(
+        "POST",
+        f"{V1}/webhooks/{{org_id}}/github",
+        github,
+        public=True,
+        errors=(401, 404, 413, 429),
+        ip_limited=False,
+    ),
+    Route(
+        "POST",
+        f"{V1}/webhooks/{{org_id}}/stripe",
+        stripe,
+        public=True,
+        errors=(401, 404, 413, 429),
+        ip_limited=False,
+    ),
     Route("GET", f"{V1}/webhooks/deliveries", deliveries),
 ]

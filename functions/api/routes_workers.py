@@ -41,7 +41,7 @@ def register(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
     body = request_models.parse_body(m.WorkerHeartbeat, req.body)
     registry().heartbeat(
-        ctx.org_id,
+        ctx,
         req.path_params["id"],
         current_jobs=body.current_jobs,
         status=body.status,
@@ -51,7 +51,7 @@ def heartbeat(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
 
 
 def deregister(req: ApiRequest, ctx: AuthContext) -> ApiResponse:
-    registry().deregister(ctx.org_id, req.path_params["id"])
+    registry().deregister(ctx, req.path_params["id"])
     return ApiResponse(204)
 
 

@@ -35,7 +35,7 @@ def load_folder(folder: Path) -> dict[str, StaticFile]:
         return {}
     files: dict[str, StaticFile] = {}
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or not _PLAIN_NAME.match(path.name):
+        if not path.is_file() or not _PLAIN_NAME.fullmatch(path.name):
             continue
         data = path.read_bytes()
         files[path.name] = StaticFile(

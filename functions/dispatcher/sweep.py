@@ -22,11 +22,22 @@ logger = logging.getLogger("spooled.dispatcher")
 def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     result: dict[str, Any] = {}
     failures: list[str] = []
+    queues: list[tuple[str, str]] = []
     try:
-        result["moved"] = job_timers.sweep(store)
+        queues = list(job_timers.known_queues(store))
     except Exception:
-        logger.exception("timer sweep failed")
-        failures.append("timers")
+        logger.exception("listing the queues failed")
+        failures.append("queues")
+    # Queue by queue: one queue whose timers cannot be acted on (a throttled partition, a bad item)
+    # must not leave every later queue's due jobs waiting (issue 12, finding 9).
+    moved = 0
+    for org_id, queue in queues:
+        try:
+            moved += job_timers.act_on_due_timers(store, org_id, queue)
+        except Exception:
+            logger.exception("timer sweep of queue %s failed", queue)
+            failures.append(f"timers:{queue}")
+    result["moved"] = moved
     try:
         outcome = stale_workers.sweep(store)
         result["workers_offline"] = outcome.marked_offline
@@ -47,7 +58,7 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
         logger.exception("open-workflow check failed")
         failures.append("workflows")
     pushed = 0
-    for org_id, queue in job_timers.known_queues(store):
+    for org_id, queue in queues:
         try:
             pushed += lambda_workers.pump(org_id, queue)
         except Exception:

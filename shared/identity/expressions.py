@@ -12,9 +12,10 @@ from shared.plumbing.update_builder import Update as _Update
 # Keys of this module:
 #   organization       pk ORG#{org}                       sk ORG     (org_pk ORGS lists them all)
 #   slug claim         pk SLUG#{slug}                     sk SLUG
-#   billing e-mail     pk EMAIL#{lower-case e-mail}       sk EMAIL
+#   billing e-mail     pk EMAIL#{lower-case e-mail}       sk EMAIL   (written before issue 12; purged only)
 #   API key by id      pk APIKEYID#{org}#{key_id}         sk APIKEYID  → key_hash (immutable)
 #   revoked JWT        pk REVOKED#{jti}                   sk REVOKED   (TTL = the token's exp)
+#   token family       pk RFAM#{family}                   sk RFAM      one login: rotation, revocation
 #   rate window        pk RATE#{subject}                  sk W#{window start, epoch s}
 #   activity bucket    pk ORG#{org}   sk ACT#{H|M}#{bucket start, epoch s}#{queue}
 
@@ -46,7 +47,7 @@ def keys_by_org_pk(org_id: str) -> str:
 
 
 def _uniqueness_claim(table: str, key: dict[str, Any], org_id: str) -> dict[str, Any]:
-    # Two registrations of the same slug (or e-mail) race on this item: the first write wins and
+    # Two registrations of the same slug race on this item: the first write wins and
     # the other transaction is cancelled whole, so no second organization is created.
     return {
         "TableName": table,
@@ -57,20 +58,6 @@ def _uniqueness_claim(table: str, key: dict[str, Any], org_id: str) -> dict[str,
 
 def claim_slug(table: str, slug: str, org_id: str) -> dict[str, Any]:
     return _uniqueness_claim(table, slug_key(slug), org_id)
-
-
-def claim_billing_email(table: str, email: str, org_id: str) -> dict[str, Any]:
-    return _uniqueness_claim(table, billing_email_key(email), org_id)
-
-
-def release_billing_email(table: str, email: str, org_id: str) -> dict[str, Any]:
-    # Only the owner's claim: a stale read of the old address must not free another org's e-mail.
-    return {
-        "TableName": table,
-        "Key": billing_email_key(email),
-        "ConditionExpression": "org_id = :org",
-        "ExpressionAttributeValues": {":org": {"S": org_id}},
-    }
 
 
 def api_key_pointer_item(org_id: str, key_id: str, key_hash: str, now_ms: int) -> dict[str, Any]:
@@ -154,6 +141,55 @@ def revoke_token(table: str, jti: str, expires_s: int, now_ms: int) -> dict[str,
         "expires_ttl": expires_s,
     }
     return {"TableName": table, "Item": dynamo_codec.encode_item(item)}
+
+
+def token_family_key(family: str) -> dict[str, Any]:
+    return {"pk": {"S": f"RFAM#{family}"}, "sk": {"S": "RFAM"}}
+
+
+def create_token_family(table: str, family: str, org_id: str, expires_s: int, now_ms: int) -> dict[str, Any]:
+    item = {
+        **{k: v["S"] for k, v in token_family_key(family).items()},
+        "org_id": org_id,
+        "used_gen": 0,
+        "created_at": now_ms,
+        "expires_ttl": expires_s,
+    }
+    return {
+        "TableName": table,
+        "Item": dynamo_codec.encode_item(item),
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+
+
+def use_refresh_token(table: str, family: str, gen: int, expires_s: int) -> dict[str, Any]:
+    """Refresh-token rotation: presenting generation `gen` is accepted unless a later generation was
+    already presented (then `gen` is a stolen or replayed token: reuse) or the family is revoked.
+    Racing refreshes with the same token both pass: one client retrying. The answer's
+    next_gen is the generation of the refresh token it issues."""
+    return {
+        "TableName": table,
+        "Key": token_family_key(family),
+        "UpdateExpression": "SET used_gen = :gen, expires_ttl = :ttl ADD next_gen :one",
+        "ConditionExpression": (
+            "attribute_exists(pk) AND attribute_not_exists(revoked_at) AND used_gen <= :gen"
+        ),
+        "ExpressionAttributeValues": dynamo_codec.encode_values({":gen": gen, ":one": 1, ":ttl": expires_s}),
+        "ReturnValues": "ALL_NEW",
+    }
+
+
+def revoke_token_family(table: str, family: str, reason: str, now_ms: int) -> dict[str, Any]:
+    # Every token of the session stops working: refresh tokens here, access tokens through the
+    # family read that comes with each JWT request. The stream shows it to the live-updates
+    # function, which closes the session's sockets.
+    return {
+        "TableName": table,
+        "Key": token_family_key(family),
+        "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now), revoked_reason = :why",
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": dynamo_codec.encode_values({":now": now_ms, ":why": reason}),
+    }
 
 
 def count_request(

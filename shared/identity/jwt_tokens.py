@@ -18,10 +18,16 @@ from typing import Any
 HEADER = {"alg": "HS256", "typ": "JWT"}
 ACCESS = "access"
 REFRESH = "refresh"
-# The refresh token lives this many times as long as the access token (reference: 24 x 24 h).
-REFRESH_LIFETIME_FACTOR = 24
+# A refresh token lives 7 days (the reference's 24 x 24 h was 24 days), and is rotated on use: each
+# refresh answers with the next token of its family (shared/identity/sessions.py).
+REFRESH_LIFETIME_SECONDS = 7 * 86_400
 # Tolerated clock difference between the API functions that issue and check tokens.
 LEEWAY_SECONDS = 5
+# The longest token we issue is ~18 KB (a key scoped to 50 queues of 255 characters); anything
+# longer is refused before it is read. Our header is 36 characters: a longer one is not ours, and
+# refusing it unread means no nested JSON is ever parsed before the signature is checked.
+MAX_TOKEN_CHARS = 20_000
+MAX_HEADER_CHARS = 200
 
 
 class InvalidToken(Exception):
@@ -39,8 +45,15 @@ class Claims:
     nbf: int
     exp: int
     jti: str
+    # The session ("family") every token of one login belongs to, and a refresh token's place in
+    # its rotation; absent from tokens issued before rotation existed.
+    fam: str | None = None
+    gen: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        optional = {
+            name: value for name, value in (("fam", self.fam), ("gen", self.gen)) if value is not None
+        }
         return {
             "sub": self.sub,
             "api_key_id": self.api_key_id,
@@ -51,6 +64,7 @@ class Claims:
             "jti": self.jti,
             "queues": list(self.queues),
             "token_type": self.token_type,
+            **optional,
         }
 
 
@@ -78,6 +92,8 @@ def new_claims(
     now_s: int,
     lifetime_s: int,
     jti: str | None = None,
+    fam: str | None = None,
+    gen: int | None = None,
 ) -> Claims:
     return Claims(
         sub=org_id,
@@ -90,6 +106,8 @@ def new_claims(
         exp=now_s + lifetime_s,
         # A random id per token: logout blacklists exactly this token, not the key's others.
         jti=jti or str(uuid.uuid4()),
+        fam=fam,
+        gen=gen,
     )
 
 
@@ -113,18 +131,30 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise InvalidToken("string claims must be strings")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise InvalidToken("time claims must be integers")
-    return Claims(queues=tuple(queues), **fields, **numbers)
+    fam, gen = payload.get("fam"), payload.get("gen")
+    if fam is not None and not isinstance(fam, str):
+        raise InvalidToken("fam must be a string")
+    if gen is not None and (not isinstance(gen, int) or isinstance(gen, bool)):
+        raise InvalidToken("gen must be an integer")
+    return Claims(queues=tuple(queues), **fields, **numbers, fam=fam, gen=gen)
 
 
 def decode(token: str, secret: bytes, now_s: int) -> Claims:
-    """Verify the signature first, then the times; any doubt is InvalidToken."""
+    """Verify the signature first, then the times; any doubt is InvalidToken, never another error
+    (a malformed token is a 401 or {valid: false}, whatever it holds: issue 12, finding 4)."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken("not a token of ours")
+    if not token.isascii():
+        raise InvalidToken("a JWT is ASCII")  # base64url and dots only
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidToken("a JWT has three segments")
     header_b64, body_b64, signature = parts
+    if len(header_b64) > MAX_HEADER_CHARS:
+        raise InvalidToken("header too long")
     try:
         header = json.loads(_unb64(header_b64))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise InvalidToken("header is not JSON") from error
     # Only our algorithm: accepting the header's choice is how `alg: none` forgeries work.
     if not isinstance(header, dict) or header.get("alg") != "HS256":
@@ -134,7 +164,7 @@ def decode(token: str, secret: bytes, now_s: int) -> Claims:
         raise InvalidToken("bad signature")
     try:
         payload = json.loads(_unb64(body_b64))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise InvalidToken("payload is not JSON") from error
     if not isinstance(payload, dict):
         raise InvalidToken("payload is not an object")

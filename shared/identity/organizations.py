@@ -23,6 +23,26 @@ class CreatedOrganization:
     api_key: dict[str, Any]
 
 
+DELETED_PLAN = "deleted"  # a soft-deleted organization (admin DELETE without hard=true)
+
+
+def organization_item(table: str, org_id: str) -> dict[str, Any] | None:
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table, Key=table_keys.org_key(org_id), ConsistentRead=True
+    )
+    return dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
+
+
+def is_active(org: dict[str, Any] | None) -> bool:
+    """An organization that exists and was not soft-deleted: the only kind whose schedules fire,
+    whose webhooks are sent and whose Lambda workers are invoked (issue 12, finding 9)."""
+    return org is not None and org.get("plan_tier") != DELETED_PLAN
+
+
+def organization_active(table: str, org_id: str) -> bool:
+    return is_active(organization_item(table, org_id))
+
+
 def new_webhook_token() -> str:
     # Contract §2.13: whk_ + base64url of 24 random bytes.
     return "whk_" + base64.urlsafe_b64encode(secrets.token_bytes(24)).rstrip(b"=").decode()
@@ -74,9 +94,11 @@ def create_organization(
 ) -> CreatedOrganization:
     """Create an organization and its first, unrestricted key in one transaction.
 
-    The slug item (and the billing e-mail's item) make them unique: two registrations of one slug
-    race on its condition. The key's id pointer makes the key reachable by id (GET /api-keys/{id},
-    JWTs); the organization counts the key as its first active one.
+    The slug item makes the slug unique: two registrations of one slug race on its condition. The
+    billing e-mail is not unique: a 409 for an address another organization uses would tell anyone
+    who tries an address that it is a customer (issue 12, finding 8). The key's id pointer makes
+    the key reachable by id (GET /api-keys/{id}, JWTs); the organization counts the key as its
+    first active one.
     """
     table = table or settings().table_name
     now_ms = (clock or SystemClock()).now_ms()
@@ -102,8 +124,6 @@ def create_organization(
     key_item = api_key_item(org_id=org_id, key=key, key_id=key_id, name="Initial Admin Key", now_ms=now_ms)
     pointer = ex.api_key_pointer_item(org_id, key_id, hash_key(key), now_ms)
     extra_puts = [{"Put": table_keys.put_new_item(table, pointer)}]
-    if billing_email:
-        extra_puts.append({"Put": ex.claim_billing_email(table, billing_email, org_id)})
     try:
         aws_clients.client("dynamodb").transact_write_items(
             TransactItems=[
@@ -127,7 +147,7 @@ def create_organization(
         )
     except Exception as error:
         if getattr(error, "response", {}).get("Error", {}).get("Code") == "TransactionCanceledException":
-            raise Conflict("Organization slug, billing e-mail or API key already exists") from error
+            raise Conflict("Organization slug or API key already exists") from error
         raise
     return CreatedOrganization(
         organization=organization_document(org),

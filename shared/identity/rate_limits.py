@@ -3,13 +3,16 @@
 Each limited request makes one conditional ADD on its window's item (`RATE#{subject}`, one item
 per window, TTL'd). The condition refuses the ADD once the window is full, so the limit holds
 under any concurrency and a refused request is answered 429 before the route runs: nothing it
-carries is written. Limits: a key's own `rate_limit` (requests per minute), an optional
-organization-wide limit (SPOOLED_ORG_RATE_LIMIT_PER_MINUTE), and fixed limits for logins
-(per key) and for the admin and slug routes (per client IP).
+carries is written. Limits: a key's own `rate_limit` (requests per minute), an organization-wide
+limit (SPOOLED_ORG_RATE_LIMIT_PER_MINUTE, 3,000 by default), a per-client-address limit on every
+request without a valid credential (SPOOLED_IP_RATE_LIMIT_PER_MINUTE, 1,200 by default), and
+fixed limits for logins (per key) and for the admin and slug routes (per client IP).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +134,34 @@ class RateLimiter(TableService):
         return window
 
 
+EDGE_TOKEN_HEADER = "x-spooled-edge"
+
+
 def client_ip(headers: dict[str, Any], source_ip: str) -> str:
-    # API Gateway puts the caller's address in sourceIp; X-Forwarded-For can be forged, so it is
-    # only the fallback for the local gateway, where sourceIp is always 127.0.0.1 anyway.
-    return source_ip or str(headers.get("x-forwarded-for", "")).split(",")[0].strip() or "unknown"
+    """The address a per-IP limit counts. API Gateway puts its caller's address in sourceIp;
+    behind the CloudFront front door that is an edge server, shared by everyone near it, so the
+    viewer's own address comes from CloudFront-Viewer-Address ("ip:port"). That header is trusted
+    only when the front door is on and the request carries the distribution's origin token: a
+    client calling API Gateway directly could send the header itself (issue 12, finding 6).
+    X-Forwarded-For can be forged: it is only the local gateway's fallback."""
+    viewer = _viewer_address(headers) if _through_front_door(headers) else None
+    return viewer or source_ip or str(headers.get("x-forwarded-for", "")).split(",")[0].strip() or "unknown"
+
+
+def _through_front_door(headers: dict[str, Any]) -> bool:
+    config = settings()
+    if not config.front_door or not config.edge_token:
+        return False
+    given = str(headers.get(EDGE_TOKEN_HEADER) or "")
+    return hmac.compare_digest(given.encode(), config.edge_token.encode())
+
+
+def _viewer_address(headers: dict[str, Any]) -> str | None:
+    value = str(headers.get("cloudfront-viewer-address") or "").strip()
+    host, sep, port = value.rpartition(":")  # IPv6 addresses hold colons too: the port is last
+    if not sep or not port.isdigit():
+        return None
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None

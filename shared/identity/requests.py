@@ -50,11 +50,12 @@ class Login(RequestBody):
 
 
 class Refresh(RequestBody):
-    refresh_token: Annotated[str, Field(min_length=10, max_length=4096)]
+    # No upper bound here: an over-long token is an invalid one (401), jwt_tokens caps the length.
+    refresh_token: Annotated[str, Field(min_length=10)]
 
 
 class Validate(RequestBody):
-    token: Annotated[str, Field(max_length=4096)]
+    token: str  # any string: {valid: false} for whatever is not a token of ours
 
 
 class Logout(RequestBody):
@@ -105,6 +106,10 @@ class AdminUpdateOrganization(UpdateOrganization):
     custom_limits: Annotated[Any, AfterValidator(_object), AfterValidator(_small_json)] = None
     stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
     stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
+    # The Lambda functions this organization's queues may push jobs to (replaces the list).
+    lambda_functions: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)
+    ] | None = None
 
 
 class GenerateSlug(RequestBody):

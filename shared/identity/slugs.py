@@ -40,7 +40,7 @@ def problem(slug: str) -> str | None:
     """Why `slug` cannot be used, or None when it can."""
     if not MIN_LENGTH <= len(slug) <= MAX_LENGTH:
         return f"Slug must be {MIN_LENGTH}-{MAX_LENGTH} characters"
-    if not _VALID.match(slug):
+    if not _VALID.fullmatch(slug):
         return "Slug may contain only a-z, 0-9 and '-', and may not start or end with '-'"
     if slug in RESERVED:
         return "This slug is reserved"

@@ -60,6 +60,12 @@ class Connection:
     valid_until_ms: int
     events: frozenset[str] = frozenset()  # dot names; empty = every event except queue.stats
     subscriptions: tuple[Subscription, ...] = ()  # none = the whole organization
+    family: str | None = None  # the login (token family) of a connection opened with a JWT
+
+    @property
+    def credentials(self) -> set[str]:
+        """What revoking closes this connection: its API key, and its login if it has one."""
+        return {self.api_key_id, *((family_marker(self.family),) if self.family else ())}
 
     @property
     def unrestricted(self) -> bool:
@@ -78,6 +84,7 @@ class Connection:
             valid_until_ms=int(item.get("valid_until") or 0),
             events=frozenset(item.get("events") or ()),
             subscriptions=tuple(sorted((Subscription.decode(s) for s in item.get("subs") or ()), key=repr)),
+            family=item.get("family") or None,
         )
 
 
@@ -102,7 +109,7 @@ def frame_matches(frame: Frame, connection: Connection) -> bool:
 def _checked_queue(queue: str | None, ctx_scope: tuple[str, ...], field_name: str) -> str | None:
     if queue is None or queue == "":
         return None
-    if not _QUEUE_FILTER.match(queue):
+    if not _QUEUE_FILTER.fullmatch(queue):
         raise ValidationFailed(
             "Queue filter contains invalid characters",
             details=[{"field": field_name, "message": "Invalid queue name", "code": "invalid_format"}],
@@ -115,7 +122,7 @@ def _checked_queue(queue: str | None, ctx_scope: tuple[str, ...], field_name: st
 def _checked_job_id(job_id: str | None, field_name: str) -> str | None:
     if job_id is None or job_id == "":
         return None
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):
         raise ValidationFailed(
             "Invalid job id filter",
             details=[{"field": field_name, "message": "Invalid job id", "code": "invalid_format"}],
@@ -181,17 +188,28 @@ def parse_command(text: str) -> Command:
 # --- keys that changed under open connections ------------------------------------------------
 
 
+def family_marker(family: str) -> str:
+    return f"family:{family}"
+
+
 def credential_changes(records: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
-    """org id → ids of API keys revoked, deleted or re-scoped in these stream records. Their
-    connections are closed: a client that reconnects gets its key's new scope, or a 401."""
+    """org id → ids of API keys revoked, deleted or re-scoped in these stream records, and markers
+    of logins (token families) revoked by a logout or a reused refresh token. Their connections
+    are closed: a client that reconnects gets its key's new scope, or a 401 (issue 12, finding 5:
+    a socket opened with a JWT outlived the logout)."""
     changed: dict[str, set[str]] = {}
     for record in records:
         change = record.get("dynamodb", {})
         keys = change.get("Keys") or {}
-        if not keys.get("pk", {}).get("S", "").startswith("APIKEY#"):
-            continue
+        pk = keys.get("pk", {}).get("S", "")
         old = dynamo_codec.decode_item(change.get("OldImage") or {})
         new = dynamo_codec.decode_item(change.get("NewImage") or {})
+        if pk.startswith("RFAM#"):
+            if new.get("revoked_at") and not old.get("revoked_at") and new.get("org_id"):
+                changed.setdefault(new["org_id"], set()).add(family_marker(pk.split("#", 1)[1]))
+            continue
+        if not pk.startswith("APIKEY#"):
+            continue
         if not old:
             continue  # a new key has no connections yet
         revoked = not new or not new.get("is_active", True)
@@ -238,6 +256,7 @@ class LiveConnections:
             valid_until_ms=valid_until,
             events=events,
             subscriptions=(subscription,) if subscription else (),
+            family=ctx.token.fam if ctx.token is not None else None,
         )
         item = {
             "connection_id": connection_id,
@@ -247,6 +266,7 @@ class LiveConnections:
             "events": sorted(events) or None,
             "connected_at": now_ms,
             "valid_until": valid_until,
+            "family": connection.family,
         }
         subs = [subscription.encode()] if subscription else []
         args = ex.put_connection(self.table, ctx.org_id, connection_id, item, subs, valid_until // 1000 + 60)

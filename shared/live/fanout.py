@@ -115,7 +115,7 @@ class LiveFanout:
                 logger.exception("listing the live connections of %s failed; its frames are dropped", org_id)
                 continue
             for connection in connections:
-                if connection.api_key_id in revoked.get(org_id, ()) or connection.valid_until_ms <= now_ms:
+                if connection.credentials & revoked.get(org_id, set()) or connection.valid_until_ms <= now_ms:
                     self._close(connection, result)
                     continue
                 messages = [frame.to_json() for frame in org_frames if connection.wants(frame)]

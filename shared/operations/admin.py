@@ -11,7 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from shared.identity import expressions as ex
-from shared.identity import plan_limits
+from shared.identity import lambda_functions, plan_limits
 from shared.identity.api_keys import ApiKeyService
 from shared.identity.organizations import CreatedOrganization, organization_document
 from shared.jobs.queues import activity as job_activity
@@ -109,6 +109,7 @@ class Admin(TableService):
             **organization_document(org),
             "usage_info": org_usage.document(self.table, org, self.clock),
             "api_keys_count": max(0, int(org.get("api_key_count", 0))),
+            "lambda_functions": sorted(lambda_functions.allowed_of({**org, "plan_tier": None})),
             "total_jobs": sum(sum(by_status.values()) for by_status in counts.values()),
         }
 
@@ -132,8 +133,12 @@ class Admin(TableService):
         for name in ("stripe_customer_id", "stripe_subscription_id"):
             if name in sent:
                 sets[name] = getattr(req, name)
-        if req.billing_email is not None and req.billing_email != org.get("billing_email"):
-            return self.orgs.change_billing_email(org, req.billing_email, sets)
+        if req.lambda_functions is not None:
+            sets[lambda_functions.ATTRIBUTE] = lambda_functions.replace_allowed(
+                self.table, org, req.lambda_functions
+            )
+        if req.billing_email is not None:
+            sets["billing_email"] = req.billing_email
         return organization_document(self.orgs.update_fields(org_id, sets) if sets else org)
 
     def delete_organization(self, org_id: str, hard: bool) -> None:

@@ -9,7 +9,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from shared.identity import expressions as identity_ex
-from shared.identity import slugs
+from shared.identity import lambda_functions, slugs
 from shared.identity.api_keys import ApiKeyService, key_document
 from shared.identity.authentication import require_admin
 from shared.identity.credentials import AuthContext
@@ -160,34 +160,10 @@ class OrganizationService(TableService):
             if rest or not provider_secrets:
                 # Replaces the object; the webhook token is kept (it lives beside it, not inside).
                 sets["settings"] = json.dumps({k: v for k, v in rest.items() if k != "webhook_token"})
-        if req.billing_email is not None and req.billing_email != org.get("billing_email"):
-            return self.change_billing_email(org, req.billing_email, sets)
+        if req.billing_email is not None:
+            # Not unique across organizations (issue 12, finding 8): no claim to move, no 409.
+            sets["billing_email"] = req.billing_email
         return organization_document(self.update_fields(org["id"], sets) if sets else org)
-
-    def change_billing_email(self, org: dict[str, Any], email: str, sets: dict[str, Any]) -> dict[str, Any]:
-        """Move the e-mail's uniqueness claim and the organization's field in one transaction."""
-        update = identity_ex.update_organization(
-            self.table, org["id"], sets={**sets, "billing_email": email}, now_ms=self.clock.now_ms()
-        )
-        update.pop("ReturnValues")
-        items: list[dict[str, Any]] = [
-            {"Put": identity_ex.claim_billing_email(self.table, email, org["id"])},
-            {"Update": update},
-        ]
-        if org.get("billing_email"):
-            items.append(
-                {"Delete": identity_ex.release_billing_email(self.table, org["billing_email"], org["id"])}
-            )
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except Exception as error:
-            if _conditional_failed(error):
-                raise Conflict("This billing e-mail is already used by another organization") from error
-            raise
-        updated = self.item(org["id"])
-        if updated is None:
-            raise NotFound()
-        return organization_document(updated)
 
     def delete(self, ctx: AuthContext, org_id: str) -> None:
         org = self._own(ctx, org_id)
@@ -313,8 +289,11 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     for partition in (f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
         doomed += _keys_in_base_partition(db, table, partition)
     doomed.append(identity_ex.slug_key(org["slug"]))
-    if org.get("billing_email"):
+    if org.get("billing_email"):  # the claim item of deployments from before issue 12
         doomed.append(identity_ex.billing_email_key(org["billing_email"]))
+    doomed += [
+        lambda_functions.claim_key(name) for name in lambda_functions.allowed_of({**org, "plan_tier": None})
+    ]
     job_purge.delete_keys(table, doomed)
 
 

@@ -8,6 +8,12 @@ from functools import lru_cache
 
 from shared.plumbing import schema
 
+# Default request limits (docs/deploy.md "Rate limits"): one organization may use half of the
+# stage's default 100 requests/s, so no single tenant can take the whole stage; one address
+# without a valid credential gets 20 requests/s.
+DEFAULT_ORG_RATE_LIMIT_PER_MINUTE = 3_000
+DEFAULT_IP_RATE_LIMIT_PER_MINUTE = 1_200
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -30,9 +36,18 @@ class Settings:
     # secret the API function reads once per container. Never a value in code.
     jwt_secret: str | None = None
     jwt_secret_arn: str | None = None
-    jwt_expiration_hours: int = 24
-    # Requests per minute per organization (fixed window); None = no organization-wide limit.
-    org_rate_limit_per_minute: int | None = None
+    jwt_expiration_hours: int = 1  # access tokens (issue 12, finding 5: was 24)
+    # Requests per minute (fixed windows), on by default (docs/deploy.md "Rate limits"); 0 in the
+    # environment turns one off. Per organization: every authenticated request. Per client
+    # address: every request without a valid credential (public routes but the webhook ingest,
+    # which counts per organization once verified, and every failed authentication).
+    org_rate_limit_per_minute: int | None = DEFAULT_ORG_RATE_LIMIT_PER_MINUTE
+    ip_rate_limit_per_minute: int | None = DEFAULT_IP_RATE_LIMIT_PER_MINUTE
+    # A CloudFront distribution fronts the API (stacks/front_door.py): then, and only then, the
+    # client's address is CloudFront-Viewer-Address, on requests carrying the distribution's
+    # origin token (a request sent straight to API Gateway cannot claim another address).
+    front_door: bool = False
+    edge_token: str | None = None
     admin_rate_limit_per_minute: int = 60
     # GET /metrics is open unless a token is configured (directly or as a Secrets Manager ARN).
     metrics_token: str | None = None
@@ -70,8 +85,15 @@ def settings() -> Settings:
         registration_mode=(env.get("REGISTRATION_MODE") or "open").strip().lower(),
         jwt_secret=env.get("SPOOLED_JWT_SECRET") or None,
         jwt_secret_arn=env.get("SPOOLED_JWT_SECRET_ARN") or None,
-        jwt_expiration_hours=int(env.get("JWT_EXPIRATION_HOURS") or "24"),
-        org_rate_limit_per_minute=_optional_int(env.get("SPOOLED_ORG_RATE_LIMIT_PER_MINUTE")),
+        jwt_expiration_hours=int(env.get("JWT_EXPIRATION_HOURS") or "1"),
+        org_rate_limit_per_minute=_limit(
+            env.get("SPOOLED_ORG_RATE_LIMIT_PER_MINUTE"), DEFAULT_ORG_RATE_LIMIT_PER_MINUTE
+        ),
+        ip_rate_limit_per_minute=_limit(
+            env.get("SPOOLED_IP_RATE_LIMIT_PER_MINUTE"), DEFAULT_IP_RATE_LIMIT_PER_MINUTE
+        ),
+        front_door=(env.get("SPOOLED_FRONT_DOOR") or "").strip().lower() in ("1", "true", "yes"),
+        edge_token=env.get("SPOOLED_EDGE_TOKEN") or None,
         admin_rate_limit_per_minute=int(env.get("SPOOLED_ADMIN_RATE_LIMIT_PER_MINUTE") or "60"),
         metrics_token=env.get("METRICS_TOKEN") or None,
         metrics_token_secret_arn=env.get("SPOOLED_METRICS_TOKEN_SECRET_ARN") or None,
@@ -87,5 +109,11 @@ def settings() -> Settings:
     )
 
 
-def _optional_int(value: str | None) -> int | None:
-    return int(value) if value and value.strip() else None
+def _limit(value: str | None, default: int) -> int | None:
+    """A per-minute limit from the environment: unset → the default, 0 → off."""
+    if value is None or not value.strip():
+        return default
+    number = int(value)
+    return number if number > 0 else None
+
+

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.identity.credentials import AuthContext
+from shared.identity.organizations import organization_active
 from shared.plumbing.clock import Clock
 from shared.plumbing.errors import SpooledError, ValidationFailed
 from shared.schedules import policy
@@ -125,6 +126,10 @@ class ScheduleFirer:
     def fire(self, message: FireMessage) -> FireResult:
         schedule = self.store.get(message.org_id, message.schedule_id)
         if schedule is None or not _still_due(schedule, message.fire_ms):
+            return FireResult.STALE
+        if not organization_active(self.store.table, message.org_id):
+            # A soft-deleted organization's schedules stop firing (issue 12, finding 9); its data
+            # stays for the record until an operator deletes it for good.
             return FireResult.STALE
         now_ms = self.clock.now_ms()
         when = policy.timing(message.fire_ms, now_ms)

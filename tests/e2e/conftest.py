@@ -52,7 +52,13 @@ def local_stack(
     log_path = tmp_path_factory.mktemp("local_stack") / "output.log"
     stack = LocalStackProcess(
         log_path,
-        {"SPOOLED_DEV_API_KEY": DEV_API_KEY, "SPOOLED_ADMIN_KEY": ADMIN_KEY},
+        {
+            "SPOOLED_DEV_API_KEY": DEV_API_KEY,
+            "SPOOLED_ADMIN_KEY": ADMIN_KEY,
+            # Every e2e test shares the development organization and one client address: the
+            # default per-organization limit (3,000/min) would make their bursts wait on 429s.
+            "SPOOLED_ORG_RATE_LIMIT_PER_MINUTE": "100000",
+        },
         startup_seconds=STARTUP_TIMEOUT_SECONDS,
     )
     request.config.stash[STACK_LOG] = log_path

@@ -50,7 +50,7 @@ def test_a_new_key_works_at_once_and_a_revoked_one_is_refused(
 def test_jwt_login_me_refresh_logout(client: SpooledClient, local_stack: RunningStack) -> None:
     key = client.api_keys.create({"name": "jwt e2e"}).key  # a key of its own: logins are limited per key
     tokens = client.auth.login({"api_key": key})
-    assert tokens.token_type == "Bearer" and tokens.expires_in == 86_400
+    assert tokens.token_type == "Bearer" and tokens.expires_in == 3_600  # 1 h (issue 12, finding 5)
     jwt_client = _jwt_client(local_stack, tokens.access_token, tokens.refresh_token)
     try:
         me = jwt_client.auth.me()
@@ -61,6 +61,9 @@ def test_jwt_login_me_refresh_logout(client: SpooledClient, local_stack: Running
         assert (
             jwt_client.auth.validate({"token": refreshed.access_token}).organization_id == me.organization_id
         )
+        # The SDK keeps the refresh token it was given; using it again still works (rotation
+        # revokes a login only when an older token follows a newer one).
+        assert jwt_client.auth.refresh({"refresh_token": tokens.refresh_token}).access_token
 
         # logout sends the client's refresh token too, so the SDK's automatic refresh cannot revive it
         jwt_client.auth.logout()

@@ -8,12 +8,30 @@ returned or raised, through the normal retries and dead-letter queue.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from spooled import SpooledClient
+from spooled.errors import AuthorizationError
 
+from tests.e2e.conftest import ClientFactory, RunningStack
 from tests.e2e.sdk_helpers import wait_for_status, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+def test_a_function_the_organization_was_not_allowed_is_refused(
+    make_client: ClientFactory, local_stack: RunningStack, queue_name: str
+) -> None:
+    """Issue 12, finding 1: another organization cannot name the development organization's functions."""
+    admin = make_client(admin_key=local_stack.admin_key)
+    created = admin.admin.create_organization({"name": "Intruder", "slug": f"intr-{uuid.uuid4().hex[:10]}"})
+    intruder = make_client(created.api_key.key)
+    try:
+        with pytest.raises(AuthorizationError):
+            _push_to(intruder, queue_name, "spooled-example-worker")
+    finally:
+        admin.admin.delete_organization(created.organization.id, hard=True)
 
 
 def _push_to(client: SpooledClient, queue: str, function: str, max_concurrency: int = 2) -> None:

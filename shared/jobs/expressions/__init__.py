@@ -9,7 +9,7 @@ ambiguous):
   idempotency key  pk IDEM#{org}#{key}          sk IDEM
   queue counters   pk ORG#{org}                 sk QSTAT#{queue}
   queue config     pk ORG#{org}                 sk QUEUE#{queue}
-  worker           pk WORKER#{worker_id}        sk WORKER
+  worker           pk WORKER#{org}#{worker_id}  sk WORKER
   (timers, live workers, Lambda-worker slots: timers.py; activity buckets: queues.py)
 
 One module per concept (keys, lifecycle, timers, dependencies, queues, workers), re-exported here

@@ -32,8 +32,10 @@ def queue_config_key(org_id: str, queue: str) -> dict[str, Any]:
     return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"QUEUE#{queue}"}}
 
 
-def worker_key(worker_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"WORKER#{worker_id}"}, "sk": {"S": "WORKER"}}
+def worker_key(org_id: str, worker_id: str) -> dict[str, Any]:
+    # Worker ids are chosen by the client: keyed by organization, so no tenant can take (or block)
+    # an id another tenant uses (issue 12, finding 3).
+    return {"pk": {"S": f"WORKER#{org_id}#{worker_id}"}, "sk": {"S": "WORKER"}}
 
 
 # --- index key values ----------------------------------------------------------------------

@@ -100,7 +100,7 @@ def add_to_worker_counts(table: str, worker_id: str, org_id: str, counts: dict[s
     for name, value in counts.items():
         u.adds.append(f"{u.n(name)} {u.v(name, value)}")
     u.condition(f"{u.n('org_id')} = {u.v('org', org_id)}")
-    return u.build(table, worker_key(worker_id))
+    return u.build(table, worker_key(org_id, worker_id))
 
 
 def query_activity(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> dict[str, Any]:

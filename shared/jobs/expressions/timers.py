@@ -151,12 +151,14 @@ def mark_invoked(table: str, key: dict[str, Any], *, lease_id: str, now_ms: int)
     return u.build(table, key)
 
 
-def mark_worker_offline(table: str, worker_id: str, *, seen_heartbeat_ms: int, now_ms: int) -> dict[str, Any]:
+def mark_worker_offline(
+    table: str, org_id: str, worker_id: str, *, seen_heartbeat_ms: int, now_ms: int
+) -> dict[str, Any]:
     """A stale worker → offline, and out of the live registry. A heartbeat that lands between the
     sweep's read and this write changes last_heartbeat, and the worker stays live."""
     return {
         "TableName": table,
-        "Key": worker_key(worker_id),
+        "Key": worker_key(org_id, worker_id),
         "UpdateExpression": "SET #status = :offline, updated_at = :now REMOVE #tpk, #tsk",
         "ConditionExpression": "last_heartbeat = :seen AND #status <> :offline",
         "ExpressionAttributeNames": {
@@ -170,11 +172,11 @@ def mark_worker_offline(table: str, worker_id: str, *, seen_heartbeat_ms: int, n
     }
 
 
-def forget_offline_worker(table: str, worker_id: str) -> dict[str, Any]:
+def forget_offline_worker(table: str, org_id: str, worker_id: str) -> dict[str, Any]:
     # Only while still offline: a worker that heartbeats again re-enters the registry itself.
     return {
         "TableName": table,
-        "Key": worker_key(worker_id),
+        "Key": worker_key(org_id, worker_id),
         "UpdateExpression": "REMOVE #tpk, #tsk",
         "ConditionExpression": "#status = :offline",
         "ExpressionAttributeNames": {

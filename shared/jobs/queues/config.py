@@ -15,6 +15,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from shared.identity import lambda_functions
 from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
 from shared.jobs import purge as job_purge
@@ -39,7 +40,7 @@ _NAME = re.compile(QUEUE_NAME_PATTERN)
 
 
 def require_valid_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BadRequest("Invalid queue name: 1-100 of [A-Za-z0-9_.-], not starting with '.' or '-'")
 
 
@@ -154,6 +155,7 @@ class QueueConfigService(TableService):
             "enabled": enabled,
         }
         if req.settings is not None:
+            _require_own_lambda_worker(self.table, ctx.org_id, req.settings)
             sets["settings"] = json.dumps(
                 {k: v for k, v in req.settings.items() if k not in ("paused", "paused_at", "paused_reason")}
             )
@@ -282,3 +284,12 @@ class QueueConfigService(TableService):
             int(item.get("max_retries", config.default_max_retries)),
             int(item.get("default_timeout", config.default_timeout_seconds)),
         )
+
+
+def _require_own_lambda_worker(table: str, org_id: str, document: dict[str, Any]) -> None:
+    """A queue may push its jobs only to a function its organization was allowed (403 otherwise):
+    the invoker's role can call every worker function of the deployment (issue 12, finding 1)."""
+    worker = document.get("lambda_worker")
+    name = worker.get("function_name") if isinstance(worker, dict) else None
+    if isinstance(name, str) and name:
+        lambda_functions.require_allowed(table, org_id, name)

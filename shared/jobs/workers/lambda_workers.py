@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.identity import lambda_functions
 from shared.jobs import expressions as ex
 from shared.jobs.model import JobRecord, claimed_job
 from shared.jobs.queues.settings import QueueSettings
@@ -189,7 +190,16 @@ class LambdaWorkers:
         return aws_clients.client("dynamodb")
 
     def config_for(self, org_id: str, queue: str) -> LambdaWorkerConfig | None:
-        return LambdaWorkerConfig.from_settings(self.queue_settings.get(org_id, queue))
+        """The queue's Lambda worker while its organization may use that function: a setting
+        written before the allowlist, a function taken off it, or a soft-deleted organization
+        pushes nothing (issue 12, findings 1 and 9)."""
+        config = LambdaWorkerConfig.from_settings(self.queue_settings.get(org_id, queue))
+        if config is None:
+            return None
+        if not lambda_functions.is_allowed(self.store.table, org_id, config.function_name):
+            logger.warning("queue %s of %s names a function it may not use; nothing pushed", queue, org_id)
+            return None
+        return config
 
     # --- slots ---------------------------------------------------------------------------
 
@@ -254,10 +264,16 @@ class LambdaWorkers:
 
     def run(self, request: InvokeRequest, invoker: FunctionInvoker) -> str:
         """Handle one invoke message; returns what happened: completed | failed | late | skipped."""
+        worker_id = f"lambda:{request.function_name}"
+        if not lambda_functions.is_allowed(self.store.table, request.org_id, request.function_name):
+            # Allowed when pumped, since taken off the list (or the organization deleted): the job
+            # goes back to its queue untouched, never to a function the organization may not use.
+            self.store.release_unstarted(request.org_id, request.job_id, worker_id, request.lease_id)
+            self.free_slot(request.org_id, request.queue, request.job_id, request.lease_end_ms)
+            return "skipped"
         job = self.store.mark_invoked(request.org_id, request.job_id, request.lease_id)
         if job is None:
             return "skipped"  # a duplicate delivery, a retried event, or a lease that ran out
-        worker_id = f"lambda:{request.function_name}"
         try:
             try:
                 outcome = invoker.invoke(request.function_name, invocation_event(job))

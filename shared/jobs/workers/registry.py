@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
 from shared.plumbing import dynamo_codec
 from shared.plumbing.aws_clients import is_conditional_failure as _conditional_failed
@@ -57,27 +58,52 @@ class WorkerRegistry(TableService):
         }
 
     def heartbeat(
-        self, org_id: str, worker_id: str, *, current_jobs: int, status: str = "healthy", metadata: Any = None
+        self,
+        ctx: AuthContext,
+        worker_id: str,
+        *,
+        current_jobs: int,
+        status: str = "healthy",
+        metadata: Any = None,
     ) -> None:
         self._update_owned(
             worker_id,
             ex.worker_heartbeat(
                 self.table,
                 worker_id,
-                org_id,
+                ctx.org_id,
                 current_jobs=current_jobs,
                 status=status,
                 metadata_text=json.dumps(metadata) if metadata is not None else None,
                 now_ms=self.clock.now_ms(),
+                queue_name=self._scoped_queue(ctx, worker_id),
             ),
         )
 
-    def deregister(self, org_id: str, worker_id: str) -> None:
+    def deregister(self, ctx: AuthContext, worker_id: str) -> None:
         # Leases the worker still holds stay in place: the SDK acks or fails its jobs before it
         # deregisters, and an expired lease is recovered by the timers.
         self._update_owned(
-            worker_id, ex.deregister_worker(self.table, worker_id, org_id, self.clock.now_ms())
+            worker_id,
+            ex.deregister_worker(
+                self.table,
+                worker_id,
+                ctx.org_id,
+                self.clock.now_ms(),
+                queue_name=self._scoped_queue(ctx, worker_id),
+            ),
         )
+
+    def _scoped_queue(self, ctx: AuthContext, worker_id: str) -> str | None:
+        """For a queue-scoped key, the worker's queue once checked against the key's scope (the
+        write is then conditional on it); None for an unrestricted key, which needs no read. A
+        worker of a queue outside the scope is as missing as another organization's (404)."""
+        if ctx.unrestricted:
+            return None
+        queue = str(self.get(ctx.org_id, worker_id)["queue_name"])
+        if not ctx.allows_queue(queue):
+            raise NotFound()
+        return queue
 
     def _update_owned(self, worker_id: str, update: dict[str, Any]) -> None:
         if len(worker_id.encode("utf-8")) > MAX_WORKER_ID_BYTES:
@@ -92,7 +118,9 @@ class WorkerRegistry(TableService):
     def get(self, org_id: str, worker_id: str) -> dict[str, Any]:
         if len(worker_id.encode("utf-8")) > MAX_WORKER_ID_BYTES:
             raise NotFound()
-        found = self._db.get_item(TableName=self.table, Key=ex.worker_key(worker_id), ConsistentRead=True)
+        found = self._db.get_item(
+            TableName=self.table, Key=ex.worker_key(org_id, worker_id), ConsistentRead=True
+        )
         if "Item" not in found:
             raise NotFound()
         item = dynamo_codec.decode_item(found["Item"])

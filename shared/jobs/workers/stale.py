@@ -11,6 +11,7 @@ lease is longer than the two minutes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from shared.jobs.store import JobStore
 from shared.jobs.workers.directory import LIVE_STATUSES, STALE_AFTER_MS
 from shared.plumbing import aws_clients, dynamo_codec, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure
+
+logger = logging.getLogger("spooled.stale_workers")
 
 _PROJECTION = "pk, sk, id, org_id, queue_name, #status, last_heartbeat"
 
@@ -87,17 +90,27 @@ def sweep(store: JobStore) -> SweepResult:
     a pass cut short is finished by the next one."""
     now_ms = store.clock.now_ms()
     offline = released = forgotten = 0
+    failed: list[str] = []
     for worker in _workers(store.table, list(_live_worker_keys(store.table))):
         worker_id = worker["id"]
-        if worker.get("status") == "offline":
-            # Deregistered or reported offline itself: only the registry entry is left to drop.
-            forgotten += _conditional(ex.forget_offline_worker(store.table, worker_id))
-            continue
-        if not is_stale(worker, now_ms):
-            continue
-        released += store.release_from_offline_worker(worker["org_id"], worker["queue_name"], worker_id)
-        seen = int(worker["last_heartbeat"])
-        offline += _conditional(
-            ex.mark_worker_offline(store.table, worker_id, seen_heartbeat_ms=seen, now_ms=now_ms)
-        )
+        try:
+            if worker.get("status") == "offline":
+                # Deregistered or reported offline itself: only the registry entry is left to drop.
+                forgotten += _conditional(ex.forget_offline_worker(store.table, worker["org_id"], worker_id))
+                continue
+            if not is_stale(worker, now_ms):
+                continue
+            released += store.release_from_offline_worker(worker["org_id"], worker["queue_name"], worker_id)
+            seen = int(worker["last_heartbeat"])
+            offline += _conditional(
+                ex.mark_worker_offline(
+                    store.table, worker["org_id"], worker_id, seen_heartbeat_ms=seen, now_ms=now_ms
+                )
+            )
+        except Exception:
+            # One worker's failure must not keep every later stale worker's jobs locked.
+            logger.exception("releasing stale worker %s failed", worker_id)
+            failed.append(worker_id)
+    if failed:
+        raise RuntimeError(f"stale workers not released: {', '.join(failed)} (the next sweep retries)")
     return SweepResult(marked_offline=offline, jobs_released=released, forgotten=forgotten)

@@ -6,7 +6,8 @@ job service (so queue defaults, payload limits and idempotency are those of POST
 accepted request then leaves one row in the organization's inbound delivery log.
 
   custom   X-Webhook-Token = the org's token; the body names queue, payload, idempotency key
-  github   X-Hub-Signature-256 with the org's GitHub secret; queue github-<event>, key X-GitHub-Delivery
+  github   X-Hub-Signature-256 with the org's GitHub secret; queue github-<event>, key the SHA-256 of
+           the signed body (X-GitHub-Event and X-GitHub-Delivery are not signed: see github())
   stripe   Stripe-Signature with the org's Stripe secret; queue stripe-<type>, key the event id
 
 The organization id comes from the path, and only a credential of that organization lets a
@@ -15,6 +16,7 @@ request through; nothing is written for a request that is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -239,12 +241,19 @@ class WebhookIngest:
         event = headers.get("x-github-event", "").strip()
         if not event:
             raise BadRequest("Missing X-GitHub-Event")
+        # Only the body is signed. Keyed on the delivery id alone, a captured body could be
+        # replayed forever with fresh ids; keyed on the body's hash, one signed body makes one job,
+        # whatever the unsigned headers say (a GitHub redelivery resends the same body, so it is a
+        # duplicate as before). The delivery id, still checked for length, only goes to the log.
+        # The queue comes from X-GitHub-Event, which is unsigned too: it is a routing hint, and a
+        # replayed body cannot use it to make a second job in another queue (issue 12, finding 7).
+        _provider_key("github", headers.get("x-github-delivery", "").strip())
         delivery = _Delivery(
             provider="github",
             event_type=event[:MAX_EVENT_TYPE_CHARS],
             queue_name=provider_queue("github", event),
             payload=_github_payload(body, headers.get("content-type", "")),
-            idempotency_key=_provider_key("github", headers.get("x-github-delivery", "").strip()),
+            idempotency_key=f"github:sha256:{hashlib.sha256(body).hexdigest()}",
             priority=0,
             verification="github-hmac-sha256",
         )

@@ -61,7 +61,7 @@ def verify_github(secret: str | None, body: bytes, header: str | None) -> None:
         raise Unauthorized("Missing X-Hub-Signature-256")
     scheme, _, digest = header.strip().partition("=")
     digest = digest.lower()
-    if scheme.lower() != "sha256" or not _HEX_DIGEST.match(digest):
+    if scheme.lower() != "sha256" or not _HEX_DIGEST.fullmatch(digest):
         raise Unauthorized("Malformed X-Hub-Signature-256: expected sha256=<64 hex digits>")
     if not _same(digest, hmac_sha256_hex(secret, body)):
         raise Unauthorized("GitHub signature does not match the body")
@@ -88,7 +88,7 @@ def _stripe_header(header: str) -> tuple[str, list[str]]:
             timestamps.append(value.strip())
         elif name == "v1":
             signatures.append(value.strip().lower())
-    if len(timestamps) != 1 or not _UNIX_SECONDS.match(timestamps[0]):
+    if len(timestamps) != 1 or not _UNIX_SECONDS.fullmatch(timestamps[0]):
         raise Unauthorized("Malformed Stripe-Signature: expected one t=<unix seconds>")
     if not signatures:
         raise Unauthorized("Malformed Stripe-Signature: no v1 signature")

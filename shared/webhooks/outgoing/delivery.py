@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from shared.identity.organizations import organization_active
 from shared.plumbing import dynamo_codec, url_safety
 from shared.plumbing.aws_clients import error_code, is_conditional_failure
 from shared.plumbing.clock import Clock
@@ -109,6 +110,8 @@ class WebhookDeliverer(TableService):
     def handle(self, message: DeliveryMessage) -> str:
         """One message; returns what happened (for logs and tests). Raises only on AWS errors (and
         AttemptNotReady), which SQS answers by delivering the message again later."""
+        if not organization_active(self.table, message.org_id):
+            return "dropped"  # soft-deleted since the event: its queued attempts end with it
         if message.job_id is not None:
             return self._completion_attempt(message)
         return self._webhook_attempt(message)

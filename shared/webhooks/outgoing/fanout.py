@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.identity.organizations import organization_active
 from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.config import settings
 from shared.plumbing.timer_queue import MessageSender, OutgoingMessage, SqsSender
@@ -65,7 +66,8 @@ def subscriptions(table: str, org_id: str) -> list[Subscription]:
     db = aws_clients.client("dynamodb")
     args = ex.query_subscriptions(table, org_id, consistent=False)
     found: list[Subscription] = []
-    while True:
+    # A soft-deleted organization's webhooks send nothing more (issue 12, finding 9).
+    while organization_active(table, org_id):
         page = db.query(**args)
         for raw in page.get("Items", []):
             row = dynamo_codec.decode_item(raw)

@@ -56,7 +56,9 @@ def _assert_ui_headers(headers: dict[str, str]) -> None:
     csp = {d.split()[0]: d.split()[1:] for d in headers["content-security-policy"].split("; ")}
     assert csp["default-src"] == ["'self'"]
     assert csp["script-src"] == ["'self'"]  # no 'unsafe-inline', no other origin
-    assert csp["connect-src"] == ["'self'", "ws:", "wss:"]
+    # Only the page's own origin (issue 12, finding 8: `ws: wss:` let a script reach any host).
+    assert csp["connect-src"][0] == "'self'"
+    assert all(source.startswith(("ws://", "wss://")) for source in csp["connect-src"][1:])
     assert csp["frame-ancestors"] == ["'none'"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-cache"
@@ -338,3 +340,26 @@ def test_the_lambda_bundle_carries_the_ui_where_the_route_looks(
     assert (route_module.parent / "openapi.json").read_text() == (
         REPO_ROOT / "functions/api/openapi.json"
     ).read_text()
+
+
+def test_the_socket_may_reach_only_the_pages_own_host(api: Any, monkeypatch: Any) -> None:
+    from shared.plumbing.config import settings
+
+    monkeypatch.setenv("EXTERNAL_URL", "https://d111.cloudfront.net")
+    settings.cache_clear()
+    deployed = api.get(
+        "/dashboard",
+        api_key=None,
+        headers={"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
+    )
+    csp = {d.split()[0]: d.split()[1:] for d in deployed.headers["content-security-policy"].split("; ")}
+    assert csp["connect-src"] == [
+        "'self'",
+        "wss://d111.cloudfront.net",
+        "wss://abc.execute-api.us-east-1.amazonaws.com",
+    ]
+    local = api.get("/dashboard", api_key=None, headers={"Host": "127.0.0.1:8080"})
+    assert "ws://127.0.0.1:8080" in local.headers["content-security-policy"]
+    forged = api.get("/dashboard", api_key=None, headers={"Host": "evil.example; script-src *"})
+    assert "evil" not in forged.headers["content-security-policy"]
+    settings.cache_clear()

@@ -22,7 +22,8 @@ def _login(api: ApiClient, key: str) -> dict[str, Any]:
 def test_login_me_refresh_logout(tenant_api: ApiClient, tenant: Org) -> None:
     tokens = _login(tenant_api, tenant.api_key)
     assert tokens["token_type"] == "Bearer"
-    assert tokens["expires_in"] == 86_400 and tokens["refresh_expires_in"] == 24 * 86_400
+    # Shorter than the reference's 24 h / 24 days (issue 12, finding 5).
+    assert tokens["expires_in"] == 3_600 and tokens["refresh_expires_in"] == 7 * 86_400
     access, refresh = tokens["access_token"], tokens["refresh_token"]
     assert access.startswith("eyJ") and access != refresh
 
@@ -34,7 +35,9 @@ def test_login_me_refresh_logout(tenant_api: ApiClient, tenant: Org) -> None:
     assert tenant_api.get("/api/v1/jobs", api_key=access).status == 200
 
     refreshed = tenant_api.post("/api/v1/auth/refresh", {"refresh_token": refresh}, api_key=None)
-    assert refreshed.status == 200 and "refresh_token" not in refreshed.json
+    assert refreshed.status == 200, refreshed
+    # Rotated: the next refresh token of the same login comes with the access token.
+    assert refreshed.json["refresh_token"] != refresh and refreshed.json["refresh_expires_in"] == 7 * 86_400
     new_access = refreshed.json["access_token"]
     assert tenant_api.get("/api/v1/auth/me", api_key=new_access).status == 200
 
@@ -43,8 +46,41 @@ def test_login_me_refresh_logout(tenant_api: ApiClient, tenant: Org) -> None:
     after = tenant_api.get("/api/v1/auth/me", api_key=access)
     assert after.status == 401 and after.json["message"] == "Token has been revoked"
     assert tenant_api.post("/api/v1/auth/refresh", {"refresh_token": refresh}, api_key=None).status == 401
-    # Logout revoked that access token only: the one refreshed before it still works.
-    assert tenant_api.get("/api/v1/auth/me", api_key=new_access).status == 200
+    # Logout ends the whole login: the token refreshed before it, and the rotated refresh token.
+    assert tenant_api.get("/api/v1/auth/me", api_key=new_access).status == 401
+    rotated = refreshed.json["refresh_token"]
+    assert tenant_api.post("/api/v1/auth/refresh", {"refresh_token": rotated}, api_key=None).status == 401
+
+
+def test_a_reused_refresh_token_revokes_the_whole_login(tenant_api: ApiClient, tenant: Org) -> None:
+    """Issue 12, finding 5: refresh tokens were never rotated, and a copied one went unnoticed."""
+    tokens = _login(tenant_api, tenant.api_key)
+    first = tokens["refresh_token"]
+
+    def refresh(token: str) -> Any:
+        return tenant_api.post("/api/v1/auth/refresh", {"refresh_token": token}, api_key=None)
+
+    # A client that keeps its first refresh token (the SDK 1.6.0 does) can use it again...
+    assert refresh(first).status == 200
+    again = refresh(first)
+    assert again.status == 200
+    # ...until someone moves the login on with a rotated token: then the old one is a copy.
+    second = again.json["refresh_token"]
+    moved_on = refresh(second)
+    assert moved_on.status == 200
+    reused = refresh(first)
+    assert reused.status == 401 and reused.json["message"] == "Token has been revoked"
+    # Everything of that login is revoked: the newest refresh token and every access token.
+    assert refresh(moved_on.json["refresh_token"]).status == 401
+    for access in (tokens["access_token"], moved_on.json["access_token"]):
+        assert tenant_api.get("/api/v1/auth/me", api_key=access).status == 401
+    valid = tenant_api.post("/api/v1/auth/validate", {"token": tokens["access_token"]}, api_key=None)
+    assert valid.json == {"valid": False, "error": "Token has been revoked"}
+    # Another login of the same key is not affected.
+    assert (
+        tenant_api.get("/api/v1/auth/me", api_key=_login(tenant_api, tenant.api_key)["access_token"]).status
+        == 200
+    )
 
 
 def test_logout_without_a_body_revokes_the_access_token(tenant_api: ApiClient, tenant: Org) -> None:
@@ -153,3 +189,23 @@ def test_the_secret_comes_from_secrets_manager_on_aws(
     now_s = int(time.time())
     assert jwt_tokens.decode(access, secret.encode(), now_s).org_id == tenant.id
     assert ApiClient(access).get("/api/v1/auth/me").status == 200
+
+
+MALFORMED = (
+    "eyJhbGciOiJIUzI1NiJ9.e30.sïgnature",  # non-ASCII signature
+    "eyJhbGciOiJIUzI1NiJ9.ëyJ9.c2ln",  # non-ASCII body
+    "eyJ" + "W1tb" * 2000 + ".e30.c2ln",  # a header nested thousands deep
+    "eyJ" + "A" * 25_000 + ".e30.c2ln",  # over the length cap
+)
+
+
+def test_malformed_tokens_are_401_or_invalid_never_500(tenant_api: ApiClient) -> None:
+    """Issue 12, finding 4: each of these answered 500 before any authentication."""
+    for token in MALFORMED:
+        refreshed = tenant_api.post("/api/v1/auth/refresh", {"refresh_token": token}, api_key=None)
+        assert refreshed.status == 401 and error_code(refreshed) == "UNAUTHORIZED", (token[:40], refreshed)
+        validated = tenant_api.post("/api/v1/auth/validate", {"token": token}, api_key=None)
+        assert validated.status == 200, (token[:40], validated)
+        assert validated.json == {"valid": False, "error": "Invalid token"}
+        listed = tenant_api.get("/api/v1/jobs", api_key=token)
+        assert listed.status == 401, (token[:40], listed)

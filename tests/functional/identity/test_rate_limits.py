@@ -97,7 +97,40 @@ def test_an_organization_wide_limit(
     assert ApiClient(other_tenant.api_key).get("/api/v1/jobs").status == 200
 
 
-def test_without_limits_no_headers_and_no_writes(tenant_api: ApiClient) -> None:
+def test_limits_are_on_by_default(tenant_api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12, finding 2: without an environment variable nothing limited an organization or an
+    address, so anyone could use up the stage's shared throttle."""
+    _at_known_time(monkeypatch)
+    response = tenant_api.get("/api/v1/jobs")
+    assert response.status == 200
+    assert (response.headers["x-ratelimit-scope"], response.headers["x-ratelimit-limit"]) == (
+        "organization",
+        "3000",
+    )
+    anonymous = tenant_api.post("/api/v1/auth/validate", {"token": "nonsense"}, api_key=None)
+    assert (anonymous.headers["x-ratelimit-scope"], anonymous.headers["x-ratelimit-limit"]) == ("ip", "1200")
+
+
+def test_requests_without_a_valid_credential_are_limited_per_address(
+    tenant_api: ApiClient, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(SPOOLED_IP_RATE_LIMIT_PER_MINUTE="3")
+    # A window of its own: the table (and the tests' one client address) is shared by the module.
+    _at_known_time(monkeypatch).advance(7 * 86_400)
+    for n in range(3):
+        guessed = tenant_api.get("/api/v1/jobs", api_key=f"sp_test_guess-{n}")
+        assert guessed.status == 401, guessed
+    refused = tenant_api.get("/api/v1/jobs", api_key="sp_test_guess-4")
+    assert refused.status == 429 and refused.headers["x-ratelimit-scope"] == "ip"
+    assert tenant_api.post("/api/v1/auth/login", {"api_key": "sp_test_guess-5"}, api_key=None).status == 429
+    # A valid key is not counted against the address: the organization's own limit applies.
+    assert tenant_api.get("/api/v1/jobs").status == 200
+
+
+def test_without_limits_no_headers_and_no_writes(
+    tenant_api: ApiClient, configure: Callable[..., None]
+) -> None:
+    configure(SPOOLED_ORG_RATE_LIMIT_PER_MINUTE="0", SPOOLED_IP_RATE_LIMIT_PER_MINUTE="0")
     response = tenant_api.get("/api/v1/jobs")
     assert response.status == 200
     assert not any(name.startswith("x-ratelimit") for name in response.headers)

@@ -70,12 +70,6 @@ def _cases(a: World) -> list[tuple[str, str, Any, set[int]]]:
         ("GET", f"/api/v1/workers/{worker}", None, {404}),
         ("POST", f"/api/v1/workers/{worker}/heartbeat", {"current_jobs": 3}, {404}),
         ("POST", f"/api/v1/workers/{worker}/deregister", None, {404}),
-        (
-            "POST",
-            "/api/v1/workers/register",
-            {"queue_name": "x", "hostname": "h", "worker_id": worker},
-            {409},
-        ),
         # API keys
         ("GET", f"/api/v1/api-keys/{a.key_id}", None, {404}),
         ("PUT", f"/api/v1/api-keys/{a.key_id}", {"name": "stolen"}, {404}),
@@ -126,6 +120,10 @@ def test_another_organization_reaches_nothing_of_a(
     # B's own queue of the same name is B's: pausing it does not pause A's.
     assert other_api.post("/api/v1/queues/payroll/pause", {}).status == 200
     assert other_api.put("/api/v1/queues/payroll/config", {"max_retries": 1}).status == 200
+    # B registering A's worker id gets a worker of its own: ids are per organization (issue 12,
+    # finding 3), and A's worker is untouched (below).
+    mine = {"queue_name": "x", "hostname": "h", "worker_id": a.worker}
+    assert other_api.post("/api/v1/workers/register", mine).status == 201
     # B cannot log A's session out by sending A's refresh token.
     assert other_api.post("/api/v1/auth/logout", {"refresh_token": a.refresh_token}).status == 204
 

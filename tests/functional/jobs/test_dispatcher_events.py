@@ -148,3 +148,29 @@ def test_the_stream_keeps_flowing_after_a_cancelled_transaction(
     h.create(api, queue_name="after", scheduled_at=h.iso(clock.now_ms() + 60_000))
     assert drain_stream() > 0
     assert _queue_counts()[1] == 1  # the delayed job's wake was armed
+
+
+def test_one_failing_queue_does_not_stop_the_sweep_for_the_others(
+    api: Any, clock: Any, drain_stream: Any, monkeypatch: Any
+) -> None:
+    """Issue 12, finding 9: the first queue whose timers raised aborted the sweep for every later one."""
+    from functions.dispatcher.handler import handler
+    from shared.jobs import timers as job_timers
+
+    broken = h.create(api, queue_name="a-broken", scheduled_at=h.iso(clock.now_ms() + 1_000))
+    clock.advance(0.01)
+    healthy = h.create(api, queue_name="b-healthy", scheduled_at=h.iso(clock.now_ms() + 1_000))
+    drain_stream()
+    clock.advance(2)
+    real = job_timers.act_on_due_timers
+
+    def flaky(store: Any, org_id: str, queue: str, *args: Any, **kwargs: Any) -> int:
+        if queue == "a-broken":
+            raise RuntimeError("throttled")
+        return real(store, org_id, queue, *args, **kwargs)
+
+    monkeypatch.setattr(job_timers, "act_on_due_timers", flaky)
+    with pytest.raises(RuntimeError, match="timers:a-broken"):
+        handler({"sweep": True})  # reported, for the alarm
+    assert h.job(api, healthy)["status"] == "pending"
+    assert h.job(api, broken)["status"] == "scheduled"

@@ -24,6 +24,7 @@ from shared.jobs.workers.lambda_workers import (
 )
 from shared.plumbing import dynamo_codec
 from shared.plumbing.timer_queue import InMemorySender
+from tests.conftest import ADMIN_KEY
 from tests.functional import timers_harness as h
 from tests.functional.timers_harness import Timers
 
@@ -94,7 +95,19 @@ def pushed(api: Any, org: Any, clock: Any, monkeypatch: pytest.MonkeyPatch) -> P
     return state
 
 
+def _allow(api: Any, org_id: str, *functions: str) -> Any:
+    """The operator allows the organization's queues to push to these functions (admin API)."""
+    return api.request(
+        "PATCH",
+        f"/api/v1/admin/organizations/{org_id}",
+        json_body={"lambda_functions": list(functions)},
+        headers={"X-Admin-Key": ADMIN_KEY},
+        api_key=None,
+    )
+
+
 def _configure(pushed: Pushed, api: Any, function: str, max_concurrency: int = 2) -> None:
+    assert _allow(api, pushed.org_id, function).status == 200
     settings = {"lambda_worker": {"function_name": function, "max_concurrency": max_concurrency}}
     response = api.put(f"/api/v1/queues/{QUEUE}/config", {"settings": settings})
     assert response.status == 200, response
@@ -222,6 +235,36 @@ def test_a_paused_queue_pushes_nothing_until_resumed(api: Any, pushed: Pushed) -
     assert h.job(api, job_id)["status"] == "completed"
 
 
+def test_an_organization_cannot_name_a_function_it_was_not_allowed(
+    api: Any, other_api: Any, other_org: Any, pushed: Pushed
+) -> None:
+    """Finding 1: a second organization naming the first one's worker got 200 and its jobs ran there."""
+    _configure(pushed, api, "echo")
+    settings = {"settings": {"lambda_worker": {"function_name": "echo"}}}
+
+    refused = other_api.put(f"/api/v1/queues/{QUEUE}/config", settings)
+    assert refused.status == 403, refused
+    assert refused.json["code"] == "ACCESS_DENIED" and "not allowed" in refused.json["message"]
+    # Nor can the operator hand the same function to a second organization, in any spelling.
+    taken = _allow(api, other_org.id, "arn:aws:lambda:us-east-1:123456789012:function:echo:live")
+    assert taken.status == 409, taken
+    assert _allow(api, other_org.id, "not a function!").status == 400
+
+
+def test_a_function_taken_off_the_list_stops_receiving_jobs(api: Any, pushed: Pushed) -> None:
+    _configure(pushed, api, "echo", max_concurrency=1)
+    first, second = (h.create(api, queue_name=QUEUE, payload={"n": n}) for n in range(2))
+    pushed.timers.settle()
+    assert len(pushed.invocations.pending) == 1  # one job pumped, its message not yet delivered
+
+    assert _allow(api, pushed.org_id).status == 200  # the operator withdraws the function
+    pushed.run_all()
+
+    assert pushed.calls == []  # the message in flight was not delivered to the function
+    assert {h.job(api, job_id)["status"] for job_id in (first, second)} == {"pending"}
+    assert pushed.slots() == {}
+
+
 def test_a_queue_without_a_lambda_worker_is_left_to_pull_workers(api: Any, pushed: Pushed) -> None:
     job_id = h.create(api, queue_name="pulled")
     pushed.run_all()
@@ -292,3 +335,24 @@ def test_invoke_messages_round_trip() -> None:
     assert InvokeRequest.from_json(request.to_json()) == request
     with pytest.raises(ValueError):
         InvokeRequest.from_json('{"kind": "wake"}')
+
+
+def test_a_soft_deleted_organization_invokes_no_more_functions(api: Any, pushed: Pushed) -> None:
+    """Issue 12, finding 9: a soft-deleted organization's Lambda workers kept being invoked."""
+    _configure(pushed, api, "echo", max_concurrency=1)
+    for n in range(2):
+        h.create(api, queue_name=QUEUE, payload={"n": n})
+    pushed.timers.settle()
+    assert len(pushed.invocations.pending) == 1
+    deleted = api.request(
+        "DELETE",
+        f"/api/v1/admin/organizations/{pushed.org_id}",
+        headers={"X-Admin-Key": ADMIN_KEY},
+        api_key=None,
+    )
+    assert deleted.status == 204, deleted
+
+    pushed.run_all()
+
+    assert pushed.calls == []
+    assert pushed.workers.pump(pushed.org_id, QUEUE) == 0

@@ -35,10 +35,13 @@ def _stored_worker(worker_id: str) -> dict[str, Any]:
     from shared.plumbing import aws_clients
     from shared.plumbing.config import settings
 
-    found = aws_clients.client("dynamodb").get_item(
-        TableName=settings().table_name, Key=ex.worker_key(worker_id)
+    found = aws_clients.client("dynamodb").scan(
+        TableName=settings().table_name,
+        FilterExpression="sk = :sk AND id = :id",
+        ExpressionAttributeValues={":sk": {"S": "WORKER"}, ":id": {"S": worker_id}},
     )
-    return dynamo_codec.decode_item(found["Item"])
+    (item,) = found["Items"]
+    return dynamo_codec.decode_item(item)
 
 
 def _sweep() -> dict[str, Any]:
@@ -136,3 +139,30 @@ def test_a_worker_reporting_offline_itself_is_dropped_from_the_registry(
     assert response.status == 200
     _sweep()
     assert "timer_pk" not in _stored_worker("w5")
+
+
+def test_one_worker_that_cannot_be_released_does_not_hold_up_the_others(
+    api: Any, clock: Any, timers: Timers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, finding 9: the sweep stopped at the first worker whose release failed."""
+    from functions.dispatcher import handler
+    from shared.jobs.store import JobStore
+    from shared.jobs.workers import stale
+
+    for name in ("a-first", "b-second"):
+        _register(api, name)
+        h.create(api, queue_name=QUEUE)
+        h.claim(api, QUEUE, worker=name, lease=LONG_LEASE)
+    timers.run_for(121)
+    real = JobStore.release_from_offline_worker
+
+    def flaky(self: Any, org_id: str, queue: str, worker_id: str) -> int:
+        if worker_id == "a-first":
+            raise RuntimeError("throttled")
+        return real(self, org_id, queue, worker_id)
+
+    monkeypatch.setattr(JobStore, "release_from_offline_worker", flaky)
+    with pytest.raises(RuntimeError, match="a-first"):
+        stale.sweep(handler.store())
+    assert _stored_worker("b-second")["status"] == "offline"
+    assert _stored_worker("a-first")["status"] == "healthy"  # the next sweep tries again

@@ -45,11 +45,33 @@ def test_register_with_a_stable_id_upserts(api):
     assert (worker["hostname"], worker["max_concurrency"]) == ("host-2", 8)
 
 
-def test_a_worker_id_owned_by_another_organization_is_409(api, other_api):
-    assert _register(other_api, worker_id="shared-name").status == 201
-    assert_error(_register(api, worker_id="shared-name"), 409, "CONFLICT")
-    # The owner keeps it.
-    assert other_api.post(f"{WORKERS}/shared-name/heartbeat", {"current_jobs": 0}).status == 200
+def test_two_organizations_may_use_the_same_worker_id(api, other_api):
+    """Issue 12, finding 3: ids were global, so one organization could squat another's ids (409)."""
+    assert _register(other_api, worker_id="worker-1", hostname="theirs").status == 201
+    assert _register(api, worker_id="worker-1", hostname="ours").status == 201
+    assert api.post(f"{WORKERS}/worker-1/heartbeat", {"current_jobs": 4}).status == 200
+    assert api.post(f"{WORKERS}/worker-1/deregister").status == 204
+
+    ours, theirs = _worker(api, "worker-1"), _worker(other_api, "worker-1")
+    assert (ours["hostname"], ours["status"], ours["current_jobs"]) == ("ours", "offline", 4)
+    assert (theirs["hostname"], theirs["status"], theirs["current_jobs"]) == ("theirs", "healthy", 0)
+    assert [w["hostname"] for w in other_api.get(WORKERS).json] == ["theirs"]
+
+
+@pytest.mark.parametrize("action", ["heartbeat", "deregister"])
+def test_a_queue_scoped_key_reaches_only_the_workers_of_its_queues(api, action):
+    """Issue 12, finding 3: a key scoped to one queue could heartbeat or deregister any worker."""
+    scoped = api.post(f"{V1}/api-keys", {"name": "scoped", "queues": ["emails"]}).json["key"]
+    foreign = _register(api, worker_id="reports-worker", queue_name="reports").json["id"]
+    own = _register(api, worker_id="emails-worker", queue_name="emails").json["id"]
+    body = {"json_body": {"current_jobs": 9, "status": "draining"}} if action == "heartbeat" else {}
+
+    refused = api.request("POST", f"{WORKERS}/{foreign}/{action}", api_key=scoped, **body)
+    assert_error(refused, 404, "NOT_FOUND")
+    assert (_worker(api, foreign)["status"], _worker(api, foreign)["current_jobs"]) == ("healthy", 0)
+    allowed = api.request("POST", f"{WORKERS}/{own}/{action}", api_key=scoped, **body)
+    assert allowed.status in (200, 204), allowed
+    assert _worker(api, own)["status"] in ("draining", "offline")
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,12 @@ def test_bad_credentials_are_refused_with_a_json_401_and_store_nothing(
     key, key_id = scoped_key(api, ["emails"])
     assert api.delete(f"{V1}/api-keys/{key_id}").status == 204
     refresh = api.post(f"{V1}/auth/login", {"api_key": org.api_key}).json["refresh_token"]
-    for token in (None, "sp_test_not-a-key", key, refresh, "eyJhbGciOiJIUzI1NiJ9.e30.bad"):
+    malformed = (  # issue 12, finding 4: these were 500s
+        "eyJhbGciOiJIUzI1NiJ9.e30.sïgnature",
+        "eyJ" + "W1tb" * 2000 + ".e30.c2ln",
+        "eyJ" + "A" * 25_000 + ".e30.c2ln",
+    )
+    for token in (None, "sp_test_not-a-key", key, refresh, "eyJhbGciOiJIUzI1NiJ9.e30.bad", *malformed):
         refused(connect("c-bad", token), 401, "UNAUTHORIZED")
     assert connection_ids(org) == set()
 
@@ -367,6 +372,27 @@ def test_revoking_a_key_closes_its_connections(
     assert gateway.closed == [doomed]
     assert connection_ids(org) == {other}
     assert gateway.of_type(doomed, "JobCreated") == []
+
+
+def test_logging_out_closes_the_sessions_sockets(
+    api: ApiClient, org: Org, gateway: FakeManagementApi, drain: Callable[[], None]
+) -> None:
+    """Issue 12, finding 5: a WebSocket opened with a JWT survived the logout."""
+    session = api.post(f"{V1}/auth/login", {"api_key": org.api_key}, api_key=None).json
+    other_session = api.post(f"{V1}/auth/login", {"api_key": org.api_key}, api_key=None).json
+    doomed = connected("c-session", session["access_token"])
+    kept = connected("c-other-session", other_session["access_token"])
+    by_key = connected("c-key", org.api_key)
+    drain()
+
+    logout = api.post(
+        f"{V1}/auth/logout", {"refresh_token": session["refresh_token"]}, api_key=session["access_token"]
+    )
+    assert logout.status == 204
+    drain()  # the stream shows the revoked login: its socket is closed at once
+
+    assert gateway.closed == [doomed]
+    assert connection_ids(org) == {kept, by_key}
 
 
 def test_a_connection_past_its_two_hours_is_closed(

@@ -254,3 +254,27 @@ def test_an_early_eventbridge_wake_up_is_sent_again_toward_its_second(schedules:
     assert visible_at == fire
     schedules.run_until(fire)
     assert [sh.ms(j["created_at"]) for j in schedules.jobs()] == [fire]
+
+
+def test_a_soft_deleted_organizations_schedules_stop_firing(schedules: Harness, org: Any) -> None:
+    """Issue 12, finding 9: a soft-deleted organization's cron kept making jobs."""
+    from shared.jobs import expressions as job_ex
+    from shared.plumbing import index_reads, schema
+    from shared.plumbing.config import settings
+    from tests.conftest import ADMIN_KEY
+
+    schedules.create(cron_expression="*/10 * * * * *", payload_template={"n": 1})
+    schedules.run_for(15)
+    assert len(schedules.jobs()) == 1
+    deleted = schedules.api.request(
+        "DELETE", f"/api/v1/admin/organizations/{org.id}", headers={"X-Admin-Key": ADMIN_KEY}, api_key=None
+    )
+    assert deleted.status == 204, deleted
+
+    schedules.run_for(60)
+    assert _sweep()["schedules_fired"].get("fired", 0) == 0
+
+    jobs = index_reads.items_in_partition(
+        settings().table_name, schema.BY_ORG_INDEX, job_ex.jobs_by_org_pk(org.id), 100
+    )
+    assert len(jobs) == 1

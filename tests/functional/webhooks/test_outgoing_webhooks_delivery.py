@@ -594,3 +594,22 @@ def test_a_workflow_that_completes_is_delivered_once(
     assert [(d["event"], d["status"]) for d in deliveries(api, hook_id)] == [
         ("workflow.completed", "success")
     ]
+
+
+def test_a_soft_deleted_organization_sends_no_more_webhooks(
+    api: Any, org: Any, receiver: Receiver, pump: Pump, drain_stream: Any
+) -> None:
+    """Issue 12, finding 9: webhooks of a soft-deleted organization kept being sent."""
+    from tests.conftest import ADMIN_KEY
+
+    create_hook(api, receiver.url, ["job.completed"], secret=SECRET)
+    complete_job(api)
+    drain_stream()  # the delivery is queued
+    deleted = api.request(
+        "DELETE", f"/api/v1/admin/organizations/{org.id}", headers={"X-Admin-Key": ADMIN_KEY}, api_key=None
+    )
+    assert deleted.status == 204, deleted
+
+    pump.flush()
+
+    assert receiver.requests == []

@@ -107,3 +107,33 @@ def test_accepted_times(description: str, now: int) -> None:
 def test_bearer_values_starting_with_eyJ_are_jwts(value: str, is_jwt: bool) -> None:
     check: Callable[[str], bool] = jwt.looks_like_jwt
     assert check(value) is is_jwt
+
+
+def _malformed_tokens() -> dict[str, str]:
+    """Issue 12, finding 4: tokens that raised something other than InvalidToken (a 500)."""
+    good = jwt.encode(_claims(), SECRET)
+    head, body, signature = good.split(".")
+    nested_header = _b64(b"[" * 5000 + b"]" * 5000)
+    return {
+        "non-ASCII signature": f"{head}.{body}.{signature[:-1]}é",
+        "non-ASCII body": f"{head}.{body}é.{signature}",
+        "non-ASCII header": f"é{head}.{body}.{signature}",
+        "deeply nested header": f"{nested_header}.{body}.{signature}",
+        "deeply nested header, short": f"{_b64(b'[' * 150)}.{body}.{signature}",
+        "over-long token": f"{head}.{body}{'A' * 20_000}.{signature}",
+        "header not UTF-8": f"{_b64(bytes([0xFF, 0xFE]))}.{body}.{signature}",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_malformed_tokens()))
+def test_every_malformed_token_is_an_invalid_token(name: str) -> None:
+    with pytest.raises(jwt.InvalidToken):
+        jwt.decode(_malformed_tokens()[name], SECRET, NOW)
+
+
+def test_a_deeply_nested_payload_behind_a_valid_signature_is_an_invalid_token() -> None:
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64(b"[" * 5000 + b"]" * 5000)
+    signature = _b64(hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    with pytest.raises(jwt.InvalidToken):
+        jwt.decode(f"{head}.{body}.{signature}", SECRET, NOW)

@@ -25,7 +25,8 @@ def test_unlimited_by_default() -> None:
     limits = plan_limits.configured()
     assert all(getattr(limits, field) is None for _, field in plan_limits.COUNTED_RESOURCES)
     assert limits.max_payload_size_bytes == 1024 * 1024
-    assert limits.rate_limit_requests_per_second == 0
+    # The organization-wide request limit is on by default (3,000/min, issue 12 finding 2).
+    assert limits.rate_limit_requests_per_second == 50
 
 
 def test_configured_limits_and_org_rate(monkeypatch: pytest.MonkeyPatch) -> None:
