@@ -11,6 +11,7 @@ from functions.api import (
     routes_api_keys,
     routes_auth,
     routes_dashboard_ui,
+    routes_events,
     routes_ingest,
     routes_jobs,
     routes_operations,
@@ -23,7 +24,7 @@ from functions.api import (
     routes_workers,
     routes_workflows,
 )
-from functions.api.http import ApiResponse, error_response, request_from_event, to_lambda_response
+from functions.api.http import ApiRequest, ApiResponse, error_response, request_from_event, to_lambda_response
 from functions.api.router import Router
 from shared.identity.authentication import authenticate
 from shared.identity.rate_limits import RateLimiter
@@ -48,6 +49,7 @@ ROUTER = Router(
     + routes_dashboard_ui.ROUTES
     + routes_outgoing_webhooks.ROUTES
     + routes_workflows.ROUTES
+    + routes_events.ROUTES
 )
 
 
@@ -56,12 +58,20 @@ def limiter() -> RateLimiter:
     return RateLimiter()
 
 
+def _credentials(request: ApiRequest) -> dict[str, str]:
+    """An EventSource cannot set headers: SSE streams also take `?token=` or `?api_key=` (§2.11)."""
+    token = request.query.get("token") or request.query.get("api_key")
+    if token and request.path.startswith("/api/v1/events") and "authorization" not in request.headers:
+        return {**request.headers, "authorization": f"Bearer {token}"}
+    return request.headers
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request = request_from_event(event)
     rate_headers: dict[str, str] = {}
     try:
         route = ROUTER.resolve(request)
-        ctx = None if route.public else authenticate(request.headers)
+        ctx = None if route.public else authenticate(_credentials(request))
         if ctx is not None:
             # Counted before the route runs: a refused request has written nothing (contract §1.6).
             verdict = limiter().admit(ctx)
