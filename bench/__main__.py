@@ -23,6 +23,7 @@ from typing import Any
 from bench import (
     contention,
     event_latency,
+    flow_cost,
     goal_analysis,
     imports,
     lifecycle,
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         events = event_latency.measure(
             log_path, settings().ready_shards, profile.cron_seconds, profile.event_jobs
         )
+    with _part("8. flow control cost", timings):
+        flow = flow_cost.measure(profile.flow_jobs)
     scale = _scale(life, profile.shard_counts)
     meta = {
         "profile": profile.name,
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
-    results = report.build(life, contended, import_results, local, scale, meta, events)
+    results = report.build(life, contended, import_results, local, scale, meta, events, flow)
     json_path, md_path = report.write(results, args.out)
     log.info("wrote %s and %s in %.0f s", json_path, md_path, meta["seconds"])
     return 0

@@ -29,6 +29,7 @@ class Profile:
     cron_seconds: int  # part 7: how long the every-second schedule runs
     event_jobs: int  # part 7: jobs timed one at a time for live-update and webhook latency
     shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    flow_jobs: int = 20  # part 8: jobs claimed and completed per flow-control scenario
 
 
 FULL = Profile(
@@ -63,6 +64,7 @@ SMALL = Profile(
     throughput=((16, False, 16),),
     cron_seconds=3,
     event_jobs=3,
+    flow_jobs=3,
 )
 
 PROFILES = {profile.name: profile for profile in (FULL, SMALL)}

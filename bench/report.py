@@ -22,6 +22,7 @@ def build(
     scale: dict[str, Any],
     meta: dict[str, Any],
     event_latency: dict[str, Any],
+    flow_control: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     costs = {
         name: cost_model.usd_per_million_jobs(cost_model.JobUsage(**life["usage"]), US_EAST_1).as_dict()
@@ -87,6 +88,7 @@ def build(
         "throughput": throughput,
         "scale": scale,
         "event_latency": event_latency,
+        **({"flow_control": flow_control} if flow_control is not None else {}),
     }
 
 
