@@ -14,11 +14,12 @@ whose job is no longer processing under it (a claimer that died between reservin
 is repaired when the queue is found full.
 
 Throughput: each bucket or slot item is one DynamoDB partition key (≤ 1,000 writes/s). A draw is
-one write per claim call and a job costs its slot two writes (reserve, release), so one item
-carries ~1,000 claim calls/s or ~500 jobs/s. Both are sharded: a bucket per RATE_PER_SHARD jobs/s
-of rate_limit (each with its share of rate and burst) and a slot item per SLOTS_PER_SHARD of
-max_concurrency (each with its share of the slots; a job's slot lives in the shard its id hashes
-to), so a queue's ceiling grows with its limits, past 1,000 jobs/s.
+one write per claim call and a job costs its slot two or three writes (reserve, release, the
+stream's no-op release), so one item carries ~1,000 claim calls/s or ~350 jobs/s. Both are
+sharded: a bucket per RATE_PER_SHARD jobs/s of rate_limit (each with its share of rate and burst)
+and a slot item per SLOTS_PER_SHARD of max_concurrency (each with its share of the slots; a job's
+slot lives in the shard its id hashes to), so a queue's ceiling grows with its limits, past 1,000
+jobs/s.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from shared.live.event_log import EventLog, Position
 from shared.live.events import Frame
 from shared.plumbing.clock import to_rfc3339
 
-HOLD_SECONDS = float(os.environ.get("SPOOLED_SSE_HOLD_SECONDS", "3"))
+HOLD_SECONDS = float(os.environ.get("SPOOLED_SSE_HOLD_SECONDS", "1"))
 POLL_SECONDS = float(os.environ.get("SPOOLED_SSE_POLL_SECONDS", "0.25"))
 TERMINAL = frozenset({"completed", "failed", "deadletter", "cancelled"})
 _NOT_PART_OF_THE_STREAM = ("token", "api_key", "last_event_id")
