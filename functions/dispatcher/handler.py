@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 from shared.jobs import timers as job_timers
-from shared.jobs.flow_control import FlowControl, caps_from
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.store import JobStore
@@ -33,7 +32,9 @@ def store() -> JobStore:
 
 
 @lru_cache(maxsize=1)
-def flow_control() -> FlowControl:
+def flow_control() -> Any:
+    from shared.jobs.flow_control import FlowControl  # only where the stream is handled
+
     return FlowControl(store().table, store().clock)
 
 
@@ -53,6 +54,8 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
         queue_counters.apply_deltas(store().table, deltas, store().clock.now_ms())
     job_activity.record_batch(store().table, records)  # time buckets, totals, worker counts
     try:  # concurrency slots of jobs that stopped processing (docs/flow-control.md)
+        from shared.jobs.flow_control import caps_from
+
         flow_control().release_from_records(records, caps_from(store().queue_settings))
     except Exception:
         logger.exception("releasing flow-control slots failed; the claim path repairs leaked ones")

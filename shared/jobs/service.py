@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
 from shared.jobs import requests as m
 from shared.jobs.dependencies import Dependencies
-from shared.jobs.flow_control import FlowControl, FlowLimits
 from shared.jobs.model import (
     JobRecord,
     claimed_job,
@@ -39,6 +39,9 @@ from shared.plumbing.errors import (
     ValidationFailed,
 )
 from shared.plumbing.payload_store import encode_json, encoded_size
+
+if TYPE_CHECKING:
+    from shared.jobs.flow_control import FlowControl
 
 # A filtered list reads the index page by page; this bounds the work one request may do.
 MAX_EXAMINED_PER_LIST = 5000
@@ -80,7 +83,13 @@ class JobService:
     def __init__(self, store: JobStore | None = None) -> None:
         self.store = store or JobStore()
         self.queues = QueueConfigService(self.store.table)
-        self.flow = FlowControl(self.store.table, self.store.clock)
+
+    @cached_property
+    def flow(self) -> FlowControl:
+        # Imported on the first claim or complete: the API handler's cold start does not pay for it.
+        from shared.jobs.flow_control import FlowControl
+
+        return FlowControl(self.store.table, self.store.clock)
 
     def _queue_defaults(self, org_id: str, queue: str, *given: int | None) -> tuple[int, int]:
         """The queue's configured (max_retries, timeout) for new jobs; read only when one is missing."""
@@ -322,6 +331,8 @@ class JobService:
         if config is not None and config.get("enabled") is False:
             return {"jobs": []}  # contract §3.3: a paused queue hands out nothing, and says so calmly
         # Flow control (docs/flow-control.md): nothing to do, and no I/O, for a queue without limits.
+        from shared.jobs.flow_control import FlowLimits
+
         limit, gate, settle = self.flow.admit(ctx.org_id, req.queue_name, FlowLimits.of(config), req.limit)
         jobs = self.store.claim(
             ctx.org_id, req.queue_name, req.worker_id, limit, req.lease_duration_secs, gate
