@@ -10,6 +10,7 @@ the organization. Both items carry `expires_ttl` (API Gateway closes a connectio
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from shared.plumbing import dynamo_codec
@@ -143,7 +144,7 @@ def count_live_connections(table: str, org_id: str, now_ms: int) -> dict[str, An
 # --- the per-organization event log that server-sent events read (docs/sse.md) ------------------
 #
 #   log entry   pk LIVELOG#{org}   sk {written_ms:013d}#{batch}   frames (JSON), TTL
-#   resume      pk SSECUR#{key}    sk {stream}                    position, TTL
+#   resume      pk SSECUR#{key}    sk sha256({stream})            position, TTL
 
 
 def log_pk(org_id: str) -> str:
@@ -177,7 +178,9 @@ def query_log(
 
 
 def resume_key(credential: str, stream: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SSECUR#{credential}"}, "sk": {"S": stream}}
+    # Hashed: a stream is a path plus whatever query the client sent, and a sort key stops at 1 KB.
+    digest = hashlib.sha256(stream.encode("utf-8")).hexdigest()
+    return {"pk": {"S": f"SSECUR#{credential}"}, "sk": {"S": digest}}
 
 
 def put_resume(table: str, credential: str, stream: str, position: str, expires_s: int) -> dict[str, Any]:
