@@ -46,6 +46,7 @@ RATE_PER_SHARD = 250  # jobs/s a bucket shard hands out: ≤ 250 draws/s + refun
 SLOTS_PER_SHARD = 32
 MAX_SHARDS = 32
 MAX_CONCURRENCY = 10_000
+ITEM_TTL_SECONDS = 7 * 24 * 3600
 STALE_RESERVATION_MS = 60_000  # a slot this old whose job is not processing under it has leaked
 _DRAW_ATTEMPTS = 3
 
@@ -193,8 +194,9 @@ class FlowControl:
         interval, burst_us = self._bucket(limits)
         want = min(want, burst_us // interval)
         now_us = self.clock.now_ms() * 1000
+        expires = now_us // 1_000_000 + ITEM_TTL_SECONDS
         old = self._update(
-            fx.take_from_full_bucket(self.table, org_id, queue, shard, now_us, want * interval)
+            fx.take_from_full_bucket(self.table, org_id, queue, shard, now_us, want * interval, expires)
         )
         for _ in range(_DRAW_ATTEMPTS):
             if old is None:
@@ -205,7 +207,7 @@ class FlowControl:
                 return 0
             cost = want * interval
             old = self._update(
-                fx.take_from_bucket(self.table, org_id, queue, shard, cost, now_us + burst_us - cost)
+                fx.take_from_bucket(self.table, org_id, queue, shard, cost, now_us + burst_us - cost, expires)
             )
         return 0  # lost every race for this bucket: the claim gets nothing this time
 
@@ -221,7 +223,10 @@ class FlowControl:
         capacity = limits.shard_capacity(shard)
         holder = f"{lease_id}|{now_ms}"
         for attempt in range(2):
-            old = self._update(fx.reserve_slot(self.table, org_id, queue, shard, job_id, holder, capacity))
+            expires = now_ms // 1000 + ITEM_TTL_SECONDS
+            old = self._update(
+                fx.reserve_slot(self.table, org_id, queue, shard, job_id, holder, capacity, expires)
+            )
             if old is None:
                 return True
             holders = {

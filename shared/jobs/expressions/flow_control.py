@@ -3,7 +3,9 @@
   token bucket  pk FLOW#{org}#{queue}  sk RATE#{shard}  tat: the bucket's theoretical arrival time (µs)
   slot holders  pk FLOW#{org}#{queue}  sk CONC#{shard}  held: how many; h#{job_id}: "{lease_id}|{reserved_ms}"
 
-Every write is one conditional UpdateItem on one item, so any number of claimers race safely.
+Every write is one conditional UpdateItem on one item, so any number of claimers race safely. Draws
+and reservations push `expires_ttl` a week ahead: the items of a queue (or organization) that is
+gone, or idle that long, leave by TTL (an idle bucket is full again anyway).
 """
 
 from __future__ import annotations
@@ -16,30 +18,38 @@ def flow_key(org_id: str, queue: str, kind: str, shard: int) -> dict[str, Any]:
 
 
 def take_from_full_bucket(
-    table: str, org_id: str, queue: str, shard: int, now_us: int, cost_us: int
+    table: str, org_id: str, queue: str, shard: int, now_us: int, cost_us: int, expires_s: int
 ) -> dict[str, Any]:
     """GCRA on a bucket that has refilled completely (or never existed): tat := now + cost."""
     return {
         "TableName": table,
         "Key": flow_key(org_id, queue, "RATE", shard),
-        "UpdateExpression": "SET tat = :tat",
+        "UpdateExpression": "SET tat = :tat, expires_ttl = :ttl",
         "ConditionExpression": "attribute_not_exists(tat) OR tat <= :now",
-        "ExpressionAttributeValues": {":tat": {"N": str(now_us + cost_us)}, ":now": {"N": str(now_us)}},
+        "ExpressionAttributeValues": {
+            ":tat": {"N": str(now_us + cost_us)},
+            ":now": {"N": str(now_us)},
+            ":ttl": {"N": str(expires_s)},
+        },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 
 def take_from_bucket(
-    table: str, org_id: str, queue: str, shard: int, cost_us: int, latest_tat_us: int
+    table: str, org_id: str, queue: str, shard: int, cost_us: int, latest_tat_us: int, expires_s: int
 ) -> dict[str, Any]:
     """tat += cost, only while tat + cost stays within the burst (tat <= now + burst - cost):
     a concurrent draw that got there first makes the condition fail instead of overdrawing."""
     return {
         "TableName": table,
         "Key": flow_key(org_id, queue, "RATE", shard),
-        "UpdateExpression": "SET tat = tat + :cost",
+        "UpdateExpression": "SET tat = tat + :cost, expires_ttl = :ttl",
         "ConditionExpression": "tat <= :latest",
-        "ExpressionAttributeValues": {":cost": {"N": str(cost_us)}, ":latest": {"N": str(latest_tat_us)}},
+        "ExpressionAttributeValues": {
+            ":cost": {"N": str(cost_us)},
+            ":latest": {"N": str(latest_tat_us)},
+            ":ttl": {"N": str(expires_s)},
+        },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
@@ -57,14 +67,14 @@ def refund_bucket(table: str, org_id: str, queue: str, shard: int, cost_us: int)
 
 
 def reserve_slot(
-    table: str, org_id: str, queue: str, shard: int, job_id: str, holder: str, capacity: int
+    table: str, org_id: str, queue: str, shard: int, job_id: str, holder: str, capacity: int, expires_s: int
 ) -> dict[str, Any]:
     """A slot for job_id, only while fewer than `capacity` are held: the count check, the count and
     the holder are one atomic write, so racing claimers cannot both take the last slot."""
     return {
         "TableName": table,
         "Key": flow_key(org_id, queue, "CONC", shard),
-        "UpdateExpression": "SET #job = :holder ADD held :one",
+        "UpdateExpression": "SET #job = :holder, expires_ttl = :ttl ADD held :one",
         "ConditionExpression": (
             "(attribute_not_exists(held) OR held < :capacity) AND attribute_not_exists(#job)"
         ),
@@ -73,6 +83,7 @@ def reserve_slot(
             ":holder": {"S": holder},
             ":capacity": {"N": str(capacity)},
             ":one": {"N": "1"},
+            ":ttl": {"N": str(expires_s)},
         },
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
