@@ -24,6 +24,7 @@ from typing import Any
 from bench import (
     contention,
     event_latency,
+    flow_cost,
     goal_analysis,
     imports,
     lifecycle,
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         speed = local_speed.measure(
             log_path, settings().ready_shards, profile.local_requests, profile.idle_seconds
         )
+    with _part("9. flow control cost", timings):
+        flow = flow_cost.measure(profile.flow_jobs)
     scale = _scale(life, profile.shard_counts)
     meta = {
         "profile": profile.name,
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
-    results = report.build(life, contended, import_results, local, scale, meta, events, speed)
+    results = report.build(life, contended, import_results, local, scale, meta, events, speed, flow)
     json_path, md_path = report.write(results, args.out)
     log.info("wrote %s and %s in %.0f s", json_path, md_path, meta["seconds"])
     return 0

@@ -146,6 +146,33 @@ def live_socket(stack: RunningStack, queue: str, arrivals: Arrivals) -> Iterator
     listener.join(timeout=5)
 
 
+@contextlib.contextmanager
+def sse_stream(stack: RunningStack, queue: str, arrivals: Arrivals) -> Iterator[None]:
+    """The official SDK's SSE client on `/events?queue=` (buffered windows it reconnects to, docs/sse.md);
+    returns once its first window has ended, so the stream has a position before the first job."""
+    from spooled.realtime.sse import SSEClient
+
+    sse = SSEClient(stack.base_url, API_KEY, queue=queue)
+    kinds = {"job.created": "sse_created", "job.completed": "sse_completed", "system.health": "sse_health"}
+
+    def listen() -> None:
+        with contextlib.suppress(Exception):  # close() ends the loop
+            for event in sse.events():
+                kind = kinds.get(event.type)
+                if kind:
+                    arrivals.record(kind, (event.data or {}).get("job_id") or "-")
+
+    listener = threading.Thread(target=listen, name="bench-sse", daemon=True)
+    listener.start()
+    try:
+        if arrivals.wait("sse_health", "-") is None:
+            raise BenchError("the SSE stream never ended a first window")
+        yield
+    finally:
+        sse.close()
+        listener.join(timeout=5)
+
+
 def _client(stack: RunningStack) -> Any:
     from spooled import CircuitBreakerConfig, RetryConfig, SpooledClient
 
@@ -202,19 +229,27 @@ def measure_cron(client: Any, seconds: int) -> dict[str, Any]:
 def measure_events(client: Any, stack: RunningStack, receiver: Receiver, jobs: int) -> dict[str, Any]:
     queue = f"bench-live-{uuid.uuid4().hex[:8]}"
     arrivals = receiver.arrivals
-    latencies: dict[str, list[float]] = {"created": [], "completed": [], "webhook": []}
+    latencies: dict[str, list[float]] = {
+        "created": [],
+        "completed": [],
+        "sse_created": [],
+        "sse_completed": [],
+        "webhook": [],
+    }
     missing = dict.fromkeys(latencies, 0)
     baseline: list[float] = []
-    with live_socket(stack, queue, arrivals):
+    with live_socket(stack, queue, arrivals), sse_stream(stack, queue, arrivals):
         for index in range(WARMUP_JOBS + jobs):
             job_id = client.jobs.create({"queue_name": queue, "payload": {"n": index}}).id
             created_at = time.perf_counter()
             seen = {"created": arrivals.wait("created", job_id)}
+            seen["sse_created"] = arrivals.wait("sse_created", job_id)
             [leased] = client.jobs.claim({"queue_name": queue, "worker_id": "bench", "limit": 1}).jobs
             done = {"worker_id": "bench", "lease_id": leased.lease_id, "result": {"ok": True}}
             client.jobs.complete(leased.id, done)
             completed_at = time.perf_counter()
             seen["completed"] = arrivals.wait("completed", job_id)
+            seen["sse_completed"] = arrivals.wait("sse_completed", job_id)
             seen["webhook"] = arrivals.wait("webhook", job_id)
             for _ in range(BASELINE_GETS_PER_JOB):
                 began = time.perf_counter()
@@ -226,7 +261,7 @@ def measure_events(client: Any, stack: RunningStack, receiver: Receiver, jobs: i
                 if at is None:
                     missing[kind] += 1
                 else:
-                    since = created_at if kind == "created" else completed_at
+                    since = created_at if kind.endswith("created") else completed_at
                     latencies[kind].append((at - since) * 1000)
     return {
         "baseline": summary_ms(baseline[WARMUP_JOBS * BASELINE_GETS_PER_JOB :]),
@@ -240,6 +275,8 @@ WHAT = {
     "cron": "cron job created_at minus its fire second",
     "created": "POST /jobs response → JobCreated frame",
     "completed": "complete response → JobCompleted frame",
+    "sse_created": "POST /jobs response → job.created on the SDK's SSE client (windows, docs/sse.md)",
+    "sse_completed": "complete response → job.completed on the SDK's SSE client",
     "webhook": "complete response → signed job.completed POST received",
 }
 

@@ -124,6 +124,8 @@ def markdown(r: dict[str, Any]) -> str:
     out += [scale["note"], ""]
     out += event_latency_section(r["event_latency"])
     out += local_speed_section(r["local_speed"])
+    if "flow_control" in r:
+        out += flow_control_section(r["flow_control"])
     return "\n".join(out)
 
 
@@ -147,6 +149,33 @@ def local_speed_section(speed: dict[str, Any]) -> list[str]:
         ],
     )
     return [*out, speed["note"], ""]
+
+
+def flow_control_section(fc: dict[str, Any]) -> list[str]:
+    out = ["## 9. Flow control: write units per claim (docs/flow-control.md)", ""]
+    out += _table(
+        [
+            "queue limits",
+            "WRU/claim",
+            "WRU/complete",
+            "WRU/job in the stream pass",
+            "WRU/empty claim",
+            "extra WRU/job",
+        ],
+        [
+            [
+                name,
+                row["wru_per_claim"],
+                row["wru_per_complete"],
+                row["wru_stream_per_job"],
+                row["wru_per_empty_claim"],
+                row["extra_wru_per_job"],
+            ]
+            for name, row in fc["scenarios"].items()
+        ],
+    )
+    out += [f"{fc['jobs']} jobs per scenario. {fc['note']}", ""]
+    return out
 
 
 def event_latency_section(ev: dict[str, Any]) -> list[str]:

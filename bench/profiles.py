@@ -31,6 +31,7 @@ class Profile:
     local_requests: int = 200  # part 8: timed requests of each kind
     idle_seconds: float = 30.0  # part 8: the idle CPU sample
     shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    flow_jobs: int = 20  # part 9: jobs claimed and completed per flow-control scenario
 
 
 FULL = Profile(
@@ -67,6 +68,7 @@ SMALL = Profile(
     event_jobs=3,
     local_requests=10,
     idle_seconds=3.0,
+    flow_jobs=3,
 )
 
 PROFILES = {profile.name: profile for profile in (FULL, SMALL)}

@@ -23,6 +23,7 @@ def build(
     meta: dict[str, Any],
     event_latency: dict[str, Any],
     speed: dict[str, Any],
+    flow_control: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     costs = {
         name: cost_model.usd_per_million_jobs(cost_model.JobUsage(**life["usage"]), US_EAST_1).as_dict()
@@ -84,6 +85,7 @@ def build(
         "scale": scale,
         "event_latency": event_latency,
         "local_speed": {**speed, "targets": local_speed.target_checks(results)},
+        **({"flow_control": flow_control} if flow_control is not None else {}),
     }
 
 

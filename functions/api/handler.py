@@ -12,6 +12,7 @@ from functions.api import (
     routes_auth,
     routes_dashboard_ui,
     routes_docs,
+    routes_events,
     routes_ingest,
     routes_jobs,
     routes_operations,
@@ -58,12 +59,21 @@ ROUTER = Router(
     + routes_docs.ROUTES
     + routes_outgoing_webhooks.ROUTES
     + routes_workflows.ROUTES
+    + routes_events.ROUTES
 )
 
 
 @lru_cache(maxsize=1)
 def limiter() -> RateLimiter:
     return RateLimiter()
+
+
+def _credentials(request: ApiRequest) -> dict[str, str]:
+    """An EventSource cannot set headers: SSE streams also take `?token=` or `?api_key=` (§2.11)."""
+    token = request.query.get("token") or request.query.get("api_key")
+    if token and request.path.startswith("/api/v1/events") and "authorization" not in request.headers:
+        return {**request.headers, "authorization": f"Bearer {token}"}
+    return request.headers
 
 
 def _count_address(request: ApiRequest) -> dict[str, str]:
@@ -79,7 +89,7 @@ def _authenticate(request: ApiRequest) -> AuthContext:
     """A failed authentication counts against the client address: guessing keys, or flooding the
     API with bad ones, meets 429 after the per-address limit (issue 12, finding 2)."""
     try:
-        return authenticate(request.headers)
+        return authenticate(_credentials(request))
     except Unauthorized:
         _count_address(request)
         raise

@@ -32,6 +32,13 @@ def store() -> JobStore:
 
 
 @lru_cache(maxsize=1)
+def flow_control() -> Any:
+    from shared.jobs.flow_control import FlowControl  # only where the stream is handled
+
+    return FlowControl(store().table, store().clock)
+
+
+@lru_cache(maxsize=1)
 def timer_queue() -> TimerQueue:
     return TimerQueue(SqsSender(settings().dispatch_queue_url), store().clock)
 
@@ -46,6 +53,12 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     if deltas:
         queue_counters.apply_deltas(store().table, deltas, store().clock.now_ms())
     job_activity.record_batch(store().table, records)  # time buckets, totals, worker counts
+    try:  # concurrency slots of jobs that stopped processing (docs/flow-control.md)
+        from shared.jobs.flow_control import caps_from
+
+        flow_control().release_from_records(records, caps_from(store().queue_settings))
+    except Exception:
+        logger.exception("releasing flow-control slots failed; the claim path repairs leaked ones")
     # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
     # the counters twice, and whatever is missed here the minute sweep finds in the index.
     try:

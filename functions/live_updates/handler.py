@@ -17,7 +17,8 @@ from typing import Any
 from functions.api.http import ApiResponse, error_response, to_lambda_response
 from shared.identity.authentication import authenticate
 from shared.live.connections import LiveConnections
-from shared.live.fanout import LiveFanout, ManagementApiPoster, Poster
+from shared.live.event_log import EventLog
+from shared.live.fanout import LiveFanout, ManagementApiPoster, Poster, log_batch
 from shared.plumbing.config import settings
 from shared.plumbing.errors import SpooledError
 
@@ -29,6 +30,11 @@ OK = {"statusCode": 200}
 @lru_cache(maxsize=1)
 def registry() -> LiveConnections:
     return LiveConnections()
+
+
+@lru_cache(maxsize=1)
+def event_log() -> EventLog:
+    return EventLog()
 
 
 @lru_cache(maxsize=1)
@@ -81,9 +87,13 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     except RuntimeError:
         # Not configured (a deployment without the WebSocket API): failing would only make the
         # event source retry this batch for as long as the records live.
-        logger.warning("live updates are not configured; %d stream records skipped", len(records))
+        # WebSocket clients only: server-sent events still read the event log.
+        logger.warning(
+            "WebSocket live updates are not configured; %d stream records not posted", len(records)
+        )
+        log_batch(event_log(), records)
         return
-    result = LiveFanout(registry(), target, registry().clock).deliver(records)
+    result = LiveFanout(registry(), target, registry().clock, event_log()).deliver(records)
     if result.frames or result.closed:
         logger.info(
             "live fan-out: %d frames, %d posted, %d gone, %d closed, %d failed",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
@@ -38,6 +39,9 @@ from shared.plumbing.errors import (
     ValidationFailed,
 )
 from shared.plumbing.payload_store import encode_json, encoded_size
+
+if TYPE_CHECKING:
+    from shared.jobs.flow_control import FlowControl
 
 # A filtered list reads the index page by page; this bounds the work one request may do.
 MAX_EXAMINED_PER_LIST = 5000
@@ -79,6 +83,13 @@ class JobService:
     def __init__(self, store: JobStore | None = None) -> None:
         self.store = store or JobStore()
         self.queues = QueueConfigService(self.store.table)
+
+    @cached_property
+    def flow(self) -> FlowControl:
+        # Imported on the first claim or complete: the API handler's cold start does not pay for it.
+        from shared.jobs.flow_control import FlowControl
+
+        return FlowControl(self.store.table, self.store.clock)
 
     def _queue_defaults(self, org_id: str, queue: str, *given: int | None) -> tuple[int, int]:
         """The queue's configured (max_retries, timeout) for new jobs; read only when one is missing."""
@@ -316,9 +327,17 @@ class JobService:
 
     def claim(self, ctx: AuthContext, req: m.Claim) -> dict[str, Any]:
         ctx.require_queue(req.queue_name)
-        if self.queues.is_paused(ctx.org_id, req.queue_name):
+        config = self.queues.config_item(ctx.org_id, req.queue_name)  # consistent: a pause applies at once
+        if config is not None and config.get("enabled") is False:
             return {"jobs": []}  # contract §3.3: a paused queue hands out nothing, and says so calmly
-        jobs = self.store.claim(ctx.org_id, req.queue_name, req.worker_id, req.limit, req.lease_duration_secs)
+        # Flow control (docs/flow-control.md): nothing to do, and no I/O, for a queue without limits.
+        from shared.jobs.flow_control import FlowLimits
+
+        limit, gate, settle = self.flow.admit(ctx.org_id, req.queue_name, FlowLimits.of(config), req.limit)
+        jobs = self.store.claim(
+            ctx.org_id, req.queue_name, req.worker_id, limit, req.lease_duration_secs, gate
+        )
+        settle(len(jobs))
         return {"jobs": [claimed_job(job) for job in jobs]}
 
     def _leased_job_visible(self, ctx: AuthContext, job_id: str) -> None:
@@ -331,7 +350,8 @@ class JobService:
         self._leased_job_visible(ctx, job_id)
         if req.result is not None:
             payload_text(req.result, "result")
-        self.store.complete(ctx.org_id, job_id, req.worker_id, req.lease_id, req.result)
+        job = self.store.complete(ctx.org_id, job_id, req.worker_id, req.lease_id, req.result)
+        self.flow.after_complete(job.org_id, job.queue_name, job_id, req.lease_id, self.store.queue_settings)
         return {"success": True}
 
     def fail(self, ctx: AuthContext, job_id: str, req: m.Fail) -> dict[str, Any]:

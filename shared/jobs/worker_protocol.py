@@ -30,8 +30,11 @@ class WorkerProtocol(StoreBase):
         return candidates[:100]
 
     def claim(
-        self, org_id: str, queue: str, worker_id: str, limit: int, lease_seconds: int
+        self, org_id: str, queue: str, worker_id: str, limit: int, lease_seconds: int, gate: Any = None
     ) -> list[JobRecord]:
+        """gate: the queue's concurrency slots (shared/jobs/flow_control.SlotGate), None without a cap."""
+        if limit <= 0:
+            return []
         self.promote_due(org_id, queue)
         with self._spread_lock:
             spread = self._spread.get((org_id, queue), 1.0)
@@ -49,6 +52,11 @@ class WorkerProtocol(StoreBase):
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
             lease_expires_ms = now_ms + lease_ms
+            lease_id = f"{batch}-{job_id}"
+            if gate is not None and not gate.reserve(job_id, lease_id, now_ms):
+                if gate.full:
+                    break
+                continue
             try:
                 response = self._call(
                     "update_item",
@@ -59,13 +67,15 @@ class WorkerProtocol(StoreBase):
                         queue=queue,
                         job_id=job_id,
                         worker_id=worker_id,
-                        lease_id=f"{batch}-{job_id}",
+                        lease_id=lease_id,
                         lease_expires_ms=lease_expires_ms,
                         now_ms=now_ms,
                         deadline_ms=now_ms + timeout_ms if timeout_ms else None,
                     ),
                 )
             except Exception as error:
+                if gate is not None:
+                    gate.release(job_id, lease_id)
                 if not _is_conditional_failure(error):
                     raise
                 old = old_item(error)

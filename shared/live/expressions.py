@@ -10,6 +10,7 @@ the organization. Both items carry `expires_ttl` (API Gateway closes a connectio
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from shared.plumbing import dynamo_codec
@@ -138,3 +139,54 @@ def count_live_connections(table: str, org_id: str, now_ms: int) -> dict[str, An
     args["FilterExpression"] = "valid_until > :now"
     args["ExpressionAttributeValues"][":now"] = {"N": str(now_ms)}
     return args
+
+
+# --- the per-organization event log that server-sent events read (docs/sse.md) ------------------
+#
+#   log entry   pk LIVELOG#{org}   sk {written_ms:013d}#{batch}   frames (JSON), TTL
+#   resume      pk SSECUR#{key}    sk sha256({stream})            position, TTL
+
+
+def log_pk(org_id: str) -> str:
+    return f"LIVELOG#{org_id}"
+
+
+def put_log_entry(table: str, org_id: str, sk: str, frames_json: str, expires_s: int) -> dict[str, Any]:
+    # No condition: the sort key is unique to this batch and organization (a replayed batch gets a
+    # new one, which is the at-least-once of every stream consumer).
+    item = {"pk": log_pk(org_id), "sk": sk, "frames": frames_json, "expires_ttl": expires_s}
+    return {"TableName": table, "Item": dynamo_codec.encode_item(item)}
+
+
+def query_log(
+    table: str, org_id: str, from_sk: str, to_sk: str, start_key: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Entries with from_sk <= sk <= to_sk, oldest first. Consistent: the base table, no index."""
+    args: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": log_pk(org_id)},
+            ":from": {"S": from_sk},
+            ":to": {"S": to_sk},
+        },
+        "ConsistentRead": True,
+    }
+    if start_key:
+        args["ExclusiveStartKey"] = start_key
+    return args
+
+
+def resume_key(credential: str, stream: str) -> dict[str, Any]:
+    # Hashed: a stream is a path plus whatever query the client sent, and a sort key stops at 1 KB.
+    digest = hashlib.sha256(stream.encode("utf-8")).hexdigest()
+    return {"pk": {"S": f"SSECUR#{credential}"}, "sk": {"S": digest}}
+
+
+def put_resume(table: str, credential: str, stream: str, position: str, expires_s: int) -> dict[str, Any]:
+    item = {"position": position, "expires_ttl": expires_s}
+    return {"TableName": table, "Item": {**resume_key(credential, stream), **dynamo_codec.encode_item(item)}}
+
+
+def get_resume(table: str, credential: str, stream: str) -> dict[str, Any]:
+    return {"TableName": table, "Key": resume_key(credential, stream), "ConsistentRead": True}

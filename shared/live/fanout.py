@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.live.connections import Connection, LiveConnections, credential_changes
+from shared.live.event_log import EventLog
 from shared.live.events import MAX_FRAME_BYTES, Frame, frames_for, queue_stats_frames
 from shared.plumbing import aws_clients
 from shared.plumbing.aws_clients import error_code
@@ -78,6 +79,7 @@ class FanoutResult:
     gone: int = 0  # connections found gone and deleted
     closed: int = 0  # connections closed for a revoked key or an ended lifetime
     failed: int = 0
+    logged: int = 0  # event-log entries written for server-sent events
 
 
 def frames_from_records(records: list[dict[str, Any]]) -> list[Frame]:
@@ -92,19 +94,42 @@ def _by_org(frames: Iterable[Frame]) -> dict[str, list[Frame]]:
     return grouped
 
 
+def log_frames(log: EventLog, grouped: dict[str, list[Frame]]) -> int:
+    """Server-sent events read the batch from the per-organization event log: one write per
+    organization with frames. Best effort like the posts: a failed write is logged."""
+    writes = 0
+    for org_id, org_frames in grouped.items():
+        try:
+            writes += log.append(org_id, org_frames)
+        except Exception:
+            logger.exception("appending to the event log of %s failed", org_id)
+    return writes
+
+
+def log_batch(log: EventLog, records: list[dict[str, Any]]) -> int:
+    return log_frames(log, _by_org(f for f in frames_from_records(records) if _fits(f)))
+
+
+def _fits(frame: Frame) -> bool:
+    return len(frame.to_json().encode("utf-8")) <= MAX_FRAME_BYTES
+
+
 class LiveFanout:
-    def __init__(self, registry: LiveConnections, poster: Poster, clock: Clock) -> None:
+    def __init__(
+        self, registry: LiveConnections, poster: Poster, clock: Clock, event_log: EventLog | None = None
+    ) -> None:
         self.registry = registry
         self.poster = poster
         self.clock = clock
+        self.event_log = event_log
 
     def deliver(self, records: list[dict[str, Any]]) -> FanoutResult:
-        frames = [
-            f for f in frames_from_records(records) if len(f.to_json().encode("utf-8")) <= MAX_FRAME_BYTES
-        ]
+        frames = [f for f in frames_from_records(records) if _fits(f)]
         revoked = credential_changes(records)
         grouped = _by_org(frames)
         result = FanoutResult(frames=len(frames))
+        if self.event_log is not None:
+            result.logged = log_frames(self.event_log, grouped)
         now_ms = self.clock.now_ms()
         work: list[tuple[Connection, list[str]]] = []
         for org_id in dict.fromkeys([*grouped, *revoked]):
