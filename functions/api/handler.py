@@ -27,7 +27,7 @@ from functions.api.http import ApiResponse, error_response, request_from_event, 
 from functions.api.router import Router
 from shared.identity.authentication import authenticate
 from shared.identity.rate_limits import RateLimiter
-from shared.plumbing.errors import SpooledError
+from shared.plumbing.errors import SpooledError, unavailable_from_aws
 
 logger = logging.getLogger("spooled.api")
 logger.setLevel(logging.INFO)
@@ -71,8 +71,13 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     except SpooledError as error:
         response = error_response(error)
         rate_headers = {**rate_headers, **getattr(error, "response_headers", {})}
-    except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
-        response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
+    except Exception as error:
+        busy = unavailable_from_aws(error)
+        if busy is not None:  # AWS throttled or failed after the client's retries: 503, retry later
+            logger.warning("AWS unavailable on %s %s: %s", request.method, request.path, error)
+            response = error_response(busy)
+        else:
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
     response.headers.update(rate_headers)
     return to_lambda_response(response, request.request_id)
