@@ -101,8 +101,9 @@ def run_schemathesis(
     if paths:
         command += ["--include-path-regex", paths]
     with log.open("ab") as out:
+        # In the report folder: schemathesis keeps a cache (.schemathesis/) where it runs.
         return subprocess.run(
-            command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, check=False
+            command, cwd=har_path.parent, stdout=out, stderr=subprocess.STDOUT, check=False
         ).returncode
 
 
