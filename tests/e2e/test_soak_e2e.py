@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from spooled import SpooledClient
 
-from tests.e2e.conftest import REPO_ROOT, RunningStack
+from tests.e2e.conftest import REPO_ROOT, ClientFactory, RunningStack
 from tests.e2e.sdk_helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +39,7 @@ BULK = 100  # jobs per POST /jobs/bulk
 KILLS = max(6, JOBS // 50)  # SIGKILLs of a random worker while the jobs run
 # Bounds on waiting, not expectations of speed: only a stuck job (or a hung stack) reaches them.
 HANG_GUARD_SECONDS = 300 + JOBS // 5
+OBSERVER_TIMEOUT_SECONDS = 120
 
 # One SDK worker process: writes "start <job id>" before and "done <job id>" after each handler run.
 WORKER = textwrap.dedent(
@@ -84,8 +85,11 @@ def _all_jobs(client: SpooledClient, queue: str) -> list[Any]:
 
 
 def test_soak_every_job_completed_exactly_once_while_workers_are_killed(
-    local_stack: RunningStack, client: SpooledClient, queue_name: str, tmp_path: Path
+    local_stack: RunningStack, make_client: ClientFactory, queue_name: str, tmp_path: Path
 ) -> None:
+    # No retries (a 5xx fails at once), but patience: 16 workers keep the stack busy, and on a shared
+    # machine one answer can take longer than the SDK's default 30 s.
+    client = make_client(timeout=OBSERVER_TIMEOUT_SECONDS)
     rng = random.Random(12)
     report = tmp_path / "runs.txt"
     report.touch()
