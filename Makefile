@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e browser bench bench-local clean bundle synth checkov deploy destroy openapi chromium
+.PHONY: install dev test lint unit functional e2e browser bench bench-local clean bundle synth checkov deploy destroy openapi chromium fuzz soak
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -56,6 +56,18 @@ bench: install
 ## Only the `make dev` figures (request latency, idle CPU, 16-worker throughput), printed.
 bench-local: install
 	$(BIN)/python -m bench.local_speed
+
+## Issue 12's proofs at full size (docs/reliability.md; `make test` runs them shortened): the job
+## lifecycle state machine, AWS fault injection, and schemathesis against `make dev` (>= 2,000
+## requests, with and without keys; fails on any 5xx).
+fuzz: install
+	SPOOLED_PROPERTY_EXAMPLES=200 $(BIN)/python -m pytest -q -s tests/functional/jobs/test_lifecycle_state_machine.py
+	SPOOLED_FAULT_JOBS=300 $(BIN)/python -m pytest -q -s tests/functional/jobs/test_fault_injection.py
+	$(BIN)/python -m tests.fuzz.run_fuzz --max-examples 5 --min-requests 2000
+
+## 5,000 jobs through 16 SDK worker processes on `make dev`, workers SIGKILLed at random.
+soak: install
+	SPOOLED_SOAK_JOBS=5000 $(BIN)/python -m pytest -q -s tests/e2e/test_soak_e2e.py
 
 ## AWS: the CDK CLI (pinned in package-lock.json) is installed when node_modules is missing.
 node_modules/.package-lock.json: package.json package-lock.json

@@ -169,6 +169,9 @@ class LocalWebSockets:
         )
         if handshake.status_code != 101:
             message = handshake.body.decode("utf-8", "replace").strip() or "Not a WebSocket handshake"
+            # A request the parser refused (another method than GET, ...) has closed the protocol's
+            # side already: answer through a fresh one, or the client sees the connection dropped.
+            connection.protocol = ServerProtocol(max_size=MAX_MESSAGE_BYTES)
             self._refuse(connection, handshake.status_code, {}, {"code": "BAD_REQUEST", "message": message})
             return
         with connection.lock:

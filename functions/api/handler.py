@@ -37,7 +37,7 @@ from shared.identity.authentication import authenticate
 from shared.identity.credentials import AuthContext
 from shared.identity.rate_limits import RateLimiter, client_ip
 from shared.plumbing.config import settings
-from shared.plumbing.errors import SpooledError, Unauthorized
+from shared.plumbing.errors import SpooledError, Unauthorized, unavailable_from_aws
 
 logger = logging.getLogger("spooled.api")
 logger.setLevel(logging.INFO)
@@ -112,8 +112,13 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     except SpooledError as error:
         response = error_response(error)
         rate_headers = {**rate_headers, **getattr(error, "response_headers", {})}
-    except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
-        response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
+    except Exception as error:
+        busy = unavailable_from_aws(error)
+        if busy is not None:  # AWS throttled or failed after the client's retries: 503, retry later
+            logger.warning("AWS unavailable on %s %s: %s", request.method, request.path, error)
+            response = error_response(busy)
+        else:
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
     response.headers.update(rate_headers)
     return to_lambda_response(response, request.request_id)

@@ -83,3 +83,50 @@ class QuotaExceeded(RateLimited):
 
 class ServiceUnavailable(SpooledError):
     status, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
+
+
+# AWS refusing or failing a call after the client's own retries (botocore's standard mode) gave up:
+# overload or a transient fault, not a bug of the request. The caller should come back shortly.
+AWS_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+        "SlowDown",
+    }
+)
+AWS_TRANSIENT_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+RETRY_AFTER_SECS_WHEN_BUSY = 1
+
+
+def unavailable_from_aws(error: BaseException) -> ServiceUnavailable | None:
+    """A 503 with Retry-After for AWS throttling or an AWS 5xx, None for anything else.
+
+    The contract's clients (the SDK) retry 503 with Retry-After; a 500 would say the request is
+    at fault and is not retried by them.
+    """
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str(response.get("Error", {}).get("Code") or "")
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in AWS_THROTTLING_CODES or code in AWS_TRANSIENT_CODES or status >= 500:
+        return ServiceUnavailable(
+            "The service is busy; retry after a short wait",
+            retry_after_secs=RETRY_AFTER_SECS_WHEN_BUSY,
+        )
+    return None

@@ -126,3 +126,20 @@ def test_a_plain_request_to_the_websocket_path_is_a_json_400(gateway: Gateway) -
     assert refused.value.code in (400, 426)
     assert json.loads(refused.value.read())["code"] == "BAD_REQUEST"
     assert gateway.handler.events == []
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "DELETE"])
+def test_another_method_on_the_websocket_path_is_a_json_400_not_a_dropped_connection(
+    gateway: Gateway, method: str
+) -> None:
+    """Found by the fuzzer (docs/reliability.md): the handshake parser had already closed its side,
+    so sending the refusal raised and the client saw the connection drop without an answer."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(gateway.ws_url.replace("ws://", "http://"), data=b"{}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert 400 <= refused.value.code < 500
+    assert json.loads(refused.value.read())["code"] == "BAD_REQUEST"
+    assert gateway.handler.events == []
