@@ -14,11 +14,13 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from shared.jobs import lifecycle_metrics
 from shared.jobs import timers as job_timers
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.store import JobStore
 from shared.jobs.workers.lambda_workers import LambdaWorkers
+from shared.plumbing import observability
 from shared.plumbing.config import settings
 from shared.plumbing.timer_queue import SqsSender, TimerQueue
 from shared.schedules import arming as schedule_arming
@@ -46,6 +48,7 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     if deltas:
         queue_counters.apply_deltas(store().table, deltas, store().clock.now_ms())
     job_activity.record_batch(store().table, records)  # time buckets, totals, worker counts
+    lifecycle_metrics.record_batch(records)  # JobsCreated, JobsClaimed... (EMF, flushed by the handler)
     # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
     # the counters twice, and whatever is missed here the minute sweep finds in the index.
     try:
@@ -78,6 +81,14 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    observability.begin(context)
+    try:
+        return _handle(event, context)
+    finally:
+        observability.flush()
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("sweep"):
         from functions.dispatcher import sweep
 

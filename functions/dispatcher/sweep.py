@@ -47,16 +47,32 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
         logger.exception("open-workflow check failed")
         failures.append("workflows")
     pushed = 0
-    for org_id, queue in job_timers.known_queues(store):
+    queues = list(job_timers.known_queues(store))
+    for org_id, queue in queues:
         try:
             pushed += lambda_workers.pump(org_id, queue)
         except Exception:
             logger.exception("pumping Lambda-worker queue %s failed", queue)
             failures.append(f"lambda:{queue}")
     result["lambda_jobs_started"] = pushed
+    try:
+        _report_backlog(store, queues)
+    except Exception:
+        logger.exception("measuring the pending backlog failed")
+        failures.append("backlog")
     if failures:
         raise RuntimeError(f"sweep parts failed: {', '.join(failures)} (result so far: {result})")
     return result
+
+
+def _report_backlog(store: JobStore, queues: list[tuple[str, str]]) -> None:
+    """PendingJobs and OldestPendingJobAgeSeconds, every minute (the backlog alarm reads them)."""
+    from shared.jobs.queues import backlog
+    from shared.plumbing import observability as obs
+
+    found = backlog.measure(store.table, queues, store.shards, store.clock.now_ms())
+    obs.gauge(obs.PENDING_JOBS, found.pending)
+    obs.gauge(obs.OLDEST_PENDING_AGE, found.oldest_pending_age_ms / 1000, unit="Seconds")
 
 
 def _overdue_schedules(store: JobStore) -> dict[str, int]:
