@@ -62,6 +62,12 @@ class StackConfig:
     # region, so owning it would replace a role a landing zone set and make two stacks fight over
     # it; docs/deploy.md gives the one-time setup instead.
     apigateway_cloudwatch_role: bool = False
+    # `-c alarm_email=ops@example.com`: an encrypted SNS topic with this e-mail subscription, and
+    # every alarm notifies it (stacks/monitoring.py). Unset: no topic, alarms without actions.
+    alarm_email: str | None = None
+    # `-c metrics_per_queue=true`: the job metrics also get a per-queue series (one custom metric
+    # per queue and metric; docs/operations.md gives the cost). Off: one series per metric.
+    metrics_per_queue: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -73,6 +79,8 @@ class StackConfig:
         prefix = node.try_get_context("lambda_worker_prefix")
         front_door = node.try_get_context("front_door")
         logging_role = node.try_get_context("apigateway_cloudwatch_role")
+        alarm_email = node.try_get_context("alarm_email")
+        per_queue = node.try_get_context("metrics_per_queue")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
@@ -87,6 +95,10 @@ class StackConfig:
                 if logging_role is None
                 else _as_bool("apigateway_cloudwatch_role", logging_role)
             ),
+            alarm_email=str(alarm_email).strip() if alarm_email else None,
+            metrics_per_queue=(
+                defaults.metrics_per_queue if per_queue is None else _as_bool("metrics_per_queue", per_queue)
+            ),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
@@ -94,6 +106,9 @@ class StackConfig:
             raise ValueError(f"context 'log_level' must be one of {_LOG_LEVELS}")
         if not re_fullmatch(r"[A-Za-z0-9_-]{3,50}", config.lambda_worker_prefix):
             raise ValueError("context 'lambda_worker_prefix' must be 3-50 of [A-Za-z0-9_-]")
+        email = config.alarm_email
+        if email is not None and not re_fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ValueError("context 'alarm_email' must be an e-mail address")
         if config.registration_mode not in _REGISTRATION_MODES:
             raise ValueError(f"context 'registration_mode' must be one of {_REGISTRATION_MODES}")
         return config
@@ -101,6 +116,11 @@ class StackConfig:
     @property
     def data_removal_policy(self) -> cdk.RemovalPolicy:
         return cdk.RemovalPolicy.RETAIN if self.retain else cdk.RemovalPolicy.DESTROY
+
+    @property
+    def log_level_name(self) -> str:
+        """The log level as Lambda's ApplicationLogLevel names it (WARNING is WARN there)."""
+        return "WARN" if self.log_level == "WARNING" else self.log_level
 
     @property
     def log_retention(self) -> logs.RetentionDays:
