@@ -100,5 +100,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return timer_messages.handle(event, context, store(), timer_queue())
     stream_records = [r for r in records if r.get("eventSource") == "aws:dynamodb"]
     if stream_records:
+        # A stream batch is handled as a whole: its first record's event id names it in the logs.
+        observability.begin(context, stream_records[0].get("eventID"))
         handle_stream(stream_records)
     return {"batchItemFailures": []}

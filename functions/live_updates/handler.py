@@ -104,5 +104,6 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return _websocket(route, connection_id, event)
     records = [r for r in event.get("Records") or [] if r.get("eventSource") == "aws:dynamodb"]
     if records:
+        observability.begin(context, records[0].get("eventID"))  # the batch's first record names it
         handle_stream(records)
     return {"batchItemFailures": []}
