@@ -19,9 +19,11 @@ docs/operations.md (cost).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import sys
 import threading
 from typing import Any
 
@@ -70,7 +72,6 @@ JOB_METRICS = (
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:=-]{1,128}")
 _lock = threading.RLock()
 _logger: Any = None
-_metrics: Any = None
 
 
 # --- logs ----------------------------------------------------------------------------------------
@@ -139,21 +140,13 @@ def bind(**keys: Any) -> None:
 
 
 # --- metrics -------------------------------------------------------------------------------------
+# Counters are summed and gauges kept here until flush(), which builds one EMF document per
+# dimension set with Powertools' (isolated) EphemeralMetrics and writes each as one line under the
+# log handler's lock: `make dev` runs handlers side by side, and a document must never share a line
+# with a log record (Powertools' own print() writes the text and the newline separately).
 
-
-def _store() -> Any:
-    global _metrics
-    if _metrics is None:
-        with _lock:
-            if _metrics is None:
-                from aws_lambda_powertools.metrics import Metrics
-
-                _metrics = Metrics(namespace=namespace(), service=None)
-                # Powertools adds a "service" dimension when POWERTOOLS_SERVICE_NAME is set; one
-                # deployment-wide series per metric is what the alarms read.
-                _metrics.service = None
-                _metrics.set_default_dimensions(**{DEPLOYMENT_DIMENSION: deployment()})
-    return _metrics
+_counts: dict[tuple[str, ...], float] = {}  # (queue or "", name, unit) → value
+_gauges: dict[tuple[str, str], list[float]] = {}  # (name, unit) → values
 
 
 def namespace() -> str:
@@ -173,34 +166,58 @@ def count(name: str, value: float = 1, *, org_id: str | None = None, queue: str 
     if not value:
         return
     with _lock:
-        _store().add_metric(name=name, unit="Count", value=value)
-    if queue and org_id and per_queue():
-        _single(name, value, "Count", {QUEUE_DIMENSION: f"{org_id}/{queue}"})
+        _counts[("", name, "Count")] = _counts.get(("", name, "Count"), 0) + value
+        if queue and org_id and per_queue():
+            key = (f"{org_id}/{queue}", name, "Count")
+            _counts[key] = _counts.get(key, 0) + value
 
 
 def gauge(name: str, value: float, unit: str = "Count") -> None:
     with _lock:
-        _store().add_metric(name=name, unit=unit, value=value)
+        _gauges.setdefault((name, unit), []).append(value)
 
 
-def _single(name: str, value: float, unit: str, dimensions: dict[str, str]) -> None:
-    from aws_lambda_powertools.metrics import single_metric
+def _documents() -> list[dict[str, Any]]:
+    from aws_lambda_powertools.metrics import EphemeralMetrics
 
-    with single_metric(
-        name=name,
-        unit=unit,
-        value=value,
-        namespace=namespace(),
-        default_dimensions={DEPLOYMENT_DIMENSION: deployment()},
-    ) as metric:
-        for key, dimension in dimensions.items():
-            metric.add_dimension(name=key, value=dimension)
+    by_queue: dict[str, Any] = {}
+
+    def document_for(queue: str) -> Any:
+        if queue not in by_queue:
+            made = EphemeralMetrics(namespace=namespace(), service=None)
+            # Powertools adds a "service" dimension when POWERTOOLS_SERVICE_NAME is set; the alarms
+            # read one deployment-wide series per metric.
+            made.service = None
+            dimensions = {DEPLOYMENT_DIMENSION: deployment()}
+            if queue:
+                dimensions[QUEUE_DIMENSION] = queue
+            made.set_default_dimensions(**dimensions)
+            by_queue[queue] = made
+        return by_queue[queue]
+
+    for (queue, name, unit), value in _counts.items():
+        document_for(queue).add_metric(name=name, unit=unit, value=value)
+    for (name, unit), values in _gauges.items():
+        for value in values:
+            document_for("").add_metric(name=name, unit=unit, value=value)
+    return [made.serialize_metric_set() for made in by_queue.values()]
 
 
 def flush() -> None:
-    """Print the pending metrics as one EMF document (stdout → CloudWatch Logs → metrics)."""
-    if _metrics is None:
-        return
+    """Write the pending metrics as EMF documents (stdout → CloudWatch Logs → metrics)."""
     with _lock:
-        if _metrics.metric_set:
-            _metrics.flush_metrics()
+        if not _counts and not _gauges:
+            return
+        documents = _documents()
+        _counts.clear()
+        _gauges.clear()
+    handler = _logger.registered_handler if _logger is not None else None
+    if handler is not None:
+        handler.acquire()
+    try:
+        for document in documents:
+            sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    finally:
+        if handler is not None:
+            handler.release()

@@ -96,5 +96,25 @@ def test_a_flush_prints_one_emf_document_with_the_deployment_dimension(
     assert directive["Namespace"] == obs.DEFAULT_NAMESPACE
     assert directive["Dimensions"] == [[obs.DEPLOYMENT_DIMENSION]]
     assert {m["Name"] for m in directive["Metrics"]} == {obs.JOBS_CREATED, obs.OLDEST_PENDING_AGE}
-    assert document[obs.JOBS_CREATED] == [1.0, 2.0]
+    assert document[obs.JOBS_CREATED] == [3.0]  # counters are summed until the flush
     assert document[obs.OLDEST_PENDING_AGE] == [12.5]
+
+
+def test_per_queue_series_only_on_request(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obs.flush()
+    capsys.readouterr()
+    obs.count(obs.JOBS_CLAIMED, 2, org_id="org", queue="emails")
+    obs.flush()
+    (only,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert only["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[obs.DEPLOYMENT_DIMENSION]]
+
+    monkeypatch.setenv(obs.PER_QUEUE_ENV, "true")
+    obs.count(obs.JOBS_CLAIMED, 2, org_id="org", queue="emails")
+    obs.flush()
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    dimensions = sorted(tuple(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) for d in documents)
+    assert dimensions == [(obs.DEPLOYMENT_DIMENSION,), (obs.DEPLOYMENT_DIMENSION, obs.QUEUE_DIMENSION)]
+    per_queue = next(d for d in documents if obs.QUEUE_DIMENSION in d)
+    assert per_queue[obs.QUEUE_DIMENSION] == "org/emails" and per_queue[obs.JOBS_CLAIMED] == [2.0]
