@@ -18,6 +18,11 @@ from shared.jobs.workers.lambda_workers import LambdaWorkers
 
 logger = logging.getLogger("spooled.dispatcher")
 
+# The backlog metrics are reported at most this often per container: once per sweep on AWS (every
+# minute), and not every second in make dev, whose sweep loop runs each second.
+BACKLOG_EVERY_MS = 55_000
+_last_backlog_ms: int | None = None
+
 
 def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     result: dict[str, Any] = {}
@@ -70,7 +75,12 @@ def _report_backlog(store: JobStore, queues: list[tuple[str, str]]) -> None:
     from shared.jobs.queues import backlog
     from shared.plumbing import observability as obs
 
-    found = backlog.measure(store.table, queues, store.shards, store.clock.now_ms())
+    global _last_backlog_ms
+    now_ms = store.clock.now_ms()
+    if _last_backlog_ms is not None and 0 <= now_ms - _last_backlog_ms < BACKLOG_EVERY_MS:
+        return
+    _last_backlog_ms = now_ms
+    found = backlog.measure(store.table, queues, store.shards, now_ms)
     obs.gauge(obs.PENDING_JOBS, found.pending)
     obs.gauge(obs.OLDEST_PENDING_AGE, found.oldest_pending_age_ms / 1000, unit="Seconds")
 

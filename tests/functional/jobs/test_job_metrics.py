@@ -108,8 +108,11 @@ def test_an_expired_lease_counts_as_such_not_as_a_worker_failure(api, clock, met
     assert counts[obs.JOBS_FAILED] == 0
 
 
-def test_the_sweep_reports_pending_depth_and_the_oldest_claimable_age(api, clock, metrics):
+def test_the_sweep_reports_pending_depth_and_the_oldest_claimable_age(api, clock, metrics, monkeypatch):
     from functions.dispatcher import handler as dispatcher
+    from functions.dispatcher import sweep
+
+    monkeypatch.setattr(sweep, "_last_backlog_ms", None)  # reported at most once a minute
 
     create_job(api, "backlog")
     clock.advance(30)
@@ -121,6 +124,9 @@ def test_the_sweep_reports_pending_depth_and_the_oldest_claimable_age(api, clock
     totals = metrics()
     assert totals[obs.PENDING_JOBS] == 3
     assert totals[obs.OLDEST_PENDING_AGE] == 90
+    clock.advance(30)
+    dispatcher.handler({"sweep": True})  # within the minute: not measured again
+    assert obs.PENDING_JOBS not in metrics()
 
 
 def test_lost_claim_races_are_counted(api, clock, metrics, monkeypatch):
