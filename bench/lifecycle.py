@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -48,6 +49,9 @@ class Design:
 
 def _spooled_handler() -> Handler:
     from functions.api.handler import handler
+
+    # The API logs a JSON line per request at INFO (docs/operations.md): not into the report.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
     return handler
 

@@ -14,6 +14,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared.plumbing import observability
+
 
 def process_earliest_first(
     event: dict[str, Any], context: Any, handle_body: Callable[[str], None], due_ms_of: Callable[[str], int]
@@ -25,6 +27,7 @@ def process_earliest_first(
             return 0  # not a message of this queue: it fails in its turn and is reported
 
     def record_handler(record: SQSRecord) -> None:
+        observability.begin(context, record.message_id)  # each record's lines carry its message id
         handle_body(record.body)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -31,16 +31,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     stack.start()
+    # A key the caller chose (SPOOLED_DEV_API_KEY) is not printed: the caller knows it, and the
+    # output may be kept (the e2e tests check that no key or token reaches it).
+    given = bool(os.environ.get("SPOOLED_DEV_API_KEY"))
+    shown_key = "<SPOOLED_DEV_API_KEY>" if given else stack.api_key
     print(f"Spooled local stack on {stack.base_url}", flush=True)
-    print(f"  API key:   {stack.api_key}", flush=True)
+    print(f"  API key:   {'(from SPOOLED_DEV_API_KEY)' if given else stack.api_key}", flush=True)
     # The key rides in the fragment, which the browser never sends to the server.
-    print(f"  dashboard: {stack.base_url}/dashboard#key={stack.api_key}", flush=True)
+    print(f"  dashboard: {stack.base_url}/dashboard#key={shown_key}", flush=True)
     print(
         f"  admin key: {'(from SPOOLED_ADMIN_KEY)' if stack.admin_key else 'none (set SPOOLED_ADMIN_KEY)'}",
         flush=True,
     )
     print(
-        f"  try:       curl -H 'Authorization: Bearer {stack.api_key}' {stack.base_url}/api/v1/jobs",
+        f"  try:       curl -H 'Authorization: Bearer {shown_key}' {stack.base_url}/api/v1/jobs",
         flush=True,
     )
     stopping.wait()

@@ -67,6 +67,12 @@ class StackConfig:
     # 0 = no web ACL (it costs ~$6/month even idle). Needs the front door, and a stack in us-east-1
     # (a CloudFront web ACL lives there).
     waf_rate_limit: int = 0
+    # `-c alarm_email=ops@example.com`: an encrypted SNS topic with this e-mail subscription, and
+    # every alarm notifies it (stacks/monitoring.py). Unset: no topic, alarms without actions.
+    alarm_email: str | None = None
+    # `-c metrics_per_queue=true`: the job metrics also get a per-queue series (one custom metric
+    # per queue and metric; docs/operations.md gives the cost). Off: one series per metric.
+    metrics_per_queue: bool = False
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -79,6 +85,8 @@ class StackConfig:
         front_door = node.try_get_context("front_door")
         logging_role = node.try_get_context("apigateway_cloudwatch_role")
         waf_rate_limit = node.try_get_context("waf_rate_limit")
+        alarm_email = node.try_get_context("alarm_email")
+        per_queue = node.try_get_context("metrics_per_queue")
         config = cls(
             retain=defaults.retain if retain is None else _as_bool("retain", retain),
             log_retention_days=defaults.log_retention_days if days is None else int(days),
@@ -94,6 +102,10 @@ class StackConfig:
                 else _as_bool("apigateway_cloudwatch_role", logging_role)
             ),
             waf_rate_limit=defaults.waf_rate_limit if waf_rate_limit is None else int(waf_rate_limit),
+            alarm_email=str(alarm_email).strip() if alarm_email else None,
+            metrics_per_queue=(
+                defaults.metrics_per_queue if per_queue is None else _as_bool("metrics_per_queue", per_queue)
+            ),
         )
         if config.log_retention_days not in _RETENTION_DAYS:
             raise ValueError(f"context 'log_retention_days' must be one of {sorted(_RETENTION_DAYS)}")
@@ -107,6 +119,9 @@ class StackConfig:
             raise ValueError(
                 "context 'waf_rate_limit' needs the front door: WAF cannot attach to an HTTP API"
             )
+        email = config.alarm_email
+        if email is not None and not re_fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+            raise ValueError("context 'alarm_email' must be an e-mail address")
         if config.registration_mode not in _REGISTRATION_MODES:
             raise ValueError(f"context 'registration_mode' must be one of {_REGISTRATION_MODES}")
         return config
@@ -114,6 +129,11 @@ class StackConfig:
     @property
     def data_removal_policy(self) -> cdk.RemovalPolicy:
         return cdk.RemovalPolicy.RETAIN if self.retain else cdk.RemovalPolicy.DESTROY
+
+    @property
+    def log_level_name(self) -> str:
+        """The log level as Lambda's ApplicationLogLevel names it (WARNING is WARN there)."""
+        return "WARN" if self.log_level == "WARNING" else self.log_level
 
     @property
     def log_retention(self) -> logs.RetentionDays:

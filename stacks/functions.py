@@ -16,11 +16,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from shared.plumbing import observability
 from stacks import permissions
 from stacks.config import StackConfig
 from stacks.lambda_runtime import ARCHITECTURE, BUNDLE_DIR, PYTHON_VERSION
+from stacks.nag import acknowledge
 
 RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
+# cdk-nag's finding for the X-Ray statement every function role has (permissions.trace_writes).
+TRACE_WILDCARD = "AwsSolutions-IAM5[Resource::*]"
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
@@ -67,8 +71,21 @@ class ServiceFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Spooled {service_name}: only what {handler} uses",
             inline_policies={
-                "Access": iam.PolicyDocument(statements=[permissions.log_writes(self.log_group), *statements])
+                "Access": iam.PolicyDocument(
+                    statements=[
+                        permissions.log_writes(self.log_group),
+                        permissions.trace_writes(),
+                        *statements,
+                    ]
+                )
             },
+        )
+        acknowledge(
+            self.role,
+            TRACE_WILDCARD,
+            "Active tracing: the Lambda service sends this function's X-Ray segments with its role. "
+            "xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions, "
+            "so '*' is the only resource IAM accepts; they write traces and cannot read anything.",
         )
         self.function = lambda_.Function(
             self,
@@ -80,6 +97,13 @@ class ServiceFunction(Construct):
             code=code,
             role=self.role.without_policy_updates(),
             log_group=self.log_group,
+            # JSON lines at the configured level: Lambda's own lines (START, REPORT) in JSON too, and
+            # AWS_LAMBDA_LOG_LEVEL, which Powertools Logger honours, set from the same setting.
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=getattr(lambda_.ApplicationLogLevel, config.log_level_name),
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
+            # X-Ray segments come from the Lambda service; the X-Ray SDK is not in the bundle.
+            tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_size,
             recursive_loop=recursive_loop,
@@ -90,6 +114,10 @@ class ServiceFunction(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": service_name,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
+                "LOG_LEVEL": config.log_level,
+                observability.NAMESPACE_ENV: observability.DEFAULT_NAMESPACE,
+                observability.DEPLOYMENT_ENV: cdk.Stack.of(self).stack_name,
+                **({observability.PER_QUEUE_ENV: "true"} if config.metrics_per_queue else {}),
                 "SPOOLED_ENV": "production",
                 **environment,
             },

@@ -1,8 +1,12 @@
 """Alarms and a dashboard: the few signals that mean jobs are stuck, lost or refused.
 
-The alarms have no actions yet: an SNS topic that CloudWatch may publish to needs a
-customer-managed KMS key to be encrypted ($1/month on top of the ~$3.50 idle cost). Operators
-subscribe through EventBridge "CloudWatch Alarm State Change" events or add a topic (docs/deploy.md).
+Infrastructure alarms (queues, functions, table) and alarms on the service's own metrics
+(shared/plumbing/observability.py: jobs waiting too long, dead letters piling up, webhook
+deliveries failing, API 5xx). docs/runbook.md says, alarm by alarm, what it means and what to do.
+
+With `-c alarm_email=...` every alarm notifies an SNS topic with that e-mail subscription. The
+topic is encrypted with a customer-managed KMS key ($1/month; CloudWatch cannot publish to a topic
+under the AWS-managed SNS key), so there is no topic, and no cost, without an address.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from shared.plumbing import observability as obs
 from shared.plumbing import schema
 from stacks.data import DataStores
 
@@ -40,6 +50,19 @@ TABLE_OPERATIONS = (
     "BatchWriteItem",
     "TransactWriteItems",
 )
+
+# --- alarms on the service's metrics (docs/runbook.md) ---
+# The job a worker would claim next has waited this long: no worker polls the queue, or too few.
+OLDEST_PENDING_ALARM_SECONDS = 900
+# Jobs that failed their last retry in 5 minutes: a few are what retries are for; more is a broken
+# worker, a poisoned payload or a downstream outage.
+DEAD_LETTERS_PER_FIVE_MINUTES = 10
+# Share of webhook attempts that failed, over 5 minutes with at least WEBHOOK_MIN_ATTEMPTS.
+WEBHOOK_FAILURE_PERCENT = 20
+WEBHOOK_MIN_ATTEMPTS = 10
+# Share of API requests answered 5xx, over 5 minutes with at least API_MIN_REQUESTS.
+API_5XX_PERCENT = 1
+API_MIN_REQUESTS = 20
 
 # API Gateway WebSocket metrics (dimension ApiId). ClientError counts refused connects (a bad
 # token) and throttled messages; IntegrationError and ExecutionError mean the function failed.
@@ -94,9 +117,11 @@ class Monitoring(Construct):
         stream_failures: sqs.IQueue,
         http_api: apigwv2.HttpApi,
         web_socket_api: apigwv2.WebSocketApi,
+        alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: list[cloudwatch.Alarm] = []
+        self.topic = self._topic(alarm_email) if alarm_email else None
         dead_letter_queues: dict[str, sqs.IQueue] = {
             **{q.dead_letter_logical_id: data.dead_letter_queue(q) for q in schema.QUEUES},
             "StreamFailureQueue": stream_failures,
@@ -149,6 +174,7 @@ class Monitoring(Construct):
             threshold=USER_ERRORS_PER_FIVE_MINUTES,
             description="Many DynamoDB HTTP 400 errors in this account and region",
         )
+        self._service_alarms(http_api)
 
         stack = cdk.Stack.of(self)
         self.dashboard = cloudwatch.Dashboard(
@@ -160,22 +186,105 @@ class Monitoring(Construct):
         )
         self._widgets(data, functions, dead_letter_queues, http_api, web_socket_api)
 
+    def _topic(self, email: str) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the alarm notification topic",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # CloudWatch publishes to the encrypted topic as itself: it needs the key to do so.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            )
+        )
+        topic = sns.Topic(
+            self, "AlarmTopic", display_name="Spooled alarms", master_key=key, enforce_ssl=True
+        )
+        topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
+
+    def metric(
+        self, name: str, statistic: str = "Sum", period: cdk.Duration = FIVE_MINUTES
+    ) -> cloudwatch.Metric:
+        """One of the service's metrics (shared/plumbing/observability.py), this deployment's series."""
+        return cloudwatch.Metric(
+            namespace=obs.DEFAULT_NAMESPACE,
+            metric_name=name,
+            dimensions_map={obs.DEPLOYMENT_DIMENSION: cdk.Stack.of(self).stack_name},
+            statistic=statistic,
+            period=period,
+        )
+
+    def _service_alarms(self, http_api: apigwv2.HttpApi) -> None:
+        self._alarm(
+            "OldestPendingJobAge",
+            self.metric(obs.OLDEST_PENDING_AGE, statistic="Maximum"),
+            threshold=OLDEST_PENDING_ALARM_SECONDS,
+            description=f"A claimable job has waited over {OLDEST_PENDING_ALARM_SECONDS} s: "
+            "no worker is polling its queue, or too few",
+        )
+        self._alarm(
+            "DeadLetterGrowth",
+            self.metric(obs.JOBS_DEAD_LETTERED),
+            threshold=DEAD_LETTERS_PER_FIVE_MINUTES,
+            description=f"More than {DEAD_LETTERS_PER_FIVE_MINUTES} jobs dead-lettered in 5 minutes",
+        )
+        ok, retrying, final = (
+            self.metric(name) for name in (obs.WEBHOOK_DELIVERED, obs.WEBHOOK_RETRYING, obs.WEBHOOK_GAVE_UP)
+        )
+        failed = "FILL(retrying, 0) + FILL(final, 0)"
+        attempts = f"FILL(ok, 0) + {failed}"
+        self._alarm(
+            "WebhookDeliveryFailureRate",
+            cloudwatch.MathExpression(
+                expression=f"IF(({attempts}) >= {WEBHOOK_MIN_ATTEMPTS}, 100 * ({failed}) / ({attempts}), 0)",
+                using_metrics={"ok": ok, "retrying": retrying, "final": final},
+                label="Webhook attempts failed (%)",
+                period=FIVE_MINUTES,
+            ),
+            threshold=WEBHOOK_FAILURE_PERCENT,
+            description=f"Over {WEBHOOK_FAILURE_PERCENT}% of outgoing webhook attempts failed in 5 minutes",
+        )
+        requests = http_api.metric_count(period=FIVE_MINUTES, statistic="Sum")
+        errors = http_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
+        self._alarm(
+            "Api5xxRate",
+            cloudwatch.MathExpression(
+                expression=f"IF(FILL(requests, 0) >= {API_MIN_REQUESTS}, "
+                "100 * FILL(errors, 0) / FILL(requests, 0), 0)",
+                using_metrics={"requests": requests, "errors": errors},
+                label="API requests answered 5xx (%)",
+                period=FIVE_MINUTES,
+            ),
+            threshold=API_5XX_PERCENT,
+            description=f"Over {API_5XX_PERCENT}% of API requests answered 5xx in 5 minutes",
+        )
+
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str
     ) -> None:
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                construct_id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                # No data means no traffic, which is the normal idle state, not an incident.
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            )
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            # No data means no traffic, which is the normal idle state, not an incident.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
         )
+        if self.topic is not None:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(self.topic))
+        self.alarms.append(alarm)
 
     def _widgets(
         self,
@@ -206,6 +315,28 @@ class Monitoring(Construct):
             graph(
                 "Dead-letter queues",
                 *(q.metric_approximate_number_of_messages_visible() for q in dead_letter_queues.values()),
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph("Jobs", *(self.metric(name) for name in (*obs.JOB_METRICS, obs.CLAIM_RACES_LOST))),
+            graph(
+                "Backlog: pending jobs and oldest claimable job (s)",
+                self.metric(obs.PENDING_JOBS, statistic="Maximum"),
+                self.metric(obs.OLDEST_PENDING_AGE, statistic="Maximum"),
+            ),
+            graph(
+                "Webhook deliveries and schedule fires",
+                *(
+                    self.metric(name)
+                    for name in (
+                        obs.WEBHOOK_DELIVERED,
+                        obs.WEBHOOK_RETRYING,
+                        obs.WEBHOOK_GAVE_UP,
+                        obs.SCHEDULE_FIRES_ON_TIME,
+                        obs.SCHEDULE_FIRES_LATE,
+                        obs.SCHEDULE_FIRES_MISSED,
+                    )
+                ),
             ),
         )
         self.dashboard.add_widgets(

@@ -165,6 +165,15 @@ def log_writes(log_group: logs.ILogGroup) -> iam.PolicyStatement:
     )
 
 
+# Active tracing: the Lambda service sends the function's segments with the function's role. X-Ray
+# has no resource-level permissions for these two actions, so "*" is the only resource there is.
+TRACE_WRITE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+def trace_writes() -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid="ActiveTracing", actions=list(TRACE_WRITE_ACTIONS), resources=["*"])
+
+
 def function_invoke(function: lambda_.IFunction, name: str) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         sid=_sid(name, "Invoke"), actions=["lambda:InvokeFunction"], resources=[function.function_arn]

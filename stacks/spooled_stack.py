@@ -226,6 +226,7 @@ class SpooledStack(cdk.Stack):
             stream_failures=stream_failures,
             http_api=self.front_door.http_api,
             web_socket_api=self.live_api.web_socket_api,
+            alarm_email=config.alarm_email,
         )
 
         self._url_outputs()

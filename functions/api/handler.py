@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from functions.api import (
@@ -36,11 +37,13 @@ from functions.api.router import Router
 from shared.identity.authentication import authenticate
 from shared.identity.credentials import AuthContext
 from shared.identity.rate_limits import RateLimiter, client_ip
+from shared.plumbing import observability
 from shared.plumbing.config import settings
 from shared.plumbing.errors import SpooledError, Unauthorized, unavailable_from_aws
 
 logger = logging.getLogger("spooled.api")
-logger.setLevel(logging.INFO)
+# A route's path parameter → the log key it fills (e.g. /api/v1/jobs/{id} → job_id).
+_LOG_KEYS = {"jobs": "job_id", "workers": "worker_id", "queues": "queue", "schedules": "schedule_id"}
 
 ROUTER = Router(
     routes_jobs.ROUTES
@@ -95,15 +98,35 @@ def _authenticate(request: ApiRequest) -> AuthContext:
         raise
 
 
+def _log_keys(template: str, params: dict[str, str]) -> dict[str, str]:
+    segments = template.strip("/").split("/")
+    keys: dict[str, str] = {}
+    for before, segment in pairwise(segments):
+        name = _LOG_KEYS.get(before)
+        if name and segment.startswith("{") and segment[1:-1] in params:
+            keys[name] = params[segment[1:-1]]
+    return keys
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request = request_from_event(event)
+    observability.begin(context, request.request_id)
+    try:
+        return _handle(request)
+    finally:
+        observability.flush()
+
+
+def _handle(request: Any) -> dict[str, Any]:
     rate_headers: dict[str, str] = {}
     try:
         route = ROUTER.resolve(request)
+        observability.bind(**_log_keys(route.template, request.path_params))
         ctx = None if route.public else _authenticate(request)
         if ctx is None and route.ip_limited:
             rate_headers = _count_address(request)
         if ctx is not None:
+            observability.bind(org_id=ctx.org_id)
             # Counted before the route runs: a refused request has written nothing (contract §1.6).
             verdict = limiter().admit(ctx)
             rate_headers = verdict.headers()
@@ -115,10 +138,27 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     except Exception as error:
         busy = unavailable_from_aws(error)
         if busy is not None:  # AWS throttled or failed after the client's retries: 503, retry later
-            logger.warning("AWS unavailable on %s %s: %s", request.method, request.path, error)
+            logger.warning("AWS unavailable on %s %s: %s", request.method, _template_of(request), error)
             response = error_response(busy)
         else:
-            logger.exception("unhandled error on %s %s", request.method, request.path)
+            # The route's template, not the path: an ingest path may carry a token one day.
+            logger.exception("unhandled error on %s %s", request.method, _template_of(request))
             response = ApiResponse(500, {"code": "INTERNAL_ERROR", "message": "Internal server error"})
     response.headers.update(rate_headers)
+    # One line per request: the route's template (never the path, query, headers or body), the
+    # status, and the correlation id and org/queue/job/worker keys bound above.
+    logger.log(
+        logging.ERROR if response.status >= 500 else logging.INFO,
+        "%s %s answered %d",
+        request.method,
+        _template_of(request),
+        response.status,
+    )
     return to_lambda_response(response, request.request_id)
+
+
+def _template_of(request: Any) -> str:
+    try:
+        return ROUTER.resolve(request).template
+    except SpooledError:
+        return "(no route)"

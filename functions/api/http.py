@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from shared.plumbing.errors import SpooledError
+from shared.plumbing.observability import correlation_id
 
 
 @dataclass
@@ -54,7 +54,11 @@ def request_from_event(event: dict[str, Any]) -> ApiRequest:
         headers=headers,
         query=dict(parse_qsl(event.get("rawQueryString") or "", keep_blank_values=True)),
         body=body,
-        request_id=headers.get("x-request-id") or str(uuid.uuid4()),
+        # The caller's X-Request-Id when it looks like an id, else API Gateway's request id: echoed
+        # in the response and the correlation id of every log line of the request.
+        request_id=correlation_id(
+            headers.get("x-request-id"), event.get("requestContext", {}).get("requestId")
+        ),
         source_ip=http.get("sourceIp", ""),
     )
 

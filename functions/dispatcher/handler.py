@@ -14,11 +14,13 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from shared.jobs import lifecycle_metrics
 from shared.jobs import timers as job_timers
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.store import JobStore
 from shared.jobs.workers.lambda_workers import LambdaWorkers
+from shared.plumbing import observability
 from shared.plumbing.config import settings
 from shared.plumbing.timer_queue import SqsSender, TimerQueue
 from shared.schedules import arming as schedule_arming
@@ -59,6 +61,7 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
         flow_control().release_from_records(records, caps_from(store().queue_settings))
     except Exception:
         logger.exception("releasing flow-control slots failed; the claim path repairs leaked ones")
+    lifecycle_metrics.record_batch(records)  # JobsCreated, JobsClaimed... (EMF, flushed by the handler)
     # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
     # the counters twice, and whatever is missed here the minute sweep finds in the index.
     try:
@@ -91,6 +94,14 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    observability.begin(context)
+    try:
+        return _handle(event, context)
+    finally:
+        observability.flush()
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("sweep"):
         from functions.dispatcher import sweep
 
@@ -102,5 +113,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return timer_messages.handle(event, context, store(), timer_queue())
     stream_records = [r for r in records if r.get("eventSource") == "aws:dynamodb"]
     if stream_records:
+        # A stream batch is handled as a whole: its first record's event id names it in the logs.
+        observability.begin(context, stream_records[0].get("eventID"))
         handle_stream(stream_records)
     return {"batchItemFailures": []}

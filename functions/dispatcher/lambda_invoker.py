@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.jobs.store import JobStore
 from shared.jobs.workers.lambda_workers import AwsLambdaInvoker, FunctionInvoker, InvokeRequest, LambdaWorkers
+from shared.plumbing import observability
 from shared.plumbing.config import settings
 from shared.plumbing.timer_queue import SqsSender
 
@@ -36,7 +37,11 @@ def handle(
     event: dict[str, Any], context: Any, workers: LambdaWorkers, invoker: FunctionInvoker
 ) -> dict[str, Any]:
     def record_handler(record: SQSRecord) -> str:
-        return workers.run(InvokeRequest.from_json(record.body), invoker)
+        request = InvokeRequest.from_json(record.body)
+        observability.begin(
+            context, record.message_id, org_id=request.org_id, queue=request.queue, job_id=request.job_id
+        )
+        return workers.run(request, invoker)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(
@@ -47,4 +52,8 @@ def handle(
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle(event, context, lambda_workers(), aws_invoker())
+    observability.begin(context)
+    try:
+        return handle(event, context, lambda_workers(), aws_invoker())
+    finally:
+        observability.flush()

@@ -18,6 +18,11 @@ from shared.jobs.workers.lambda_workers import LambdaWorkers
 
 logger = logging.getLogger("spooled.dispatcher")
 
+# The backlog metrics are reported at most this often per container: once per sweep on AWS (every
+# minute), and not every second in make dev, whose sweep loop runs each second.
+BACKLOG_EVERY_MS = 55_000
+_last_backlog_ms: int | None = None
+
 
 def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
     result: dict[str, Any] = {}
@@ -65,9 +70,29 @@ def run(store: JobStore, lambda_workers: LambdaWorkers) -> dict[str, Any]:
             logger.exception("pumping Lambda-worker queue %s failed", queue)
             failures.append(f"lambda:{queue}")
     result["lambda_jobs_started"] = pushed
+    try:
+        _report_backlog(store, queues)
+    except Exception:
+        logger.exception("measuring the pending backlog failed")
+        failures.append("backlog")
     if failures:
         raise RuntimeError(f"sweep parts failed: {', '.join(failures)} (result so far: {result})")
     return result
+
+
+def _report_backlog(store: JobStore, queues: list[tuple[str, str]]) -> None:
+    """PendingJobs and OldestPendingJobAgeSeconds, every minute (the backlog alarm reads them)."""
+    from shared.jobs.queues import backlog
+    from shared.plumbing import observability as obs
+
+    global _last_backlog_ms
+    now_ms = store.clock.now_ms()
+    if _last_backlog_ms is not None and 0 <= now_ms - _last_backlog_ms < BACKLOG_EVERY_MS:
+        return
+    _last_backlog_ms = now_ms
+    found = backlog.measure(store.table, queues, store.shards, now_ms)
+    obs.gauge(obs.PENDING_JOBS, found.pending)
+    obs.gauge(obs.OLDEST_PENDING_AGE, found.oldest_pending_age_ms / 1000, unit="Seconds")
 
 
 def _overdue_schedules(store: JobStore) -> dict[str, int]:

@@ -19,11 +19,11 @@ from shared.identity.authentication import authenticate
 from shared.live.connections import LiveConnections
 from shared.live.event_log import EventLog
 from shared.live.fanout import LiveFanout, ManagementApiPoster, Poster, log_batch
+from shared.plumbing import observability
 from shared.plumbing.config import settings
 from shared.plumbing.errors import SpooledError
 
 logger = logging.getLogger("spooled.live")
-logger.setLevel(logging.INFO)
 OK = {"statusCode": 200}
 
 
@@ -56,6 +56,7 @@ def _credentials(event: dict[str, Any]) -> dict[str, str]:
 def _connect(event: dict[str, Any], connection_id: str, request_id: str) -> dict[str, Any]:
     try:
         ctx = authenticate(_credentials(event))
+        observability.bind(org_id=ctx.org_id)
         registry().connect(ctx, connection_id, event.get("queryStringParameters") or {})
     except SpooledError as error:
         # A non-2xx answer refuses the upgrade; the SDK then raises instead of reconnecting.
@@ -107,10 +108,12 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     request_context = event.get("requestContext") or {}
+    observability.begin(context, request_context.get("requestId"))
     route, connection_id = request_context.get("routeKey"), request_context.get("connectionId")
     if route and connection_id:
         return _websocket(route, connection_id, event)
     records = [r for r in event.get("Records") or [] if r.get("eventSource") == "aws:dynamodb"]
     if records:
+        observability.begin(context, records[0].get("eventID"))  # the batch's first record names it
         handle_stream(records)
     return {"batchItemFailures": []}

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from functions.sqs_batches import process_earliest_first
+from shared.plumbing import observability
 from shared.schedules.arming import FireMessage
 from shared.schedules.fires import ScheduleFirer
 
@@ -29,7 +30,11 @@ def firer() -> ScheduleFirer:
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     def fire(body: str) -> None:
         message = FireMessage.from_json(body)
+        observability.bind(org_id=message.org_id, schedule_id=message.schedule_id)
         result = firer().fire(message)
         logger.info("schedule %s fire %s: %s", message.schedule_id, message.fire_ms, result)
 
-    return process_earliest_first(event, context, fire, lambda body: FireMessage.from_json(body).fire_ms)
+    try:
+        return process_earliest_first(event, context, fire, lambda body: FireMessage.from_json(body).fire_ms)
+    finally:
+        observability.flush()

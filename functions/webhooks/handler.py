@@ -14,11 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
+from shared.plumbing import observability
 from shared.webhooks.outgoing.delivery import AttemptNotReady, WebhookDeliverer
 from shared.webhooks.outgoing.messages import DeliveryMessage
 
 logger = logging.getLogger("spooled.webhooks")
-logger.setLevel(logging.INFO)
+# What handle() answers → the delivery metric it counts (docs/operations.md).
+OUTCOME_METRICS = {
+    "delivered": observability.WEBHOOK_DELIVERED,
+    "retrying": observability.WEBHOOK_RETRYING,
+    "failed": observability.WEBHOOK_GAVE_UP,
+}
 
 MAX_PARALLEL = 10  # the event source's batch size
 
@@ -29,16 +35,21 @@ def deliverer() -> WebhookDeliverer:
 
 
 def _deliver(record: dict[str, Any], target: WebhookDeliverer) -> bool:
+    # Records are delivered side by side: the correlation id goes on each line, not the logger.
+    extra = {"correlation_id": record.get("messageId")}
     try:
         message = DeliveryMessage.from_json(record.get("body") or "")
         outcome = target.handle(message)
     except AttemptNotReady as early:
-        logger.info("%s: back later", early)  # SQS delivers it again after the visibility timeout
+        # SQS delivers it again after the visibility timeout
+        logger.info("%s: back later", early, extra=extra)
         return False
     except Exception:
-        logger.exception("webhook delivery message %s failed", record.get("messageId"))
+        logger.exception("webhook delivery message %s failed", record.get("messageId"), extra=extra)
         return False
-    logger.info("delivery %s attempt %d: %s", message.delivery_id, message.attempt, outcome)
+    if outcome in OUTCOME_METRICS:
+        observability.count(OUTCOME_METRICS[outcome])
+    logger.info("delivery %s attempt %d: %s", message.delivery_id, message.attempt, outcome, extra=extra)
     return True
 
 
@@ -59,4 +70,8 @@ def handle(event: dict[str, Any], target: WebhookDeliverer, parallel: int = MAX_
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return handle(event, deliverer())
+    observability.begin(context)
+    try:
+        return handle(event, deliverer())
+    finally:
+        observability.flush()

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hmac
 
+from shared.identity import deployment_secrets, jwt_tokens
 from shared.identity import expressions as ex
-from shared.identity import jwt_tokens
 from shared.identity.credentials import AuthContext, bearer_token, hash_key
 from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.clock import Clock, SystemClock
 from shared.plumbing.config import settings
 from shared.plumbing.errors import AccessDenied, Unauthorized
-
-_admin_key_cache: list[str] = []  # the operator's key, read once per container
 
 
 def authenticate_api_key(key: str, table: str | None = None, clock: Clock | None = None) -> AuthContext:
@@ -54,17 +52,8 @@ def authenticate(headers: dict[str, str]) -> AuthContext:
 
 
 def _admin_key() -> str | None:
-    config = settings()
-    if config.admin_key:
-        return config.admin_key
-    if config.admin_key_secret_arn:
-        if not _admin_key_cache:  # one Secrets Manager call per container
-            secret = aws_clients.client("secretsmanager").get_secret_value(
-                SecretId=config.admin_key_secret_arn
-            )
-            _admin_key_cache.append(secret["SecretString"].strip())
-        return _admin_key_cache[0]
-    return None
+    # Powertools Parameters with a max age: a rotated key is in use within minutes, no redeploy.
+    return deployment_secrets.admin_key()
 
 
 def require_admin(headers: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from shared.jobs import claim_policy
 from shared.jobs import expressions as ex
 from shared.jobs.model import JobRecord
 from shared.jobs.store_base import EXPIRED_ERROR, S, StoreBase, deadline_short_of, old_item
-from shared.plumbing import dynamo_codec, schema, table_keys
+from shared.plumbing import dynamo_codec, observability, schema, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure as _is_conditional_failure
 from shared.plumbing.errors import LeaseExpired, NotFound
 from shared.plumbing.payload_store import encode_json
@@ -98,6 +98,7 @@ class WorkerProtocol(StoreBase):
             else:
                 self._spread.pop((org_id, queue), None)
         self.stats.claims += len(claimed)
+        observability.count(observability.CLAIM_RACES_LOST, lost_races, org_id=org_id, queue=queue)
         return claimed
 
     def _expire(self, org_id: str, job_id: str, now_ms: int) -> None:

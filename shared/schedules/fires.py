@@ -27,6 +27,7 @@ from typing import Any
 
 from shared.identity.credentials import AuthContext
 from shared.identity.organizations import organization_active
+from shared.plumbing import observability
 from shared.plumbing.clock import Clock
 from shared.plumbing.errors import SpooledError, ValidationFailed
 from shared.schedules import policy
@@ -39,6 +40,12 @@ logger = logging.getLogger("spooled.schedules")
 # The sweep fires a schedule this overdue: its message was lost or its arming failed. Below
 # this a late message may still be on its way (the stream and SQS add seconds, not minutes).
 OVERDUE_GRACE_MS = 90_000
+
+# A fire acted on more than this after its time counts as late (ScheduleFiresLate): a timer message
+# lands within about a second, so later means a lost message that the sweep caught, or a backlog.
+LATE_AFTER_MS = 10_000
+# Fires the catch-up rule skipped (ScheduleFiresMissed) are counted up to this many per fire.
+MISSED_COUNT_LIMIT = 1_000
 
 # Edits that leave the fire due, each landing between a read and the write (see _record).
 RECORD_ATTEMPTS = 3
@@ -146,6 +153,8 @@ class ScheduleFirer:
             idempotency_key=fire_idempotency_key(schedule["id"], message.fire_ms),
         )
         outcome = self._record(run, schedule, message.fire_ms)
+        if outcome in (RunOutcome.RECORDED, RunOutcome.SCHEDULE_CHANGED):
+            self._count_fire(schedule, message.fire_ms, now_ms)
         if outcome is RunOutcome.SCHEDULE_CHANGED:
             # The job exists: the fire happened, so it is on the record, but next_run belongs
             # to the edit that moved it.
@@ -233,6 +242,27 @@ class ScheduleFirer:
             now_ms=self.clock.now_ms(),
         )
         return run, failure
+
+    def _count_fire(self, schedule: dict[str, Any], fire_ms: int, now_ms: int) -> None:
+        """ScheduleFiresOnTime or ScheduleFiresLate, and ScheduleFiresMissed for the fires between
+        this one and now that catch-up skips (policy.next_after_fire)."""
+        late = now_ms - fire_ms > LATE_AFTER_MS
+        observability.count(
+            observability.SCHEDULE_FIRES_LATE if late else observability.SCHEDULE_FIRES_ON_TIME
+        )
+        if not late:
+            return
+        try:
+            compiled = policy.compile_cron(schedule["cron_expression"], schedule["timezone"])
+        except SpooledError:
+            return
+        missed, at = 0, fire_ms
+        while missed < MISSED_COUNT_LIMIT:
+            following = policy.next_fire_ms(compiled, at)
+            if following is None or following > now_ms:
+                break
+            missed, at = missed + 1, following
+        observability.count(observability.SCHEDULE_FIRES_MISSED, missed)
 
     def _next_run(self, schedule: dict[str, Any], fire_ms: int) -> int | None:
         try:

@@ -1,7 +1,8 @@
 """One synth of the real app (cdk.json context, cdk-nag on) per test session, shared by every module.
 
 (`switched` is one more, with every context switch turned the other way: no front door, the
-account's API Gateway logging role owned by the stack.)
+account's API Gateway logging role owned by the stack, an alarm e-mail address (SNS topic), per-queue
+metrics.)
 
 Starting jsii costs 3-14 s per process and a synth ~4 s more, so the modules here read one
 template instead of building their own. The Lambda bundle is (re)built once first; with the
@@ -24,6 +25,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ALARM_EMAIL = "ops@example.com"  # the `switched` synth's -c alarm_email
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,5 +109,11 @@ def switched(
     lambda_bundle: Path, cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Synthesized:
     # The one extra synth of the session: each context switch away from its default at once.
-    context = {**cdk_context, "front_door": False, "apigateway_cloudwatch_role": True}
+    context = {
+        **cdk_context,
+        "front_door": False,
+        "apigateway_cloudwatch_role": True,
+        "alarm_email": ALARM_EMAIL,
+        "metrics_per_queue": True,
+    }
     return synthesize(context, tmp_path_factory.mktemp("cdk.out.switched"))

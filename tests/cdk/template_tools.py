@@ -138,9 +138,16 @@ def function_of(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any
     return synthesized.by_path(f"{name}/Function/Resource")
 
 
+# Active tracing: Lambda sends the function's segments with its role; X-Ray has no resource-level
+# permissions for these, so "*" (cdk-nag IAM5 acknowledged per role in stacks/functions.py).
+TRACE_PERMISSIONS = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+
+
 def log_permissions(synthesized: Synthesized, name: str) -> set[tuple[str, str]]:
+    """What every function's role has: writes to its own log group, and its traces."""
     log_group, _ = synthesized.by_path(f"{name}/Logs/Resource")
-    return {("logs:CreateLogStream", f"{log_group}.Arn"), ("logs:PutLogEvents", f"{log_group}.Arn")}
+    logs = {("logs:CreateLogStream", f"{log_group}.Arn"), ("logs:PutLogEvents", f"{log_group}.Arn")}
+    return logs | TRACE_PERMISSIONS
 
 
 def mappings_of(synthesized: Synthesized, function: str) -> dict[str, dict[str, Any]]:

@@ -54,7 +54,13 @@ EXPECTED_CALLS: dict[str, set[str]] = {
 }
 # Granted without the code calling them: Lambda polls event sources and writes logs with the
 # function's role (and sends failed stream batches to their on-failure queue, see below).
-CALLED_BY_LAMBDA = QUEUE_CONSUME_ACTIONS | STREAM_READ_ACTIONS | {"logs:CreateLogStream", "logs:PutLogEvents"}
+CALLED_BY_LAMBDA = (
+    QUEUE_CONSUME_ACTIONS
+    | STREAM_READ_ACTIONS
+    | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    # Active tracing: the Lambda service sends the function's X-Ray segments (no SDK in the code).
+    | {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+)
 # Every store function gets the same table actions on purpose (stacks/roles.py says why), so only
 # the other services are held to "granted only if called".
 SHARED_GRANTS_PREFIXES = ("dynamodb:",)

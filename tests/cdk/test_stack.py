@@ -14,6 +14,7 @@ from tests.cdk.conftest import Synthesized
 from tests.cdk.template_tools import (
     IDENTITY_TYPES,
     POLICY_PROPERTIES,
+    TRACE_PERMISSIONS,
     all_table_permissions,
     as_list,
     consume_permissions,
@@ -183,7 +184,12 @@ def test_functions_log_to_their_own_group_with_retention(synthesized: Synthesize
     for name, _ in SERVICES:
         _, function = _function(synthesized, name)
         log_group, resource = synthesized.by_path(f"{name}/Logs/Resource")
-        assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+        assert function["Properties"]["LoggingConfig"] == {
+            "LogGroup": {"Ref": log_group},
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "INFO",
+        }
         assert resource["Properties"]["RetentionInDays"] == 30
 
 
@@ -363,6 +369,10 @@ def test_no_wildcard_actions_anywhere(synthesized: Synthesized) -> None:
             wildcard = [a for a in actions if "*" in a]
             if resource["Type"] in IDENTITY_TYPES or statement["Effect"] == "Allow":
                 assert not wildcard, (logical_id, statement)
+                if statement.get("Sid") == "ActiveTracing":
+                    # X-Ray's PutTraceSegments/PutTelemetryRecords exist only on "*".
+                    assert set(actions) == {a for a, _ in TRACE_PERMISSIONS}, (logical_id, statement)
+                    continue
                 assert "*" not in as_list(statement.get("Resource", [])), (logical_id, statement)
             else:
                 # The only Deny statements are transport rules (enforce_ssl, minimum TLS 1.2):
@@ -477,6 +487,7 @@ CONNECTIONS_WILDCARD = (
 )
 # Every acknowledged finding, by construct path. A new acknowledgment needs a line here, so it
 # cannot slip in without review.
+TRACE_WILDCARD = "AwsSolutions-IAM5[Resource::*]"  # X-Ray has no resource-level permissions
 EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/AdminKey": {"AwsSolutions-SMG4"},
     "/Spooled/JwtSigningSecret": {"AwsSolutions-SMG4"},
@@ -484,21 +495,25 @@ EXPECTED_ACKNOWLEDGMENTS = {
     "/Spooled/StreamFailureQueue": {"AwsSolutions-SQS3"},
     "/Spooled/Data/PayloadBucket": {"AwsSolutions-S1"},
     "/Spooled/Http/HttpApi": {"AwsSolutions-APIG4"},
-    "/Spooled/Api/Role": {PAYLOADS_WILDCARD},
+    "/Spooled/Api/Role": {PAYLOADS_WILDCARD, TRACE_WILDCARD},
     "/Spooled/Dispatcher/Role": {
         PAYLOADS_WILDCARD,
+        TRACE_WILDCARD,
         # One-time schedules are named per fire; the wildcard stays inside the stack's group.
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>"
         ":schedule/<ScheduleGroup>/*]",
     },
     "/Spooled/LambdaInvoker/Role": {
         PAYLOADS_WILDCARD,
+        TRACE_WILDCARD,
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>"
         ":function:spooled-worker-*]",
     },
-    "/Spooled/Scheduler/Role": {PAYLOADS_WILDCARD},
+    "/Spooled/Scheduler/Role": {PAYLOADS_WILDCARD, TRACE_WILDCARD},
+    "/Spooled/Webhooks/Role": {TRACE_WILDCARD},
     # Connection ids are per client socket; the wildcard stays inside the one stage.
-    "/Spooled/LiveUpdates/Role": {CONNECTIONS_WILDCARD.format(method=m) for m in ("POST", "DELETE")},
+    "/Spooled/LiveUpdates/Role": {CONNECTIONS_WILDCARD.format(method=m) for m in ("POST", "DELETE")}
+    | {TRACE_WILDCARD},
     # $connect authenticates the ?token= itself, like the HTTP API's function does.
     "/Spooled/Live/WebSocketApi": {"AwsSolutions-APIG4"},
     # Geo restriction and WAF are the operator's to add (WAF breaks the idle cost), access logs

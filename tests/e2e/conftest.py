@@ -33,6 +33,21 @@ NO_BREAKER = CircuitBreakerConfig(enabled=False)
 
 STACK_LOG = pytest.StashKey[Path]()
 
+# What a key or token minted by the service looks like (API keys, JWTs): whichever test made it,
+# none may appear in the stack's output.
+TOKEN_SHAPES = (
+    re.compile(r"\bs[pk]_(?:live|test)_[A-Za-z0-9]{20,}"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+)
+
+
+def secrets_in(text: str, known: list[str]) -> list[str]:
+    """The known secrets, and anything shaped like a key or token, found in `text` (shortened)."""
+    found = [secret[:12] + "..." for secret in known if secret and secret in text]
+    for shape in TOKEN_SHAPES:
+        found += [match[:12] + "..." for match in shape.findall(text)]
+    return found
+
 
 @dataclass(frozen=True)
 class RunningStack:
@@ -78,6 +93,10 @@ def local_stack(
         )
     if code != 0:
         pytest.fail(f"the local stack exited with code {code} on SIGTERM:\n{tail(log_path)}", pytrace=False)
+    # Every e2e test's requests went through this stack: its whole output holds no key or token.
+    leaked = secrets_in(log_path.read_text(errors="replace"), [DEV_API_KEY, ADMIN_KEY])
+    if leaked:
+        pytest.fail(f"keys or tokens in the local stack's output: {sorted(set(leaked))}", pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
