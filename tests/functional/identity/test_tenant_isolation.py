@@ -130,13 +130,13 @@ def test_another_organization_reaches_nothing_of_a(
     _a_is_untouched(ApiClient(a.org.api_key), a)
 
 
-def _a_is_untouched(api: ApiClient, a: World, worker_checked: bool = True) -> None:
+def _a_is_untouched(api: ApiClient, a: World) -> None:
     job = api.get(f"/api/v1/jobs/{a.job}").json
     assert (job["status"], job["priority"], job["payload"]) == ("pending", 0, {"secret": MARKER})
     leased = api.get(f"/api/v1/jobs/{a.processing_job}").json
     assert (leased["status"], leased["lease_id"]) == ("processing", a.lease_id)
     worker = api.get(f"/api/v1/workers/{a.worker}").json
-    assert not worker_checked or (worker["status"], worker["current_jobs"]) == ("healthy", 0)
+    assert (worker["status"], worker["current_jobs"]) == ("healthy", 0)
     key = api.get(f"/api/v1/api-keys/{a.key_id}").json
     assert (key["name"], key["is_active"]) == ("A key", True)
     assert api.get(f"/api/v1/organizations/{a.org.id}").json["name"].startswith("Acme")
@@ -356,10 +356,8 @@ def test_every_route_keeps_a_queue_scoped_key_in_its_queue(
     seen = _call_every_route(scoped, a, payroll)
     assert len(seen) == len(_router_routes())
     print(f"\nISOLATION routes={len(seen)} as=queue-scoped-key cross_queue_reads=0 {seen_workers(seen)}")
-    # Issue 12 finding 3 (fixed on the issue-12 branch, with its own test): a queue-scoped key may
-    # still heartbeat and deregister a worker of another queue of its organization. Everything
-    # else of A's is checked untouched; the worker is left to that fix.
-    _a_is_untouched(ApiClient(a.base.org.api_key), a.base, worker_checked=False)
+    # Issue 12 finding 3: the key can neither heartbeat nor deregister the payroll queue's worker.
+    _a_is_untouched(ApiClient(a.base.org.api_key), a.base)
 
 
 def seen_workers(seen: dict[str, int]) -> str:
