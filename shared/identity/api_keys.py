@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shared.identity import expressions as ex
 from shared.identity import plan_limits
 from shared.identity.credentials import AuthContext, api_key_item, hash_key, mint_key
-from shared.plumbing import aws_clients, dynamo_codec, index_reads, schema, table_keys
+from shared.plumbing import aws_clients, dynamo_codec, schema, table_keys, table_service
 from shared.plumbing.aws_clients import error_code as _error_code
 from shared.plumbing.clock import from_datetime, to_rfc3339
 from shared.plumbing.errors import AccessDenied, NotFound, QuotaExceeded, Unauthorized, ValidationFailed
@@ -118,7 +118,7 @@ class ApiKeyService(TableService):
 
     def org_key_items(self, org_id: str, limit: int = MAX_LISTED) -> list[dict[str, Any]]:
         """The organization's keys, newest first (index for the order, base table for the data)."""
-        found = index_reads.items_in_partition(
+        found = table_service.items_in_partition(
             self.table, schema.BY_ORG_INDEX, ex.keys_by_org_pk(org_id), limit
         )
         return [item for item in found if item.get("org_id") == org_id]

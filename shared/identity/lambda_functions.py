@@ -137,5 +137,5 @@ def require_allowed(table: str, org_id: str, function: str) -> None:
     if not is_allowed(table, org_id, function):
         raise AccessDenied(
             f"Lambda function {function!r} is not allowed for this organization: an operator "
-            "allows it with PATCH /api/v1/admin/organizations/{id} {\"lambda_functions\": [...]}"
+            'allows it with PATCH /api/v1/admin/organizations/{id} {"lambda_functions": [...]}'
         )

@@ -107,9 +107,9 @@ class AdminUpdateOrganization(UpdateOrganization):
     stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
     stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
     # The Lambda functions this organization's queues may push jobs to (replaces the list).
-    lambda_functions: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)
-    ] | None = None
+    lambda_functions: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=50)] | None
+    ) = None
 
 
 class GenerateSlug(RequestBody):

@@ -20,7 +20,7 @@ from shared.jobs.workers.directory import WorkerDirectory
 from shared.operations import usage as org_usage
 from shared.operations.dashboard import PROCESS_STARTED_MS
 from shared.operations.organization_service import OrganizationService, purge_organization, summary_document
-from shared.plumbing import index_reads, schema
+from shared.plumbing import schema, table_service
 from shared.plumbing.clock import Clock, from_datetime
 from shared.plumbing.config import settings
 from shared.plumbing.errors import NotFound
@@ -42,7 +42,7 @@ class Admin(TableService):
         self.keys = ApiKeyService(self.table, self.clock)
 
     def _all(self) -> list[dict[str, Any]]:
-        return index_reads.items_in_partition(
+        return table_service.items_in_partition(
             self.table, schema.BY_ORG_INDEX, ex.ALL_ORGS_PARTITION, MAX_ORGANIZATIONS
         )
 

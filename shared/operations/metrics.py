@@ -12,7 +12,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.jobs.states import ALL_STATUSES
 from shared.operations.dashboard import PROCESS_STARTED_MS
-from shared.plumbing import index_reads, schema
+from shared.plumbing import schema, table_service
 from shared.plumbing.config import settings
 from shared.plumbing.table_service import TableService
 
@@ -67,7 +67,7 @@ def render(counter_items: list[dict[str, Any]], now_ms: int) -> str:
 
 class Metrics(TableService):
     def text(self) -> str:
-        items = index_reads.items_in_partition(
+        items = table_service.items_in_partition(
             self.table, schema.BY_ORG_INDEX, ex.ALL_QUEUES_PARTITION, MAX_QUEUES
         )
         return render(

@@ -25,7 +25,7 @@ from shared.jobs import purge as job_purge
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.workers.directory import WorkerDirectory
 from shared.operations import usage as org_usage
-from shared.plumbing import aws_clients, dynamo_codec, index_reads, schema, table_keys
+from shared.plumbing import aws_clients, dynamo_codec, schema, table_keys, table_service
 from shared.plumbing.clock import Clock, to_rfc3339
 from shared.plumbing.config import settings
 from shared.plumbing.errors import AccessDenied, BadRequest, Conflict, NotFound, ValidationFailed
@@ -269,7 +269,7 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     except job_purge.PurgeIncomplete as incomplete:
         raise Conflict(f"{incomplete.deleted} jobs deleted so far; more remain: repeat the request") from None
     doomed: list[dict[str, Any]] = []
-    for key in index_reads.items_in_partition(
+    for key in table_service.items_in_partition(
         table, schema.BY_ORG_INDEX, identity_ex.keys_by_org_pk(org_id), 100_000
     ):
         if key.get("org_id") == org_id:
@@ -277,7 +277,7 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
                 identity_ex.api_key_key(key["pk"].split("#", 1)[1]),
                 identity_ex.api_key_pointer_key(org_id, key["id"]),
             ]
-    for worker in index_reads.keys_in_partition(
+    for worker in table_service.keys_in_partition(
         table, schema.BY_ORG_INDEX, ex.workers_by_org_pk(org_id), 100_000
     ):
         doomed.append(worker)
@@ -285,7 +285,7 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     # disarms its next fire, so a deleted organization's cron stops. Their runs and delivery logs
     # sit in their own partitions and leave with their TTL.
     for prefix in org_usage.OTHER_RESOURCE_PARTITIONS.values():
-        doomed += index_reads.keys_in_partition(table, schema.BY_ORG_INDEX, f"{prefix}{org_id}", 100_000)
+        doomed += table_service.keys_in_partition(table, schema.BY_ORG_INDEX, f"{prefix}{org_id}", 100_000)
     for partition in (f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
         doomed += _keys_in_base_partition(db, table, partition)
     doomed.append(identity_ex.slug_key(org["slug"]))

@@ -115,5 +115,3 @@ def _limit(value: str | None, default: int) -> int | None:
         return default
     number = int(value)
     return number if number > 0 else None
-
-

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from shared.plumbing import dynamo_codec, index_reads, schema
+from shared.plumbing import dynamo_codec, schema, table_service
 from shared.plumbing.aws_clients import error_code, is_conditional_failure
 from shared.plumbing.table_keys import org_key, query_newest_first
 from shared.plumbing.table_service import TableService
@@ -62,7 +62,7 @@ class ScheduleStore(TableService):
         while True:
             page = self._db.query(**query_newest_first(self.table, index, partition, PAGE, start_key))
             keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in page.get("Items", [])]
-            yield from index_reads.get_items(self.table, keys)
+            yield from table_service.get_items(self.table, keys)
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 return
@@ -170,7 +170,7 @@ class ScheduleStore(TableService):
     def delete_all(self, org_id: str) -> int:
         """Every schedule of an organization that is being deleted (runs leave with their TTL).
         Each deletion reaches the stream like any other, which disarms its next fire."""
-        keys = index_reads.keys_in_partition(
+        keys = table_service.keys_in_partition(
             self.table, schema.BY_ORG_INDEX, sx.schedules_by_org_pk(org_id), 100_000
         )
         for key in keys:

@@ -22,7 +22,7 @@ from shared.jobs.dependencies import Decision, Dependencies, decide, topological
 from shared.jobs.model import JobRecord
 from shared.jobs.states import JobStatus
 from shared.jobs.store import JobStore
-from shared.plumbing import aws_clients, dynamo_codec, index_reads, schema
+from shared.plumbing import aws_clients, dynamo_codec, schema, table_service
 from shared.plumbing.aws_clients import is_conditional_failure
 from shared.plumbing.clock import to_rfc3339
 from shared.plumbing.errors import BadRequest, Conflict, NotFound
@@ -170,11 +170,11 @@ class WorkflowService:
         for examined, workflow_id in enumerate(ids, start=1):
             page.append(ex_wf.workflow_key(org_id, workflow_id))
             if len(page) == 100 or examined >= MAX_LISTED_PER_REQUEST:
-                yield from index_reads.get_items(self.table, page)
+                yield from table_service.get_items(self.table, page)
                 page = []
             if examined >= MAX_LISTED_PER_REQUEST:
                 return
-        yield from index_reads.get_items(self.table, page)
+        yield from table_service.get_items(self.table, page)
 
     def list(self, ctx: AuthContext, *, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
         wanted = status if status in STATUSES else None  # an invalid filter is ignored (contract §2.8)

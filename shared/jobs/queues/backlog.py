@@ -45,15 +45,16 @@ def measure(table: str, queues: Iterable[tuple[str, str]], shards: int, now_ms: 
                 heads.extend({"pk": item["pk"], "sk": item["sk"]} for item in items)
             if not heads:
                 continue
-            found = db.batch_get_item(
-                RequestItems={
-                    table: {"Keys": heads, "ProjectionExpression": "created_at, scheduled_at"}
-                }
-            ).get("Responses", {}).get(table, [])
+            found = (
+                db.batch_get_item(
+                    RequestItems={table: {"Keys": heads, "ProjectionExpression": "created_at, scheduled_at"}}
+                )
+                .get("Responses", {})
+                .get(table, [])
+            )
             for raw in found:
                 item = dynamo_codec.decode_item(raw)
                 since = max(int(item.get("created_at") or 0), int(item.get("scheduled_at") or 0))
                 if since:
                     oldest = max(oldest, now_ms - since)
     return Backlog(pending=pending, oldest_pending_age_ms=max(0, oldest))
-

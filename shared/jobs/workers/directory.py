@@ -13,7 +13,7 @@ from typing import Any
 from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
 from shared.jobs.workers.registry import WorkerRegistry, worker_document
-from shared.plumbing import index_reads, schema
+from shared.plumbing import schema, table_service
 from shared.plumbing.clock import to_rfc3339
 from shared.plumbing.errors import NotFound
 from shared.plumbing.table_service import TableService
@@ -60,7 +60,7 @@ def worker_detail(item: dict[str, Any], now_ms: int) -> dict[str, Any]:
 class WorkerDirectory(TableService):
     def items(self, org_id: str, limit: int = MAX_EXAMINED) -> list[dict[str, Any]]:
         """The organization's worker items (newest registrations first, at most `limit`)."""
-        found = index_reads.items_in_partition(
+        found = table_service.items_in_partition(
             self.table, schema.BY_ORG_INDEX, ex.workers_by_org_pk(org_id), limit
         )
         return [item for item in found if item.get("org_id") == org_id]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.identity import plan_limits
 from shared.identity.credentials import AuthContext
-from shared.plumbing import dynamo_codec, index_reads, table_keys, url_safety
+from shared.plumbing import dynamo_codec, table_keys, table_service, url_safety
 from shared.plumbing.aws_clients import error_code
 from shared.plumbing.clock import Clock, to_rfc3339
 from shared.plumbing.errors import AccessDenied, Conflict, NotFound, QuotaExceeded
@@ -116,7 +116,7 @@ class OutgoingWebhookService(TableService):
             if "LastEvaluatedKey" not in page:
                 break
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        hooks = index_reads.get_items(
+        hooks = table_service.get_items(
             self.table, [ex.webhook_key(ctx.org_id, webhook_id) for webhook_id in ids]
         )
         hooks.sort(key=lambda item: (item["created_at"], item["id"]), reverse=True)

@@ -259,7 +259,7 @@ def test_an_early_eventbridge_wake_up_is_sent_again_toward_its_second(schedules:
 def test_a_soft_deleted_organizations_schedules_stop_firing(schedules: Harness, org: Any) -> None:
     """Issue 12, finding 9: a soft-deleted organization's cron kept making jobs."""
     from shared.jobs import expressions as job_ex
-    from shared.plumbing import index_reads, schema
+    from shared.plumbing import schema, table_service
     from shared.plumbing.config import settings
     from tests.conftest import ADMIN_KEY
 
@@ -274,7 +274,7 @@ def test_a_soft_deleted_organizations_schedules_stop_firing(schedules: Harness, 
     schedules.run_for(60)
     assert _sweep()["schedules_fired"].get("fired", 0) == 0
 
-    jobs = index_reads.items_in_partition(
+    jobs = table_service.items_in_partition(
         settings().table_name, schema.BY_ORG_INDEX, job_ex.jobs_by_org_pk(org.id), 100
     )
     assert len(jobs) == 1
