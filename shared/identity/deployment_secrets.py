@@ -43,6 +43,7 @@ def _provider() -> Any:
             return _from_secrets_manager(name)
 
         def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
+            # BaseProvider declares it abstract; nothing here reads secrets by path.
             raise NotImplementedError
 
     return _SecretsManager()

@@ -13,17 +13,11 @@ two minutes here. 96 jobs between 32 claimers is ~3 claims each, all racing for 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
-
-from tests.conftest import SHARED_MOCK, reset_process_caches
 
 JOB_COUNT = 96
 THREADS = 32
@@ -34,30 +28,6 @@ QUEUE = "race"
 MAX_EMPTY_CLAIMS_IN_A_ROW = 300
 # The longest lease there is: no lease may end (and its job be handed out again) during the run.
 LEASE_SECONDS = 3600
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    import boto3
-
-    from local_stack.embedded_moto import EmbeddedMoto
-    from local_stack.resources import create_all
-
-    SHARED_MOCK.stop()  # the in-process mock must not stand between the clients and the server
-    server = EmbeddedMoto().start()
-    try:
-        for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
-        reset_process_caches()
-        for name, value in create_all(boto3.session.Session()).items():
-            monkeypatch.setenv(name, value)
-        reset_process_caches()
-        yield server.endpoint
-    finally:
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        reset_process_caches()
-        server.stop()
 
 
 @dataclass

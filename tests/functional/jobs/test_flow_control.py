@@ -9,15 +9,12 @@ container would have, all reading "now" from one clock the test moves, so window
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from tests.conftest import SHARED_MOCK, ApiClient, reset_process_caches
+from tests.conftest import ApiClient
 from tests.functional.jobs_api import JOBS, V1, create_job
 
 ORG = "org-flow"
@@ -36,32 +33,6 @@ class SharedClock:
     def advance_ms(self, ms: int) -> None:
         with self._lock:
             self._now_ms += ms
-
-
-@pytest.fixture
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    import boto3
-
-    from local_stack.embedded_moto import EmbeddedMoto
-    from local_stack.resources import create_all
-
-    SHARED_MOCK.stop()
-    SHARED_MOCK.empty()  # the embedded server shares moto's in-process backends with earlier tests
-    server = EmbeddedMoto().start()
-    try:
-        for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
-        reset_process_caches()
-        for name, value in create_all(boto3.session.Session()).items():
-            monkeypatch.setenv(name, value)
-        reset_process_caches()
-        yield server.endpoint
-    finally:
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        reset_process_caches()
-        server.stop()
-        SHARED_MOCK.empty()
 
 
 def _ctx() -> Any:
