@@ -44,11 +44,17 @@ def counts_from_records(records: Iterable[dict[str, Any]]) -> Counter[tuple[str,
         old = change.get("OldImage")
         if old is None and record.get("eventName") == "INSERT":
             counts[(obs.JOBS_CREATED, org_id, queue)] += 1
+        # Claims and completions append no history entry (shared/jobs/model.history_events): they
+        # are status changes. The "processing" entry a failure writes down is not a claim.
+        before = (old or {}).get("status", {}).get("S")
+        after = new.get("status", {}).get("S")
+        if after != before and after in ("processing", "completed"):
+            counts[(_BY_EVENT[after], org_id, queue)] += 1
         added = _events(new)[len(_events(old)) :]
         for event in added:
             fields = event.get("M", {})
             kind = fields.get("e", {}).get("S", "")
-            metric = _BY_EVENT.get(kind)
+            metric = None if kind in ("processing", "completed") else _BY_EVENT.get(kind)
             if metric is None:
                 continue
             counts[(metric, org_id, queue)] += 1

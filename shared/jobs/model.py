@@ -162,10 +162,24 @@ def claimed_job(job: JobRecord) -> dict[str, Any]:
     }
 
 
+def history_events(job: JobRecord) -> list[dict[str, Any]]:
+    """Every history entry of the job, oldest first. The item stores only what its fields cannot
+    tell: "created" is created_at, and the current attempt's "processing" and "completed" are
+    started_at and completed_at with assigned_worker_id (no history write on the happy path)."""
+    events: list[dict[str, Any]] = [{"t": job.created_at, "e": "created"}, *job.events]
+    worker = {"w": job.assigned_worker_id} if job.assigned_worker_id else {}
+    if job.status in ("processing", "completed") and job.started_at is not None:
+        lease = {"d": {"lease_id": job.lease_id}} if job.lease_id else {}
+        events.append({"t": job.started_at, "e": "processing", **worker, **lease})
+    if job.status == "completed" and job.completed_at is not None:
+        events.append({"t": job.completed_at, "e": "completed", **worker})
+    return events
+
+
 def history_documents(job: JobRecord) -> list[dict[str, Any]]:
     """The job's history events (contract §3.14), oldest first; ids are stable per position."""
     rows = []
-    for position, event in enumerate(job.events):
+    for position, event in enumerate(history_events(job)):
         details = {"organization_id": job.org_id, **event.get("d", {})}
         rows.append(
             {

@@ -1,6 +1,6 @@
 """Deleting many jobs at once: every job of a queue (DELETE /queues/{name}?delete_jobs=true) or of
-an organization (organization deletion). Each job goes with its idempotency-key item and its S3
-payload/result objects. The stream's REMOVE records bring the queue counters down by themselves.
+an organization (organization deletion). Each job goes with its idempotency-key item, its payload item and
+its S3 payload/result objects. The stream's REMOVE records bring the queue counters down by themselves.
 
 A job being claimed while its queue is deleted is deleted anyway: that is what the caller asked
 for, and the worker's later complete/fail answers 404.
@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.jobs import expressions as ex
-from shared.plumbing import aws_clients, dynamo_codec, schema, table_keys
+from shared.plumbing import aws_clients, dynamo_codec
+from shared.plumbing.config import settings
 from shared.plumbing.payload_store import PayloadStore
 
 PAGE = 100
-PROJECTION = "pk, sk, org_id, idempotency_key, payload_ref, result_ref"
+PROJECTION = "pk, sk, id, org_id, idempotency_key, payload_ref, result_ref, pl"
 
 
 class PurgeIncomplete(Exception):
@@ -51,13 +52,12 @@ def _items(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def purge(
     table: str,
     org_id: str,
-    index: schema.GlobalIndex,
-    partition: str,
+    queue: str | None = None,
     *,
     budget_seconds: float = 20.0,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Delete every job listed under `partition` of `index` (by_queue or by_org); returns how many.
+    """Delete every job of the organization (of one queue, with `queue`); returns how many.
 
     Raises PurgeIncomplete when `budget_seconds` pass first (API Gateway answers after 29 s):
     the caller repeats the request to finish.
@@ -66,22 +66,29 @@ def purge(
     payloads = PayloadStore()
     deadline = monotonic() + budget_seconds
     deleted = 0
-    start_key = None
-    while True:
-        page = db.query(
-            **table_keys.query_newest_first(table, index, partition, PAGE, start_key, oldest_first=True)
-        )
-        keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in page.get("Items", [])]
-        # The index may still list jobs already gone (it lags the table): only existing ones count.
-        jobs = [job for job in _items(table, keys) if job.get("org_id") == org_id]
-        doomed = [{"pk": {"S": job["pk"]}, "sk": {"S": job["sk"]}} for job in jobs]
-        doomed += [ex.idempotency_key(org_id, j["idempotency_key"]) for j in jobs if j.get("idempotency_key")]
-        delete_keys(table, doomed)
-        for job in jobs:
-            payloads.delete(job.get("payload_ref"), job.get("result_ref"))
-        deleted += len(jobs)
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key:
-            return deleted
-        if monotonic() > deadline:
-            raise PurgeIncomplete(deleted)
+    for shard in range(settings().list_shards):
+        start_key = None
+        while True:
+            page = db.query(
+                **ex.query_job_list(
+                    table, org_id, shard, PAGE, queue=queue, start_key=start_key, oldest_first=True
+                )
+            )
+            keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in page.get("Items", [])]
+            # The index may still list jobs already gone (it lags the table): only existing ones count.
+            jobs = [job for job in _items(table, keys) if job.get("org_id") == org_id]
+            doomed = [{"pk": {"S": job["pk"]}, "sk": {"S": job["sk"]}} for job in jobs]
+            doomed += [
+                ex.idempotency_key(org_id, j["idempotency_key"]) for j in jobs if j.get("idempotency_key")
+            ]
+            doomed += [ex.payload_key(org_id, j["id"]) for j in jobs if j.get("pl")]
+            delete_keys(table, doomed)
+            for job in jobs:
+                payloads.delete(job.get("payload_ref"), job.get("result_ref"))
+            deleted += len(jobs)
+            start_key = page.get("LastEvaluatedKey")
+            if not start_key:
+                break
+            if monotonic() > deadline:
+                raise PurgeIncomplete(deleted)
+    return deleted

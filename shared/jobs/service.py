@@ -246,13 +246,11 @@ class JobService:
         offset: int,
     ) -> Page:
         statuses = {s for s in (status or "").split(",") if s in ALL_STATUSES} or None
-        if queue:
-            if not ctx.allows_queue(queue) or len(queue) > MAX_QUEUE_NAME_CHARS:
-                return Page([], False)
-            partition, index = ex.jobs_by_queue_pk(ctx.org_id, queue), schema.BY_QUEUE_INDEX
-        else:
-            partition, index = ex.jobs_by_org_pk(ctx.org_id), schema.BY_ORG_INDEX
-        ids = (job_id for job_id, _ in self.store.iter_index_ids(index, partition))
+        if queue and (not ctx.allows_queue(queue) or len(queue) > MAX_QUEUE_NAME_CHARS):
+            return Page([], False)
+        # Each listing shard is read a page of about its share of what the page needs at a time.
+        shard_page = max(5, min(100, 2 * (offset + limit + 1) // self.store.list_shards + 2))
+        ids = self.store.iter_job_ids(ctx.org_id, queue or None, page_size=shard_page)
         matched, _ = self._matching(ctx, ids, statuses, tag, offset + limit + 1)
         rows = matched[offset : offset + limit]
         return Page([job_summary(job) for job in rows], len(matched) > offset + limit)
@@ -372,7 +370,7 @@ class JobService:
         for job_id, raw in self.store.iter_index_ids(schema.DEAD_LETTER_INDEX, ctx.org_id, oldest_first=True):
             if queue and raw.get("queue_name", {}).get("S") != queue:
                 continue
-            created_ms = int(raw[schema.DEAD_LETTER_INDEX.sort_key.name]["S"].split("#", 1)[0])
+            created_ms = ex.created_ms_of(job_id) or 0  # the index sorts on the id: creation time
             if older_than_ms is not None and created_ms >= older_than_ms:
                 return  # oldest first: nothing later is older
             yield job_id

@@ -6,13 +6,23 @@ All keys and expressions come from shared/jobs/expressions/.
 
 from __future__ import annotations
 
-import uuid
+import heapq
 from collections.abc import Iterator
 from typing import Any
 
 from shared.jobs import expressions as ex
 from shared.jobs.model import JobRecord
-from shared.jobs.store_base import SUMMARY_PROJECTION, CallStats, NewJob, S, old_item
+from shared.jobs.store_base import (
+    INLINE_PAYLOAD_BYTES,
+    SPLIT_MARKER,
+    SUMMARY_PROJECTION,
+    CallStats,
+    NewJob,
+    S,
+    old_item,
+    pack_payload,
+    packed_size,
+)
 from shared.jobs.timer_transitions import TimerTransitions
 from shared.jobs.worker_protocol import WorkerProtocol
 from shared.plumbing import dynamo_codec, schema, table_keys
@@ -29,9 +39,14 @@ class JobStore(WorkerProtocol, TimerTransitions):
     def new_item(
         self, job: NewJob, job_id: str, now_ms: int, offload: bool = False
     ) -> tuple[dict[str, Any], str | None]:
-        """The item of a new job (its payload placed inline or in S3; `offload` forces S3)."""
+        """The item of a new job, its payload as JSON text inline or in S3 (`offload` forces S3).
+        create() then packs the inline text (pack_payload); a workflow writes the item as it is."""
         payloads = PayloadStore(self.payloads.bucket, inline_limit=0) if offload else self.payloads
         payload_inline, payload_ref = payloads.place(job.org_id, job_id, "payload", job.payload_text)
+        # Only what a transition or a read needs: every byte here is rewritten by every transition
+        # (docs/architecture.md, "The job item"). No listing sort key (the id sorts by creation
+        # time), no history of the happy path (created, processing and completed are read off
+        # created_at, started_at and completed_at), no updated_at until something changes.
         item: dict[str, Any] = {
             **{k: v["S"] for k, v in ex.job_key(job.org_id, job_id).items()},
             "id": job_id,
@@ -44,7 +59,6 @@ class JobStore(WorkerProtocol, TimerTransitions):
             "max_retries": job.max_retries,
             "timeout_seconds": job.timeout_seconds,
             "created_at": now_ms,
-            "updated_at": now_ms,
             "version": 1,
             "scheduled_at": job.scheduled_at,
             "expires_at": job.expires_at,
@@ -56,16 +70,15 @@ class JobStore(WorkerProtocol, TimerTransitions):
             "completion_webhook_secret": job.completion_webhook_secret,
             # JSON text: a policy has fractional numbers, which the item codec keeps out of items.
             "retry_backoff": encode_json(job.retry_backoff) if job.retry_backoff else None,
-            "events": [{"t": now_ms, "e": "created"}],
             "workflow_id": job.workflow_id,
             "workflow_key": job.workflow_key,
             "depends_on": job.depends_on or None,
             "dependency_mode": job.dependency_mode if job.depends_on else None,
             "dependencies_met": False if job.depends_on else None,
             "dependents": job.dependents or None,
-            "org_pk": ex.jobs_by_org_pk(job.org_id),
-            "queue_pk": ex.jobs_by_queue_pk(job.org_id, job.queue_name),
-            "created_sk": table_keys.created_sk(now_ms, job_id),
+            schema.JOB_LIST_INDEX.partition_key.name: ex.job_list_pk(
+                job.org_id, ex.job_list_shard(job_id, self.list_shards)
+            ),
         }
         # One timer per job: the earlier of "becomes due" and "expires" (docs/timers.md).
         due_times = [t for t in (job.expires_at,) if t is not None]
@@ -82,22 +95,41 @@ class JobStore(WorkerProtocol, TimerTransitions):
             item["timer_sk"] = table_keys.timer_sk(min(due_times), job_id)
         return item, payload_ref
 
+    def packed(self, item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The job item in DynamoDB's JSON form with its inline payload packed, and the payload's
+        own item when it is too large to ride along (see store_base.INLINE_PAYLOAD_BYTES)."""
+        text = item.get("payload")
+        raw = dynamo_codec.encode_item({**item, "payload": None})
+        if text is None:
+            return raw, None
+        packed = pack_payload(text)
+        if packed_size(packed) <= INLINE_PAYLOAD_BYTES:
+            return {**raw, **packed}, None
+        raw[SPLIT_MARKER] = {"N": "1"}
+        return raw, {**ex.payload_key(item["org_id"], item["id"]), **packed}
+
     def create(self, job: NewJob) -> tuple[str, bool]:
         """Write a new job; with an idempotency key, return the existing job instead of a second one."""
         now_ms = self.clock.now_ms()
-        job_id = str(uuid.uuid4())
+        job_id = ex.new_job_id(now_ms)
         if job.idempotency_key:
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
             if existing:
                 return existing, False
         item, payload_ref = self.new_item(job, job_id, now_ms)
+        raw_item, payload_item = self.packed(item)
+        if payload_item is not None:
+            # Written first, and outside any transaction (which would bill it twice): a job is never
+            # visible without its payload. A create that fails after it leaves a payload item keyed
+            # by a job id nobody was given (deleted below when the failure is ours to see).
+            self._call("put_item", TableName=self.table, Item=payload_item)
         # The parents learn of the child in the same transaction, so no parent can finish unseen.
         links = [
             {"Update": ex.link_dependent(self.table, job.org_id, parent_id, job_id)}
             for parent_id in job.depends_on or ()
         ]
         if not job.idempotency_key and not links:
-            self._call("put_item", **ex.put_new_job(self.table, item))
+            self._call("put_item", **ex.put_new_job(self.table, raw_item))
             return job_id, True
         claim = (
             [{"Put": ex.put_idempotency_claim(self.table, job.org_id, job.idempotency_key, job_id, now_ms)}]
@@ -107,13 +139,15 @@ class JobStore(WorkerProtocol, TimerTransitions):
         try:
             self._call(
                 "transact_write_items",
-                TransactItems=[*claim, {"Put": ex.put_new_job(self.table, item)}, *links],
+                TransactItems=[*claim, {"Put": ex.put_new_job(self.table, raw_item)}, *links],
             )
             return job_id, True
         except Exception as error:
             if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             self.payloads.delete(payload_ref)
+            if payload_item is not None:
+                self._call("delete_item", TableName=self.table, Key=ex.payload_key(job.org_id, job_id))
             if not job.idempotency_key:  # only a parent link can have failed: the parent is gone
                 raise BadRequest("parent_job_id not found") from error
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
@@ -124,25 +158,34 @@ class JobStore(WorkerProtocol, TimerTransitions):
     def create_many(self, jobs: list[NewJob]) -> list[tuple[str, bool]]:
         """Bulk create. Jobs without an idempotency key go in 25-item batch writes."""
         results: list[tuple[str, bool] | None] = [None] * len(jobs)
-        plain: list[tuple[int, dict[str, Any]]] = []
+        plain: list[tuple[int, str, dict[str, Any]]] = []
+        split: list[dict[str, Any]] = []
         now_ms = self.clock.now_ms()
         for index, job in enumerate(jobs):
             if job.idempotency_key:
                 results[index] = self.create(job)
             else:
-                job_id = str(uuid.uuid4())
+                job_id = ex.new_job_id(now_ms)
                 item, _ = self.new_item(job, job_id, now_ms)
-                plain.append((index, item))
+                raw_item, payload_item = self.packed(item)
+                if payload_item is not None:
+                    split.append(payload_item)
+                plain.append((index, job_id, raw_item))
+        self._batch_put(split)  # payload items first: a job is never visible without its payload
         for start in range(0, len(plain), 25):
             chunk = plain[start : start + 25]
-            requests = [{"PutRequest": {"Item": dynamo_codec.encode_item(item)}} for _, item in chunk]
+            self._batch_put([raw for _, _, raw in chunk])
+            for index, job_id, _ in chunk:
+                results[index] = (job_id, True)
+        return [r for r in results if r is not None]
+
+    def _batch_put(self, raw_items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(raw_items), 25):
+            requests = [{"PutRequest": {"Item": raw}} for raw in raw_items[start : start + 25]]
             pending: dict[str, Any] = {self.table: requests}
             while pending:
                 response = self._call("batch_write_item", RequestItems=pending)
                 pending = response.get("UnprocessedItems") or {}
-            for index, item in chunk:
-                results[index] = (item["id"], True)
-        return [r for r in results if r is not None]
 
     def _existing_for_key(self, org_id: str, key: str) -> str | None:
         found = self._call(
@@ -193,6 +236,28 @@ class JobStore(WorkerProtocol, TimerTransitions):
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
                 return
+
+    def iter_job_ids(self, org_id: str, queue: str | None = None, page_size: int = 25) -> Iterator[str]:
+        """The organization's job ids (of one queue, with `queue`), newest first, lazily: the
+        listing's shards merged on the id, which sorts by creation time. Each shard is read a page
+        at a time, only as far as the merge needs."""
+
+        def shard_ids(shard: int) -> Iterator[str]:
+            start_key = None
+            while True:
+                response = self._call(
+                    "query",
+                    **ex.query_job_list(
+                        self.table, org_id, shard, page_size, queue=queue, start_key=start_key
+                    ),
+                )
+                for raw in response.get("Items", []):
+                    yield raw["id"]["S"]
+                start_key = response.get("LastEvaluatedKey")
+                if not start_key:
+                    return
+
+        yield from heapq.merge(*(shard_ids(shard) for shard in range(self.list_shards)), reverse=True)
 
     # --- management ----------------------------------------------------------------------
 
@@ -277,5 +342,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
             self._call(
                 "delete_item", TableName=self.table, Key=ex.idempotency_key(org_id, item["idempotency_key"])
             )
+        if item.get(SPLIT_MARKER):
+            self._call("delete_item", TableName=self.table, Key=ex.payload_key(org_id, job_id))
         self.payloads.delete(item.get("payload_ref"), item.get("result_ref"))
         return True

@@ -21,7 +21,7 @@ from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.aws_clients import is_conditional_failure as _is_conditional_failure
 from shared.plumbing.clock import Clock, SystemClock
 from shared.plumbing.config import settings
-from shared.plumbing.payload_store import PayloadStore
+from shared.plumbing.payload_store import PayloadStore, encoded_size
 
 S = JobStatus
 LEASE_EXPIRED_ERROR = "Lease expired (worker timeout)"
@@ -36,6 +36,45 @@ SUMMARY_PROJECTION = (
     "id, org_id, queue_name, #status, priority, retry_count, max_retries, timeout_seconds, last_error, "
     "created_at, updated_at, scheduled_at, started_at, completed_at, tags, job_type"
 )
+
+
+# --- where a payload lives (docs/architecture.md, "The job item") --------------------------
+# Every transition rewrites the whole job item and DynamoDB bills a write by the started KB, so the
+# payload rides in the item only while the item stays within 1 KB on its largest write: up to
+# INLINE_PAYLOAD_BYTES stored bytes, brotli-compressed (attribute `pz`) when that saves a tenth,
+# else as text (`payload`). A larger payload goes to an item of its own (`pl` = 1 in the job
+# item), written once at create and read once per claim; past the S3 limit, to S3 (`payload_ref`).
+INLINE_PAYLOAD_BYTES = 500
+SPLIT_MARKER = "pl"
+_MIN_SAVING = 0.9
+_BEST_QUALITY_UP_TO = 4096  # brotli's best quality costs ~2 ms per KB: only for small payloads
+
+
+def pack_payload(text: str) -> dict[str, Any]:
+    """The payload's attributes (DynamoDB JSON form): {"pz": {"B": ...}} or {"payload": {"S": ...}}."""
+    import brotli  # only where payloads are written
+
+    raw = text.encode("utf-8")
+    quality = 11 if len(raw) <= _BEST_QUALITY_UP_TO else 5
+    packed = brotli.compress(raw, quality=quality)
+    if len(packed) <= _MIN_SAVING * len(raw):
+        return {"pz": {"B": packed}}
+    return {"payload": {"S": text}}
+
+
+def packed_size(packed: dict[str, Any]) -> int:
+    value = next(iter(packed.values()))
+    return len(value["B"]) if "B" in value else encoded_size(value["S"])
+
+
+def unpack_payload(item: dict[str, Any]) -> str | None:
+    """The payload's JSON text from a decoded job or payload item (None when it has none inline)."""
+    if "pz" in item:
+        import brotli
+
+        return brotli.decompress(bytes(item["pz"])).decode("utf-8")
+    text = item.get("payload")
+    return text if isinstance(text, str) else None
 
 
 def old_item(error: Exception) -> dict[str, Any] | None:
@@ -112,6 +151,7 @@ class StoreBase:
         self.rng = rng or random.Random()
         self.payloads = payloads or PayloadStore()
         self.shards = shards or settings().ready_shards
+        self.list_shards = settings().list_shards
         self.backoff = backoff
         self.queue_settings = queue_settings or QueueSettings(self.table)
         self.stats = CallStats()
@@ -136,10 +176,34 @@ class StoreBase:
                 self.stats.conditional_failures += 1
             raise
 
-    def _record(self, item: dict[str, Any], with_payload: bool = True) -> JobRecord:
-        payload = self.payloads.load(item.get("payload"), item.get("payload_ref")) if with_payload else None
-        result = self.payloads.load(item.get("result"), item.get("result_ref")) if with_payload else None
+    def _record(
+        self, item: dict[str, Any], with_payload: bool = True, split: dict[str, str | None] | None = None
+    ) -> JobRecord:
+        """The job of `item`; a payload in an item of its own is read (or taken from `split`)."""
+        payload = result = None
+        if with_payload:
+            if item.get(SPLIT_MARKER):
+                found = split if split is not None and item["id"] in split else None
+                text = (found or self._split_payloads(item["org_id"], [item["id"]])).get(item["id"])
+                payload = self.payloads.load(text, None)
+            else:
+                payload = self.payloads.load(unpack_payload(item), item.get("payload_ref"))
+            result = self.payloads.load(item.get("result"), item.get("result_ref"))
         return record_from_item(item, payload, result)
+
+    def _split_payloads(self, org_id: str, job_ids: list[str]) -> dict[str, str | None]:
+        """Payload texts of jobs whose payload is an item of its own: one consistent batch read."""
+        found: dict[str, str | None] = dict.fromkeys(job_ids)
+        unique = list(found)
+        for start in range(0, len(unique), 100):
+            keys = [ex.payload_key(org_id, job_id) for job_id in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    found[raw["pk"]["S"].rsplit("#", 1)[1]] = unpack_payload(dynamo_codec.decode_item(raw))
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
     def _get_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         found = self._call(

@@ -146,6 +146,7 @@ class TimerTransitions(StoreBase):
                 due_ms=due_ms,
                 error=TIMEOUT_ERROR.format(seconds=seconds) if timed_out else LEASE_EXPIRED_ERROR,
                 now_ms=now_ms,
+                attempt=ex.attempt_event(item),
             )
         else:
             args = ex.expired_lease_dead_letter(
@@ -160,6 +161,7 @@ class TimerTransitions(StoreBase):
                     else LEASE_EXPIRED_DEADLETTER_ERROR
                 ),
                 now_ms=now_ms,
+                attempt=ex.attempt_event(item),
             )
         self._call("update_item", **args)
 
@@ -206,6 +208,7 @@ class TimerTransitions(StoreBase):
                     due_ms=now_ms + self.backoff_for(item).delay_ms(retry_count, self.rng),
                     error=OFFLINE_WORKER_ERROR,
                     now_ms=now_ms,
+                    attempt=ex.attempt_event(item),
                 )
             else:
                 args = ex.offline_worker_dead_letter(
@@ -217,6 +220,7 @@ class TimerTransitions(StoreBase):
                     retry_count=retry_count,
                     error=OFFLINE_WORKER_DEADLETTER_ERROR,
                     now_ms=now_ms,
+                    attempt=ex.attempt_event(item),
                 )
             try:
                 self._call("update_item", **args)

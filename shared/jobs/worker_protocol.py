@@ -4,13 +4,13 @@ Lambda-worker hand-off. Every write is fenced by the lease id the claim handed o
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 from shared.jobs import claim_policy
 from shared.jobs import expressions as ex
 from shared.jobs.model import JobRecord
-from shared.jobs.store_base import EXPIRED_ERROR, S, StoreBase, deadline_short_of, old_item
+from shared.jobs.store_base import EXPIRED_ERROR, SPLIT_MARKER, S, StoreBase, deadline_short_of, old_item
 from shared.plumbing import dynamo_codec, observability, schema, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure as _is_conditional_failure
 from shared.plumbing.errors import LeaseExpired, NotFound
@@ -41,10 +41,9 @@ class WorkerProtocol(StoreBase):
         fetch = claim_policy.candidates_to_fetch(limit, spread)
         candidates = self._ready_candidates(org_id, queue, fetch)
         order = claim_policy.claim_order(candidates, limit, spread, self.rng)
-        claimed: list[JobRecord] = []
+        claimed_items: list[dict[str, Any]] = []
         lost_races = 0
-        batch = uuid.uuid4().hex[:12]
-        while order and len(claimed) < limit and lost_races < claim_policy.lost_race_budget(limit):
+        while order and len(claimed_items) < limit and lost_races < claim_policy.lost_race_budget(limit):
             raw = order.pop(0)
             now_ms = self.clock.now_ms()
             job_id = ex.job_id_from_pk(raw["pk"]["S"])
@@ -52,7 +51,9 @@ class WorkerProtocol(StoreBase):
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
             lease_expires_ms = now_ms + lease_ms
-            lease_id = f"{batch}-{job_id}"
+            # 64 random bits fence this claim: the job item carries it on every write until the
+            # job is settled, so it is kept short (docs/architecture.md, "The job item").
+            lease_id = os.urandom(8).hex()
             if gate is not None and not gate.reserve(job_id, lease_id, now_ms):
                 if gate.full:
                     break
@@ -90,7 +91,11 @@ class WorkerProtocol(StoreBase):
                     if lost_races == 1:
                         order = claim_policy.after_first_lost_race(order, self.rng)
                 continue
-            claimed.append(self._record(dynamo_codec.decode_item(response["Attributes"])))
+            claimed_items.append(dynamo_codec.decode_item(response["Attributes"]))
+        # Payloads in items of their own: one batch read for the whole claim.
+        split_ids = [item["id"] for item in claimed_items if item.get(SPLIT_MARKER)]
+        split = self._split_payloads(org_id, split_ids) if split_ids else {}
+        claimed = [self._record(item, split=split) for item in claimed_items]
         with self._spread_lock:
             spread = claim_policy.next_spread(self._spread.get((org_id, queue), 1.0), lost_races)
             if spread > 1.0:
@@ -176,6 +181,7 @@ class WorkerProtocol(StoreBase):
                 due_ms=due_ms,
                 error=error_text,
                 now_ms=now_ms,
+                attempt=ex.attempt_event(item),
             )
             new_status = S.PENDING
         else:
@@ -188,6 +194,7 @@ class WorkerProtocol(StoreBase):
                 retry_count=retry_count,
                 error=error_text,
                 now_ms=now_ms,
+                attempt=ex.attempt_event(item),
             )
             new_status = S.DEADLETTER
         try:
@@ -253,6 +260,7 @@ class WorkerProtocol(StoreBase):
                     shard=ex.shard_of(job_id, self.shards),
                     next_timer_sk=table_keys.timer_sk(expires_at, job_id) if expires_at else None,
                     now_ms=self.clock.now_ms(),
+                    attempt=ex.attempt_event(item),
                 ),
             )
         except Exception as error:

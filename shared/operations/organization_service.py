@@ -265,7 +265,7 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     org_id = org["id"]
     db = aws_clients.client("dynamodb")
     try:
-        job_purge.purge(table, org_id, schema.BY_ORG_INDEX, ex.jobs_by_org_pk(org_id))
+        job_purge.purge(table, org_id)
     except job_purge.PurgeIncomplete as incomplete:
         raise Conflict(f"{incomplete.deleted} jobs deleted so far; more remain: repeat the request") from None
     doomed: list[dict[str, Any]] = []

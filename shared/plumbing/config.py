@@ -22,6 +22,7 @@ class Settings:
     dispatch_queue_url: str
     environment: str  # "production" on AWS, "development" in make dev
     ready_shards: int  # partitions of a queue's ready index; see docs/architecture.md
+    list_shards: int  # partitions of an organization's job listing (docs/architecture.md)
     default_max_retries: int
     default_timeout_seconds: int
     # Payloads (and results) larger than this many bytes of JSON go to S3, not into the item.
@@ -76,6 +77,10 @@ def settings() -> Settings:
         dispatch_queue_url=env.get(schema.DISPATCH_QUEUE.env_var, ""),
         environment=env.get("SPOOLED_ENV", "development"),
         ready_shards=int(env.get("SPOOLED_READY_SHARDS", "4")),
+        # Each shard is a partition of 1,000 writes/s: 8 let one organization create ~8,000 jobs/s
+        # before its listing is the limit, and a list page reads 8 of them. Raise it (never lower
+        # it: listings read shards 0..n-1 only) for more; docs/architecture.md, "Scale".
+        list_shards=int(env.get("SPOOLED_LIST_SHARDS", "8")),
         default_max_retries=int(env.get("QUEUE_DEFAULT_MAX_RETRIES", "3")),
         default_timeout_seconds=int(env.get("QUEUE_DEFAULT_TIMEOUT_SECS", "300")),
         inline_payload_limit=int(env.get("SPOOLED_INLINE_PAYLOAD_LIMIT", str(300 * 1024))),

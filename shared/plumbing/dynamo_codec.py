@@ -1,12 +1,13 @@
 """Plain Python values ↔ DynamoDB attribute values, without boto3's resource layer.
 
 The resource layer costs ~100 ms of import time per cold start; the store only needs strings,
-integers, booleans, lists and maps. Job payloads and results are stored as JSON text, never as maps,
+integers, booleans, bytes, lists and maps. Job payloads and results are stored as JSON text, never as maps,
 so they round-trip byte for byte.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 
@@ -19,6 +20,8 @@ def encode(value: Any) -> dict[str, Any]:
         return {"N": str(value)}
     if isinstance(value, str):
         return {"S": str(value)}  # str() turns a StrEnum member into its plain value
+    if isinstance(value, bytes):
+        return {"B": value}  # compressed payloads
     if isinstance(value, list | tuple):
         return {"L": [encode(v) for v in value]}
     if isinstance(value, dict):
@@ -42,6 +45,9 @@ def decode(attribute: dict[str, Any]) -> Any:
         return {k: decode(v) for k, v in value.items()}
     if kind == "SS":
         return set(value)
+    if kind == "B":
+        # boto3 hands out bytes; a stream record in a Lambda event carries base64 text.
+        return base64.b64decode(value) if isinstance(value, str) else bytes(value)
     raise TypeError(f"unsupported DynamoDB type {kind}")
 
 

@@ -88,22 +88,29 @@ TIMER_INDEX = GlobalIndex(
 )
 BY_ORG_INDEX = GlobalIndex(
     # An organization's items of one kind, newest first: partition {kind}#{org} (jobs, workers,
-    # API keys). Keys only, and the keys never change, so it is written once per item.
+    # API keys; jobs have JOB_LIST_INDEX). Keys only, and the keys never change, so it is written
+    # once per item.
     name="by_org",
     partition_key=KeyAttribute("org_pk"),
     sort_key=KeyAttribute("created_sk"),
 )
-BY_QUEUE_INDEX = GlobalIndex(
-    # Every job of one queue, newest first. Keys only: written once, at create.
-    name="by_queue",
-    partition_key=KeyAttribute("queue_pk"),
-    sort_key=KeyAttribute("created_sk"),
+JOB_LIST_INDEX = GlobalIndex(
+    # Every job of an organization, newest first: partition {org}#{shard} (shard from the job id,
+    # so one organization's creates spread over settings().list_shards partitions), sorted by the
+    # job id, which starts with its creation time (shared/jobs/expressions/keys.new_job_id). Its
+    # keys never change, so a job costs it one write, at create. queue_name is projected (it never
+    # changes either) so a list of one queue filters in the index, without reading other jobs.
+    name="jobs",
+    partition_key=KeyAttribute("jl_pk"),
+    sort_key=KeyAttribute("id"),
+    projection="INCLUDE",
+    non_key_attributes=("queue_name",),
 )
 DEAD_LETTER_INDEX = GlobalIndex(
     # Dead-lettered jobs of an organization (sparse); queue_name projected for the queue filter.
     name="dead_letter",
     partition_key=KeyAttribute("dlq_pk"),
-    sort_key=KeyAttribute("created_sk"),
+    sort_key=KeyAttribute("id"),  # job ids sort by creation time
     projection="INCLUDE",
     non_key_attributes=("queue_name",),
 )
@@ -114,7 +121,7 @@ JOBS_TABLE = TableDefinition(
     local_name="spooled-jobs",
     partition_key=KeyAttribute("pk"),
     sort_key=KeyAttribute("sk"),
-    indexes=(READY_INDEX, TIMER_INDEX, BY_ORG_INDEX, BY_QUEUE_INDEX, DEAD_LETTER_INDEX),
+    indexes=(READY_INDEX, TIMER_INDEX, BY_ORG_INDEX, JOB_LIST_INDEX, DEAD_LETTER_INDEX),
     # The stream feeds per-queue counters and, later, live updates and outgoing webhooks.
     stream_view="NEW_AND_OLD_IMAGES",
     ttl_attribute="expires_ttl",

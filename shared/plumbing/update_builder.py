@@ -44,9 +44,9 @@ class Update:
         self.adds.append(f"{self.n('version')} {self.v('one', 1)}")
         return self
 
-    def append_event(self, event: dict[str, Any]) -> Update:
+    def append_event(self, *event: dict[str, Any]) -> Update:
         # History lives in the job item: no extra write per transition (see docs/architecture.md).
-        events, empty, new = self.n("events"), self.v("empty", []), self.v("event", [event])
+        events, empty, new = self.n("events"), self.v("empty", []), self.v("event", list(event))
         self.sets.append(f"{events} = list_append(if_not_exists({events}, {empty}), {new})")
         return self
 

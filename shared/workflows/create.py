@@ -102,7 +102,7 @@ def create_workflow(service: WorkflowWriter, ctx: AuthContext, req: m.CreateWork
 
     store = service.store
     workflow_id = str(uuid.uuid4())
-    ids = {job.key: str(uuid.uuid4()) for job in req.jobs}
+    ids = {job.key: ex.new_job_id(now_ms) for job in req.jobs}  # creation-ordered, like every job id
     children: dict[str, list[str]] = {key: [] for key in graph}
     for key, parents in graph.items():
         for parent in parents:

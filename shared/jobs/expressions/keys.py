@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import zlib
 from typing import Any
 
 from shared.jobs.states import JobStatus
@@ -38,6 +40,33 @@ def worker_key(org_id: str, worker_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"WORKER#{org_id}#{worker_id}"}, "sk": {"S": "WORKER"}}
 
 
+def payload_key(org_id: str, job_id: str) -> dict[str, Any]:
+    # A payload too large to ride in the job item, written once at create (shared/jobs/store_base.py).
+    return {"pk": {"S": f"JOBP#{org_id}#{job_id}"}, "sk": {"S": "P"}}
+
+
+def new_job_id(now_ms: int) -> str:
+    """A UUID (version 7 layout) whose first 48 bits are the creation time in milliseconds, the
+    rest random: ids sort by creation time, so the listing indexes sort on the id itself and the
+    job item needs no separate creation-ordered sort key (docs/architecture.md)."""
+    value = (now_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def created_ms_of(job_id: str) -> int | None:
+    """The creation time a new_job_id carries (None for any other id)."""
+    text = job_id.replace("-", "")
+    if len(text) != 32 or text[12] != "7":
+        return None
+    try:
+        return int(text[:12], 16)
+    except ValueError:
+        return None
+
+
 # --- index key values ----------------------------------------------------------------------
 
 
@@ -57,16 +86,18 @@ def timer_pk(org_id: str, queue: str) -> str:
 ALL_QUEUES_PARTITION = "QUEUES"  # by_org partition listing every queue of the deployment
 
 
-def jobs_by_org_pk(org_id: str) -> str:
-    return f"JOBS#{org_id}"
+def job_list_pk(org_id: str, shard: int) -> str:
+    return f"{org_id}#{shard}"
+
+
+def job_list_shard(job_id: str, shards: int) -> int:
+    # From the id's random bits (crc32 of the whole id), so one organization's creates, which share
+    # the id's time prefix, spread evenly over the shards.
+    return zlib.crc32(job_id.encode("utf-8")) % shards
 
 
 def workers_by_org_pk(org_id: str) -> str:
     return f"WORKERS#{org_id}"
-
-
-def jobs_by_queue_pk(org_id: str, queue: str) -> str:
-    return f"{org_id}#{queue}"
 
 
 def shard_of(job_id: str, shards: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.jobs.expressions.keys import idempotency_key, ready_pk, ready_sk, timer_pk
+from shared.jobs.expressions.keys import idempotency_key, job_list_pk, ready_pk, ready_sk, timer_pk
 from shared.jobs.states import JobStatus, from_states
 from shared.plumbing import dynamo_codec, schema
 from shared.plumbing.table_keys import TIMER_DIGITS, timer_sk
@@ -21,10 +21,12 @@ TIMERS = schema.TIMER_INDEX
 
 
 def put_new_job(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """`item` decoded, or already in DynamoDB's JSON form (a packed payload: JobStore.packed)."""
     # A UUID collision is astronomically unlikely, but an overwrite would lose a job silently.
+    raw = item if isinstance(item.get("pk"), dict) else dynamo_codec.encode_item(item)
     return {
         "TableName": table,
-        "Item": dynamo_codec.encode_item(item),
+        "Item": raw,
         "ConditionExpression": "attribute_not_exists(pk)",
     }
 
@@ -64,8 +66,9 @@ def claim(
     u.set("deadline_at", deadline_ms)
     u.set(TIMERS.partition_key.name, timer_pk(org_id, queue))
     u.set(TIMERS.sort_key.name, timer_sk(lease_expires_ms, job_id))
+    # No history event: started_at and assigned_worker_id are the attempt's "processing" entry
+    # (shared/jobs/model.history_documents); a failure writes it down for good (_retry_later).
     u.remove(READY.partition_key.name, READY.sort_key.name).bump_version()
-    u.append_event(_event(now_ms, "processing", worker_id, lease_id=lease_id))
     u.status_in(from_states("claim"))
     u.condition(f"attribute_exists({u.n(READY.partition_key.name)})")
     # A job past its expires_at must never be handed out.
@@ -107,8 +110,8 @@ def complete(
     u = _Update()
     u.set("status", S.COMPLETED).set("completed_at", now_ms).set("updated_at", now_ms)
     u.set("result", result).set("result_ref", result_ref)
+    # No history event: completed_at is the "completed" entry (shared/jobs/model.history_documents).
     u.remove("lease_expires_at", TIMERS.partition_key.name, TIMERS.sort_key.name).bump_version()
-    u.append_event(_event(now_ms, "completed", worker_id))
     _lease_fence(u, worker_id, lease_id, now_ms)
     args = u.build(table, key)
     args["ReturnValues"] = "ALL_NEW"
@@ -141,6 +144,16 @@ def heartbeat(
     return args
 
 
+def attempt_event(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The "processing" history entry of the attempt a job item is in (None if it never started).
+    Claims write no history; a transition that ends an attempt other than by completing writes
+    this entry down, since the next claim overwrites started_at and assigned_worker_id."""
+    started = item.get("started_at")
+    if not started:
+        return None
+    return _event(started, "processing", item.get("assigned_worker_id"), lease_id=item.get("lease_id"))
+
+
 def _retry_later(
     u: _Update,
     *,
@@ -152,6 +165,7 @@ def _retry_later(
     error: str,
     now_ms: int,
     worker_id: str | None,
+    attempt: dict[str, Any] | None = None,
 ) -> None:
     u.set("status", S.PENDING).set("retry_count", retry_count + 1).set("last_error", error)
     u.set("scheduled_at", due_ms).set("updated_at", now_ms)
@@ -159,6 +173,7 @@ def _retry_later(
     u.set(TIMERS.sort_key.name, timer_sk(due_ms, job_id))
     u.remove("lease_id", "lease_expires_at").bump_version()
     u.append_event(
+        *([attempt] if attempt else []),
         _event(
             now_ms,
             "retry_scheduled",
@@ -166,20 +181,30 @@ def _retry_later(
             error=error[:1024],
             retry_count=retry_count + 1,
             next_run=due_ms,
-        )
+        ),
     )
     # The decision retry-or-deadletter was made from this retry_count: assert it still holds.
     u.condition(f"{u.n('retry_count')} = {u.v('seen_retry_count', retry_count)}")
 
 
 def _dead_letter(
-    u: _Update, *, org_id: str, retry_count: int, error: str, now_ms: int, worker_id: str | None
+    u: _Update,
+    *,
+    org_id: str,
+    retry_count: int,
+    error: str,
+    now_ms: int,
+    worker_id: str | None,
+    attempt: dict[str, Any] | None = None,
 ) -> None:
     u.set("status", S.DEADLETTER).set("last_error", error).set("completed_at", now_ms)
     u.set("updated_at", now_ms).set(schema.DEAD_LETTER_INDEX.partition_key.name, org_id)
     u.remove("lease_id", "lease_expires_at", TIMERS.partition_key.name, TIMERS.sort_key.name)
     u.bump_version()
-    u.append_event(_event(now_ms, "deadlettered", worker_id, error=error[:1024], total_retries=retry_count))
+    u.append_event(
+        *([attempt] if attempt else []),
+        _event(now_ms, "deadlettered", worker_id, error=error[:1024], total_retries=retry_count),
+    )
     u.condition(f"{u.n('retry_count')} = {u.v('seen_retry_count', retry_count)}")
 
 
@@ -196,6 +221,7 @@ def fail_with_retry(
     due_ms: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     u = _Update()
     _retry_later(
@@ -208,6 +234,7 @@ def fail_with_retry(
         error=error,
         now_ms=now_ms,
         worker_id=worker_id,
+        attempt=attempt,
     )
     _lease_fence(u, worker_id, lease_id, now_ms)
     args = u.build(table, key)
@@ -225,9 +252,18 @@ def fail_to_dead_letter(
     retry_count: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     u = _Update()
-    _dead_letter(u, org_id=org_id, retry_count=retry_count, error=error, now_ms=now_ms, worker_id=worker_id)
+    _dead_letter(
+        u,
+        org_id=org_id,
+        retry_count=retry_count,
+        error=error,
+        now_ms=now_ms,
+        worker_id=worker_id,
+        attempt=attempt,
+    )
     _lease_fence(u, worker_id, lease_id, now_ms)
     args = u.build(table, key)
     args["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
@@ -246,6 +282,7 @@ def expired_lease_retry(
     due_ms: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     u = _Update()
     _retry_later(
@@ -258,6 +295,7 @@ def expired_lease_retry(
         error=error,
         now_ms=now_ms,
         worker_id=None,
+        attempt=attempt,
     )
     _expired_lease_fence(u, seen_timer_sk, now_ms)
     return u.build(table, key)
@@ -272,9 +310,12 @@ def expired_lease_dead_letter(
     retry_count: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     u = _Update()
-    _dead_letter(u, org_id=org_id, retry_count=retry_count, error=error, now_ms=now_ms, worker_id=None)
+    _dead_letter(
+        u, org_id=org_id, retry_count=retry_count, error=error, now_ms=now_ms, worker_id=None, attempt=attempt
+    )
     _expired_lease_fence(u, seen_timer_sk, now_ms)
     return u.build(table, key)
 
@@ -407,6 +448,37 @@ def delete_dead_letter(table: str, key: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- queries -------------------------------------------------------------------------------
+
+
+def query_job_list(
+    table: str,
+    org_id: str,
+    shard: int,
+    limit: int,
+    *,
+    queue: str | None = None,
+    start_key: dict[str, Any] | None = None,
+    oldest_first: bool = False,
+) -> dict[str, Any]:
+    """One shard of an organization's job listing, newest first; with `queue`, filtered in the index
+    on the projected queue_name (a page may then come back empty with more to read)."""
+    index = schema.JOB_LIST_INDEX
+    args: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index.name,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": index.partition_key.name},
+        "ExpressionAttributeValues": {":pk": {"S": job_list_pk(org_id, shard)}},
+        "ScanIndexForward": oldest_first,
+        "Limit": limit,
+    }
+    if queue is not None:
+        args["FilterExpression"] = "#queue = :queue"
+        args["ExpressionAttributeNames"]["#queue"] = "queue_name"
+        args["ExpressionAttributeValues"][":queue"] = {"S": queue}
+    if start_key:
+        args["ExclusiveStartKey"] = start_key
+    return args
 
 
 def query_ready(table: str, org_id: str, queue: str, shard: int, limit: int) -> dict[str, Any]:

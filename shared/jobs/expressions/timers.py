@@ -68,6 +68,7 @@ def offline_worker_retry(
     due_ms: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """processing → pending (backoff) for a job whose worker went offline. A sweep running twice, or
     the worker's own late fail, meets a job whose lease id moved on: one of them wins, once."""
@@ -82,6 +83,7 @@ def offline_worker_retry(
         error=error,
         now_ms=now_ms,
         worker_id=worker_id,
+        attempt=attempt,
     )
     _held_lease_fence(u, worker_id, lease_id)
     return u.build(table, key)
@@ -97,9 +99,18 @@ def offline_worker_dead_letter(
     retry_count: int,
     error: str,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     u = _Update()
-    _dead_letter(u, org_id=org_id, retry_count=retry_count, error=error, now_ms=now_ms, worker_id=worker_id)
+    _dead_letter(
+        u,
+        org_id=org_id,
+        retry_count=retry_count,
+        error=error,
+        now_ms=now_ms,
+        worker_id=worker_id,
+        attempt=attempt,
+    )
     _held_lease_fence(u, worker_id, lease_id)
     return u.build(table, key)
 
@@ -118,6 +129,7 @@ def release_unstarted(
     shard: int,
     next_timer_sk: str | None,
     now_ms: int,
+    attempt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """processing → pending and claimable again, retry_count unchanged: the job was claimed for a
     Lambda worker that had no free concurrency slot, so it never ran. Fenced on the lease id, so
@@ -132,7 +144,10 @@ def release_unstarted(
         u.set(TIMERS.sort_key.name, next_timer_sk)
     u.remove("lease_id", "lease_expires_at", "assigned_worker_id", "started_at", "deadline_at")
     u.bump_version()
-    u.append_event(_event(now_ms, "released", worker_id, reason="no free Lambda worker slot"))
+    u.append_event(
+        *([attempt] if attempt else []),
+        _event(now_ms, "released", worker_id, reason="no free Lambda worker slot"),
+    )
     _held_lease_fence(u, worker_id, lease_id)
     return u.build(table, key)
 

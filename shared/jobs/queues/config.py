@@ -22,7 +22,7 @@ from shared.jobs import purge as job_purge
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.workers.directory import WorkerDirectory
-from shared.plumbing import dynamo_codec, schema, table_keys
+from shared.plumbing import dynamo_codec, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure as _conditional_failed
 from shared.plumbing.clock import to_rfc3339
 from shared.plumbing.config import settings
@@ -253,9 +253,7 @@ class QueueConfigService(TableService):
         counts = queue_counters.read_counts(self.table, ctx.org_id).get(name)
         if delete_jobs:
             try:
-                deleted = job_purge.purge(
-                    self.table, ctx.org_id, schema.BY_QUEUE_INDEX, ex.jobs_by_queue_pk(ctx.org_id, name)
-                )
+                deleted = job_purge.purge(self.table, ctx.org_id, name)
             except job_purge.PurgeIncomplete as incomplete:
                 raise Conflict(
                     f"{incomplete.deleted} jobs deleted so far; more remain: repeat the request to finish"

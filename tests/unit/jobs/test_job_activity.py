@@ -14,7 +14,10 @@ HOUR_START = T0 // 1000 // 3600 * 3600
 
 
 def _job(status: str, *, at: int = T0, worker: str | None = None, **fields: Any) -> dict[str, Any]:
-    events = [{"t": at, "e": status, **({"w": worker} if worker else {})}]
+    # As the store writes them: a claim and a completion append no history entry (their worker is
+    # assigned_worker_id); other transitions name theirs in the entry they append.
+    happy_path = status in ("processing", "completed")
+    events = [] if happy_path else [{"t": at, "e": status, **({"w": worker} if worker else {})}]
     item = {
         "pk": "JOB#o#j",
         "sk": "JOB",
@@ -23,7 +26,8 @@ def _job(status: str, *, at: int = T0, worker: str | None = None, **fields: Any)
         "status": status,
         "created_at": T0 - 60_000,
         "updated_at": at,
-        "events": events,
+        "events": events or None,
+        "assigned_worker_id": worker,
         **fields,
     }
     return dynamo_codec.encode_item(item)
