@@ -19,6 +19,7 @@ from shared.jobs import timers as job_timers
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.jobs.store import JobStore
+from shared.jobs.workers import registry as worker_registry
 from shared.jobs.workers.lambda_workers import LambdaWorkers
 from shared.plumbing import observability
 from shared.plumbing.config import settings
@@ -62,6 +63,8 @@ def handle_stream(records: list[dict[str, Any]]) -> None:
     except Exception:
         logger.exception("releasing flow-control slots failed; the claim path repairs leaked ones")
     lifecycle_metrics.record_batch(records)  # JobsCreated, JobsClaimed... (EMF, flushed by the handler)
+    # Each worker's set of held jobs: how an offline worker's jobs are found (no index of them).
+    worker_registry.track_leases(store().table, records)
     # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
     # the counters twice, and whatever is missed here the minute sweep finds in the index.
     try:

@@ -8,6 +8,8 @@ as a key's is_active flag, which is what enforces a configured `max_api_keys` wi
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,41 @@ if TYPE_CHECKING:  # request models are built only where a route parses a body
     from shared.identity import requests as am
 
 LAST_USED_EVERY_MS = 5 * 60 * 1000  # last_used is coarse on purpose: one write per key per 5 min
+# Authentication reads a key item through a per-container cache this old at most: a revoke, an
+# update or a delete applies at once in the container that made it and within this bound in every
+# other (docs/security.md). One consistent GetItem per key per container per 5 s, not per request.
+KEY_CACHE_SECONDS = 5.0
+_key_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_key_cache_lock = threading.Lock()
+
+
+def cached_key_item(table: str, key_hash: str) -> dict[str, Any] | None:
+    """The API key item of `key_hash` (None: no such key), at most KEY_CACHE_SECONDS old. Misses
+    are not cached, so a key created elsewhere works at once."""
+    now = time.monotonic()
+    with _key_cache_lock:
+        cached = _key_cache.get(key_hash)
+    if cached and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table, Key=ex.api_key_key(key_hash), ConsistentRead=True
+    )
+    if "Item" not in found:
+        return None
+    item = dynamo_codec.decode_item(found["Item"])
+    with _key_cache_lock:
+        _key_cache[key_hash] = (now, item)
+    return item
+
+
+def forget_cached_keys() -> None:
+    """A key was written in this process: no request here may authenticate with the old item."""
+    with _key_cache_lock:
+        _key_cache.clear()
+
+
+# The test fixtures reset every cache a shared module holds through `cache_clear`.
+cached_key_item.cache_clear = forget_cached_keys  # type: ignore[attr-defined]
 MAX_LISTED = 100
 MAX_ID_LENGTH = 255
 
@@ -63,6 +100,7 @@ def require_usable(item: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
 def touch_last_used(table: str, item: dict[str, Any], now_ms: int) -> None:
     if item.get("last_used") is not None and item["last_used"] > now_ms - LAST_USED_EVERY_MS:
         return
+    item["last_used"] = now_ms  # the cached copy too: one touch per key per 5 min per container
     try:
         aws_clients.client("dynamodb").update_item(
             **ex.touch_api_key_last_used(table, _hash_of(item), now_ms, now_ms - LAST_USED_EVERY_MS)
@@ -247,6 +285,7 @@ class ApiKeyService(TableService):
             if _error_code(error) == "ConditionalCheckFailedException":
                 raise NotFound() from error
             raise
+        forget_cached_keys()
         return key_document(dynamo_codec.decode_item(response["Attributes"]))
 
     def _set_active(self, org_id: str, key_hash: str, active: bool) -> None:
@@ -256,6 +295,7 @@ class ApiKeyService(TableService):
         count = ex.count_active_api_keys(self.table, org_id, 1 if active else -1, max_keys, now_ms)
         try:
             self._db.transact_write_items(TransactItems=[{"Update": flag}, {"Update": count}])
+            forget_cached_keys()
         except Exception as error:
             if _error_code(error) != "TransactionCanceledException":
                 raise
@@ -289,6 +329,7 @@ class ApiKeyService(TableService):
                         )
                     )
                     revoked += 1
+                    forget_cached_keys()
                 except Exception as error:
                     if _error_code(error) != "ConditionalCheckFailedException":
                         raise

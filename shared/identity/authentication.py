@@ -9,9 +9,7 @@ from __future__ import annotations
 import hmac
 
 from shared.identity import deployment_secrets, jwt_tokens
-from shared.identity import expressions as ex
 from shared.identity.credentials import AuthContext, bearer_token, hash_key
-from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.clock import Clock, SystemClock
 from shared.plumbing.config import settings
 from shared.plumbing.errors import AccessDenied, Unauthorized
@@ -19,14 +17,12 @@ from shared.plumbing.errors import AccessDenied, Unauthorized
 
 def authenticate_api_key(key: str, table: str | None = None, clock: Clock | None = None) -> AuthContext:
     table = table or settings().table_name
-    found = aws_clients.client("dynamodb").get_item(
-        TableName=table, Key=ex.api_key_key(hash_key(key)), ConsistentRead=True
-    )
-    if "Item" not in found:
+    from shared.identity.api_keys import cached_key_item, require_usable, touch_last_used
+
+    item = cached_key_item(table, hash_key(key))
+    if item is None:
         raise Unauthorized("Invalid API key")
-    item = dynamo_codec.decode_item(found["Item"])
     now_ms = (clock or SystemClock()).now_ms()
-    from shared.identity.api_keys import require_usable, touch_last_used
 
     require_usable(item, now_ms)
     touch_last_used(table, item, now_ms)

@@ -198,7 +198,7 @@ class Dependencies:
             job_id=child["id"],
             priority=child["priority"],
             created_ms=child["created_at"],
-            shard=ex.shard_of(child["id"], self.store.shards),
+            shard=ex.shard_of(child["id"], self.store.ready_shards_of(org_id, child["queue_name"])),
             seen_version=child.get("version", 0),
             now_ms=now_ms,
         )

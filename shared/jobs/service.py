@@ -325,7 +325,9 @@ class JobService:
 
     def claim(self, ctx: AuthContext, req: m.Claim) -> dict[str, Any]:
         ctx.require_queue(req.queue_name)
-        config = self.queues.config_item(ctx.org_id, req.queue_name)  # consistent: a pause applies at once
+        # Through the per-container cache (shared/jobs/queues/settings.py): a pause applies at once
+        # in this container and within its CACHE_SECONDS in every other.
+        config = self.store.queue_settings.item(ctx.org_id, req.queue_name)
         if config is not None and config.get("enabled") is False:
             return {"jobs": []}  # contract §3.3: a paused queue hands out nothing, and says so calmly
         # Flow control (docs/flow-control.md): nothing to do, and no I/O, for a queue without limits.

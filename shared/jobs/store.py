@@ -88,7 +88,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
         else:
             item["status"] = S.PENDING.value
         if item["status"] == S.PENDING and not job.depends_on:
-            item["ready_pk"] = ex.ready_pk(job.org_id, job.queue_name, ex.shard_of(job_id, self.shards))
+            shard = ex.shard_of(job_id, self.ready_shards_of(job.org_id, job.queue_name))
+            item["ready_pk"] = ex.ready_pk(job.org_id, job.queue_name, shard)
             item["ready_sk"] = ex.ready_sk(job.priority, now_ms, job_id)
         if due_times:
             item["timer_pk"] = ex.timer_pk(job.org_id, job.queue_name)
@@ -291,7 +292,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
                     job_id=job_id,
                     priority=item["priority"],
                     created_ms=item["created_at"],
-                    shard=ex.shard_of(job_id, self.shards),
+                    shard=ex.shard_of(job_id, self.ready_shards_of(org_id, item["queue_name"])),
                     retry_count=retry_count,
                     now_ms=self.clock.now_ms(),
                     expires_ms=item.get("expires_at"),

@@ -45,6 +45,7 @@ SUMMARY_PROJECTION = (
 # else as text (`payload`). A larger payload goes to an item of its own (`pl` = 1 in the job
 # item), written once at create and read once per claim; past the S3 limit, to S3 (`payload_ref`).
 INLINE_PAYLOAD_BYTES = 500
+MAX_READY_SHARDS = 64
 SPLIT_MARKER = "pl"
 _MIN_SAVING = 0.9
 _BEST_QUALITY_UP_TO = 4096  # brotli's best quality costs ~2 ms per KB: only for small payloads
@@ -204,6 +205,15 @@ class StoreBase:
                     found[raw["pk"]["S"].rsplit("#", 1)[1]] = unpack_payload(dynamo_codec.decode_item(raw))
                 request = response.get("UnprocessedKeys") or {}
         return found
+
+    def ready_shards_of(self, org_id: str, queue: str) -> int:
+        """How many ready shards the queue's jobs spread over: its settings' `ready_shards` (1-64,
+        raised for a hot queue, never lowered: claims read shards below it only), else the
+        deployment's SPOOLED_READY_SHARDS. Read through the per-container settings cache."""
+        wanted = self.queue_settings.get(org_id, queue).get("ready_shards")
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and 1 <= wanted <= MAX_READY_SHARDS:
+            return wanted
+        return self.shards
 
     def _get_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         found = self._call(

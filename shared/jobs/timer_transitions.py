@@ -5,7 +5,6 @@ expired leases and the jobs of workers that went offline (docs/timers.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from shared.jobs import backoff as backoff_policy
@@ -58,6 +57,26 @@ class TimerTransitions(StoreBase):
         if item is not None and item.get("timer_sk") == timer_sk:
             self._act_on_timer(org_id, queue, job_id, item, self.clock.now_ms())
 
+    def recover_lease(self, org_id: str, queue: str, job_id: str, lease_id: str, lease_end: int) -> None:
+        """A lease check came due: recover the job if that lease is still on it and over. A
+        heartbeat that moved the end armed a check of its own; a settled or re-claimed job changed
+        status or lease_id. A consistent read, then a write fenced on what it read."""
+        item = self._get_item(org_id, job_id)
+        now_ms = self.clock.now_ms()
+        if (
+            item is None
+            or item.get("status") != S.PROCESSING
+            or item.get("lease_id") != lease_id
+            or item.get("lease_expires_at") != lease_end
+            or lease_end > now_ms
+        ):
+            return
+        try:
+            self._recover_expired_lease(org_id, queue, job_id, item, now_ms)
+        except Exception as error:
+            if not _is_conditional_failure(error):
+                raise
+
     def current_timer(self, org_id: str, job_id: str) -> str | None:
         """The job's timer_sk now (None: no timer, or no job)."""
         found = self._call(
@@ -78,9 +97,8 @@ class TimerTransitions(StoreBase):
             return
         status = item.get("status")
         try:
-            if status == S.PROCESSING:
-                self._recover_expired_lease(org_id, queue, job_id, item, now_ms)
-            elif status in (S.PENDING, S.SCHEDULED):
+            # A running job has no timer (its lease end is a LeaseCheck message): nothing else is due.
+            if status in (S.PENDING, S.SCHEDULED):
                 expires_at = item.get("expires_at")
                 if expires_at is not None and expires_at <= now_ms:
                     self._expire(org_id, job_id, now_ms)
@@ -108,7 +126,7 @@ class TimerTransitions(StoreBase):
                             job_id=job_id,
                             priority=item["priority"],
                             created_ms=item["created_at"],
-                            shard=ex.shard_of(job_id, self.shards),
+                            shard=ex.shard_of(job_id, self.ready_shards_of(org_id, queue)),
                             seen_timer_sk=seen_timer_sk,
                             now_ms=now_ms,
                             next_timer_sk=table_keys.timer_sk(expires_at, job_id) if expires_at else None,
@@ -127,8 +145,8 @@ class TimerTransitions(StoreBase):
     def _recover_expired_lease(
         self, org_id: str, queue: str, job_id: str, item: dict[str, Any], now_ms: int
     ) -> None:
-        seen_timer_sk = item["timer_sk"]
         key = ex.job_key(org_id, job_id)
+        seen = {"seen_lease_id": item.get("lease_id", ""), "seen_lease_end": item["lease_expires_at"]}
         retry_count = item.get("retry_count", 0)
         deadline_ms = item.get("deadline_at")
         timed_out = deadline_ms is not None and item.get("lease_expires_at", 0) >= deadline_ms
@@ -141,7 +159,7 @@ class TimerTransitions(StoreBase):
                 org_id=org_id,
                 queue=queue,
                 job_id=job_id,
-                seen_timer_sk=seen_timer_sk,
+                **seen,
                 retry_count=retry_count,
                 due_ms=due_ms,
                 error=TIMEOUT_ERROR.format(seconds=seconds) if timed_out else LEASE_EXPIRED_ERROR,
@@ -153,7 +171,7 @@ class TimerTransitions(StoreBase):
                 self.table,
                 key,
                 org_id=org_id,
-                seen_timer_sk=seen_timer_sk,
+                **seen,
                 retry_count=retry_count,
                 error=(
                     TIMEOUT_DEADLETTER_ERROR.format(seconds=seconds)
@@ -167,31 +185,32 @@ class TimerTransitions(StoreBase):
 
     # --- releases: offline workers, Lambda workers (docs/timers.md) ----------------------
 
-    def processing_job_ids(self, org_id: str, queue: str) -> Iterator[str]:
-        """Ids of the queue's processing jobs, from its timers partition (each has a lease timer)."""
-        start_key = None
-        partition = ex.timer_pk(org_id, queue)
-        while True:
-            response = self._call(
-                "query",
-                **table_keys.query_timer_partition(
-                    self.table, partition, status=S.PROCESSING, start_key=start_key
-                ),
-            )
-            for raw in response.get("Items", []):
-                yield ex.job_id_from_pk(raw["pk"]["S"])
-            start_key = response.get("LastEvaluatedKey")
-            if not start_key:
-                return
+    def held_job_ids(self, org_id: str, worker_id: str) -> list[str]:
+        """The jobs the worker holds, from the set the stream keeps on its item (a running job has
+        no index entry to find it by); some may have been settled since: callers re-read each."""
+        found = self._call(
+            "get_item",
+            TableName=self.table,
+            Key=ex.worker_key(org_id, worker_id),
+            ConsistentRead=True,
+            ProjectionExpression="leases",
+        )
+        return sorted(found.get("Item", {}).get("leases", {}).get("SS", []))
 
     def release_from_offline_worker(self, org_id: str, queue: str, worker_id: str) -> int:
         """Give back every job of `queue` that `worker_id` holds: pending after a backoff with
         retry_count + 1, or the DLQ when its retries are spent. Returns how many moved."""
         released = 0
-        for job_id in list(self.processing_job_ids(org_id, queue)):
+        for job_id in self.held_job_ids(org_id, worker_id):
             item = self._get_item(org_id, job_id)
-            if item is None or item.get("assigned_worker_id") != worker_id or not item.get("lease_id"):
+            if (
+                item is None
+                or item.get("status") != S.PROCESSING
+                or item.get("assigned_worker_id") != worker_id
+                or not item.get("lease_id")
+            ):
                 continue
+            queue = item["queue_name"]
             now_ms = self.clock.now_ms()
             retry_count = item.get("retry_count", 0)
             key = ex.job_key(org_id, job_id)

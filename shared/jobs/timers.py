@@ -1,17 +1,23 @@
 """Job timers: which changes arm a timer message, what a message does when it fires, and the sweep.
 
 Arming happens from the table's stream, not in the API: every write that gives a job a new timer
-(create with scheduled_at or expires_at, claim, heartbeat, fail into backoff, lease recovery,
-promotion of a job that still has an expires_at ahead) shows up as a stream record whose new image
-has another timer_sk than the old one. One place arms them all, in batches, off the request path;
-a transition added later gets its timer without knowing about SQS.
+(create with scheduled_at or expires_at, fail into backoff, lease recovery, promotion of a job that
+still has an expires_at ahead) shows up as a stream record whose new image has another timer_sk
+than the old one, and every write that gives a running job a new lease end (claim, heartbeat) as
+one whose lease_expires_at or lease_id changed. One place arms them all, in batches, off the
+request path; a transition added later gets its timer without knowing about SQS.
 
-A timer due within SQS's 900 s becomes a Wake for its queue (timers due close together share
-one, so a claim batch arms one message); one further away becomes a FarTimer chain that ends in a Wake.
-A Wake acts on every due timer of its queue through JobStore.promote_due: conditional transitions
-on what it reads, so any number of wakes for the same moment, stale or duplicated, move each job
-once. The sweep (every minute on AWS) does the same for every queue: the safety net for a message
-that was lost, a stream batch that failed, a chain cut short.
+A timer due within SQS's 900 s becomes a Wake naming it (timers due close together share one);
+one further away becomes a FarTimer chain that ends in a Wake. A lease end becomes a LeaseCheck
+(a claim batch's leases share one). Acting is a conditional transition on what the job item says
+now, so any number of messages for the same moment, stale or duplicated, move each job once.
+
+Waiting jobs (delays, backoffs, expiries) also sit in the timers index, so the sweep (every
+minute on AWS) is the safety net for their messages. Running jobs do not (a claim and a
+completion would cost two index writes): their lease checks are armed from a stream that retries
+a failed batch until it succeeds, carried by SQS (durable; a message that fails five times lands in
+the dispatch dead-letter queue, whose alarm pages), and a worker that goes offline has its jobs
+released from its lease set (shared/jobs/workers/registry.py). docs/timers.md.
 """
 
 from __future__ import annotations
@@ -24,20 +30,27 @@ from shared.jobs import expressions as ex
 from shared.jobs.states import JobStatus
 from shared.jobs.store import JobStore
 from shared.plumbing import dynamo_codec, schema
-from shared.plumbing.timer_queue import MAX_DELAY_SECONDS, FarTimer, TimerMessage, Wake, due_ms_of, wakes
+from shared.plumbing.timer_queue import (
+    MAX_DELAY_SECONDS,
+    MAX_NAMED_TIMERS,
+    FarTimer,
+    LeaseCheck,
+    TimerMessage,
+    Wake,
+    due_ms_of,
+    wakes,
+)
 
 # A wake arrives up to 0.75 s early (SQS delays are whole seconds; see timer_queue.LATE_BUDGET_MS)
 # and is held until due; a re-send could only land a whole second later.
 MAX_EARLY_WAIT_MS = 1000
 FAR_MS = MAX_DELAY_SECONDS * 1000
 # Timers due within one window share a wake (due at the latest of them). Delays, backoffs and
-# expiries are kept to a tenth of a second; leases, which only need "within a few seconds of the
-# lease end", to a second, so that a claim batch (its leases end over a few hundred ms) arms one.
+# expiries are kept to a tenth of a second; lease ends, which only need "within a second or so of
+# the lease end", to a second, so that a claim batch (its leases end over a few hundred ms) arms
+# one lease check.
 WAKE_WINDOW_MS = 100
 LEASE_WAKE_WINDOW_MS = 1000
-# A lease end this far ahead is found in the index when due (on AWS the index lags the table by
-# well under a second); a nearer one (timeout_seconds below 5) is named like a delay.
-INDEX_LEAD_MS = 5000
 # Every CHECK_EVERY_HOPS-th hop (~4 h) of a chain reads the job, so that the chain of a cancelled
 # or rescheduled job stops: a three-week delay costs ~2,000 hops but only ~130 job reads.
 CHECK_EVERY_HOPS = 16
@@ -68,28 +81,58 @@ def changed_timer(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str
     return None if unchanged else str(new["timer_sk"])
 
 
+def _lease_to_check(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[str, str, int] | None:
+    """(job, lease, end) when a write gave a running job a lease end it did not have: a claim, a
+    heartbeat (a new end), a Lambda worker's lease. A running job has no timers-index entry, so
+    this message is the only thing that recovers it if its worker goes silent."""
+    if new is None or new.get("status") != JobStatus.PROCESSING or "lease_expires_at" not in new:
+        return None
+    lease = (str(new["id"]), str(new.get("lease_id", "")), int(new["lease_expires_at"]))
+    unchanged = (
+        old is not None
+        and old.get("status") == JobStatus.PROCESSING
+        and (old.get("lease_id"), old.get("lease_expires_at")) == (lease[1], lease[2])
+    )
+    return None if unchanged else lease
+
+
 def timers_to_arm(records: Iterable[dict[str, Any]], now_ms: int) -> list[TimerMessage]:
     """The timer messages a batch of stream records calls for."""
-    near: dict[tuple[str, str, bool], list[str]] = defaultdict(list)
+    near: dict[tuple[str, str], list[str]] = defaultdict(list)
+    leases: dict[tuple[str, str], list[tuple[str, str, int]]] = defaultdict(list)
     far: list[TimerMessage] = []
     for record in records:
         change = record.get("dynamodb", {})
-        new = _job_image(change.get("NewImage"))
-        timer_sk = changed_timer(_job_image(change.get("OldImage")), new)
+        old, new = _job_image(change.get("OldImage")), _job_image(change.get("NewImage"))
+        lease = _lease_to_check(old, new)
+        if lease is not None and new is not None:
+            leases[(new["org_id"], new["queue_name"])].append(lease)
+        timer_sk = changed_timer(old, new)
         if timer_sk is None or new is None:
             continue
         if due_ms_of(timer_sk) - now_ms > FAR_MS:
             far.append(FarTimer(new["org_id"], new["queue_name"], new["id"], timer_sk))
         else:
-            lease = (
-                new.get("status") == JobStatus.PROCESSING and due_ms_of(timer_sk) - now_ms >= INDEX_LEAD_MS
-            )
-            near[(new["org_id"], new["queue_name"], lease)].append(timer_sk)
+            near[(new["org_id"], new["queue_name"])].append(timer_sk)
     messages: list[TimerMessage] = []
-    for (org_id, queue, lease), timer_sks in near.items():
-        window = LEASE_WAKE_WINDOW_MS if lease else WAKE_WINDOW_MS
-        messages.extend(wakes(org_id, queue, timer_sks, window, named=not lease))
+    for (org_id, queue), timer_sks in near.items():
+        messages.extend(wakes(org_id, queue, timer_sks, WAKE_WINDOW_MS, named=True))
+    for (org_id, queue), ends in leases.items():
+        messages.extend(lease_checks(org_id, queue, ends))
     return messages + far
+
+
+def lease_checks(org_id: str, queue: str, leases: Iterable[tuple[str, str, int]]) -> list[LeaseCheck]:
+    """One check per second of lease ends (due at the latest of them), at most 100 leases each."""
+    windows: dict[int, list[tuple[str, str, int]]] = {}
+    for lease in leases:
+        windows.setdefault(lease[2] // LEASE_WAKE_WINDOW_MS, []).append(lease)
+    checks = []
+    for _, window in sorted(windows.items()):
+        for start in range(0, len(window), MAX_NAMED_TIMERS):
+            chunk = tuple(sorted(set(window[start : start + MAX_NAMED_TIMERS])))
+            checks.append(LeaseCheck(org_id, queue, max(end for _, _, end in chunk), chunk))
+    return checks
 
 
 def queues_to_pump(records: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -119,10 +162,14 @@ def fire(store: JobStore, message: TimerMessage, sleep: Sleep) -> list[TimerMess
         return _next_hop(store, message)
     early_ms = message.due_ms - store.clock.now_ms()
     if early_ms > MAX_EARLY_WAIT_MS:
-        return [message]  # not ours to act on yet (a clock far behind?): wait again
+        # Not ours to act on yet: a lease longer than SQS's 900 s delay, or a clock far behind.
+        return [message]
     if early_ms > 0:
         sleep(early_ms / 1000)
-    if message.timers:
+    if isinstance(message, LeaseCheck):
+        for job_id, lease_id, lease_end in message.leases:
+            store.recover_lease(message.org_id, message.queue, job_id, lease_id, lease_end)
+    elif message.timers:
         for timer_sk in message.timers:
             store.act_on_timer(message.org_id, message.queue, timer_sk)
     else:

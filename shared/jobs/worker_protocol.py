@@ -21,9 +21,22 @@ class WorkerProtocol(StoreBase):
     # --- claim ---------------------------------------------------------------------------
 
     def _ready_candidates(self, org_id: str, queue: str, fetch: int) -> list[dict[str, Any]]:
-        """The head of the queue across all ready shards, merged into priority/FIFO order."""
+        """The head of the queue, in priority/FIFO order, from one or two of its ready shards.
+
+        A queue has one shard unless its settings ask for more (`ready_shards`, for queues past
+        ~500 jobs/s: docs/architecture.md, "Scale"); then each claim starts at a random shard and
+        reads the next one only when the first cannot fill it, so claimers spread over the shards
+        instead of racing for one head, and priority order holds within a shard. Only when both
+        are empty does it look at the others, so a nearly empty queue still hands out its jobs."""
+        shards = self.ready_shards_of(org_id, queue)
+        start = self.rng.randrange(shards) if shards > 1 else 0
         candidates: list[dict[str, Any]] = []
-        for shard in range(self.shards):
+        for step in range(shards):
+            if step >= 2 and candidates:
+                break
+            if step == 1 and len(candidates) >= fetch:
+                break
+            shard = (start + step) % shards
             response = self._call("query", **ex.query_ready(self.table, org_id, queue, shard, fetch))
             candidates.extend(response.get("Items", []))
         candidates.sort(key=lambda raw: raw[schema.READY_INDEX.sort_key.name]["S"])
@@ -35,7 +48,8 @@ class WorkerProtocol(StoreBase):
         """gate: the queue's concurrency slots (shared/jobs/flow_control.SlotGate), None without a cap."""
         if limit <= 0:
             return []
-        self.promote_due(org_id, queue)
+        # Due delayed jobs are made claimable by their timer messages and the sweep, off the
+        # request path (shared/jobs/timers.py): a claim is one index read and its writes.
         with self._spread_lock:
             spread = self._spread.get((org_id, queue), 1.0)
         fetch = claim_policy.candidates_to_fetch(limit, spread)
@@ -257,7 +271,7 @@ class WorkerProtocol(StoreBase):
                     lease_id=lease_id,
                     priority=item["priority"],
                     created_ms=item["created_at"],
-                    shard=ex.shard_of(job_id, self.shards),
+                    shard=ex.shard_of(job_id, self.ready_shards_of(org_id, item["queue_name"])),
                     next_timer_sk=table_keys.timer_sk(expires_at, job_id) if expires_at else None,
                     now_ms=self.clock.now_ms(),
                     attempt=ex.attempt_event(item),

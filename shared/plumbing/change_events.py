@@ -141,9 +141,9 @@ def _job_events(record_id: str, old: Image | None, new: Image | None) -> list[Ch
 
 def _last_worker(image: Image) -> str | None:
     # A claim and a completion write no history entry: their worker is assigned_worker_id.
-    if image.get("status") in ("processing", "completed"):
-        worker = image.get("assigned_worker_id")
-        return worker if isinstance(worker, str) else None
+    worker = image.get("assigned_worker_id")
+    if image.get("status") in ("processing", "completed") and isinstance(worker, str):
+        return worker
     events = image.get("events") or []
     return events[-1].get("w") if events and isinstance(events[-1], dict) else None
 

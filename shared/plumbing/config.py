@@ -76,7 +76,9 @@ def settings() -> Settings:
         payload_bucket=env.get(schema.PAYLOAD_BUCKET.env_var, schema.PAYLOAD_BUCKET.local_name),
         dispatch_queue_url=env.get(schema.DISPATCH_QUEUE.env_var, ""),
         environment=env.get("SPOOLED_ENV", "development"),
-        ready_shards=int(env.get("SPOOLED_READY_SHARDS", "4")),
+        # One ready shard per queue keeps exact priority order with one index read per claim; a hot
+        # queue raises its own (settings.ready_shards): docs/architecture.md, "Scale".
+        ready_shards=int(env.get("SPOOLED_READY_SHARDS", "1")),
         # Each shard is a partition of 1,000 writes/s: 8 let one organization create ~8,000 jobs/s
         # before its listing is the limit, and a list page reads 8 of them. Raise it (never lower
         # it: listings read shards 0..n-1 only) for more; docs/architecture.md, "Scale".

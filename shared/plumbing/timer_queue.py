@@ -1,6 +1,6 @@
 """Timer messages: what wakes the dispatcher at a due time, and the queue they travel on.
 
-Two kinds (docs/timers.md):
+Three kinds (docs/timers.md):
 - Wake {org, queue, due, timers?}: "this queue has timers due then". SQS holds it back with
   DelaySeconds (at most 900 s). When it arrives the dispatcher acts on the timers it names (each
   job read with a consistent read: a delay of a fraction of a second must not depend on the
@@ -11,6 +11,8 @@ Two kinds (docs/timers.md):
 - FarTimer {org, queue, job, timer_sk, due, hop}: one job's timer more than 900 s away. It is
   re-sent hop by hop (re-chaining); each hop is claimed in a small ledger item first, so a
   duplicated or retried delivery of a hop cannot fork the chain. The last hop becomes a Wake.
+- LeaseCheck {org, queue, due, leases}: the lease ends of running jobs (which have no timers-index
+  entry), named with their lease ids; see the class.
 
 The port (MessageSender) has an SQS adapter and an in-memory one the tests drive with their clock.
 """
@@ -80,7 +82,33 @@ class FarTimer:
         )
 
 
-TimerMessage = Wake | FarTimer
+@dataclass(frozen=True)
+class LeaseCheck:
+    """"These leases end at due": (job_id, lease_id, lease_end_ms) of running jobs of one queue,
+    armed from the stream when a claim or a heartbeat sets a lease end. When it arrives the
+    dispatcher reads each job and recovers it only if that very lease is still on it and over; a
+    lease a heartbeat extended was armed again by the heartbeat's own record. A check more than
+    900 s ahead is re-sent until due, like a wake."""
+
+    org_id: str
+    queue: str
+    due_ms: int
+    leases: tuple[tuple[str, str, int], ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": "lease",
+                "org": self.org_id,
+                "queue": self.queue,
+                "due": self.due_ms,
+                "leases": [list(lease) for lease in self.leases],
+            },
+            separators=(",", ":"),
+        )
+
+
+TimerMessage = Wake | FarTimer | LeaseCheck
 
 
 def decode(text: str) -> TimerMessage:
@@ -99,6 +127,9 @@ def decode(text: str) -> TimerMessage:
             str(document["sk"]),
             int(document["hop"]),
         )
+    if kind == "lease":
+        leases = tuple((str(job), str(lease), int(end)) for job, lease, end in document["leases"])
+        return LeaseCheck(str(document["org"]), str(document["queue"]), int(document["due"]), leases)
     raise ValueError(f"not a timer message: kind {kind!r}")
 
 

@@ -286,7 +286,7 @@ class WorkflowService:
                 job_id=job_id,
                 priority=job["priority"],
                 created_ms=job["created_at"],
-                shard=ex.shard_of(job_id, self.store.shards),
+                shard=ex.shard_of(job_id, self.store.ready_shards_of(ctx.org_id, job["queue_name"])),
                 expires_ms=job.get("expires_at"),
                 now_ms=self._now(),
             )

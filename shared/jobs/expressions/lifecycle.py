@@ -64,8 +64,11 @@ def claim(
     u.set("status", S.PROCESSING).set("assigned_worker_id", worker_id).set("lease_id", lease_id)
     u.set("lease_expires_at", lease_expires_ms).set("started_at", now_ms).set("updated_at", now_ms)
     u.set("deadline_at", deadline_ms)
-    u.set(TIMERS.partition_key.name, timer_pk(org_id, queue))
-    u.set(TIMERS.sort_key.name, timer_sk(lease_expires_ms, job_id))
+    # A running job has no timers-index entry: its lease end travels as a delayed message armed
+    # from this write's stream record (shared/jobs/timers.py), so a claim and a completion cost
+    # no index writes there, and a heartbeat is one small write. An expiry timer the job had is
+    # over: a started job cannot expire.
+    u.remove(TIMERS.partition_key.name, TIMERS.sort_key.name)
     # No history event: started_at and assigned_worker_id are the attempt's "processing" entry
     # (shared/jobs/model.history_documents); a failure writes it down for good (_retry_later).
     u.remove(READY.partition_key.name, READY.sort_key.name).bump_version()
@@ -89,11 +92,13 @@ def _lease_fence(u: _Update, worker_id: str, lease_id: str | None, now_ms: int) 
         u.condition(f"{u.n('lease_id')} = {u.v('lease', lease_id)}")
 
 
-def _expired_lease_fence(u: _Update, seen_timer_sk: str, now_ms: int) -> None:
-    """Only the lease the sweeper saw, and only once it has ended: a heartbeat that extended the
-    lease changed timer_sk, so a stale index entry cannot take a live job away from its worker."""
+def _expired_lease_fence(u: _Update, seen_lease_id: str, seen_lease_end: int, now_ms: int) -> None:
+    """Only the lease the lease check read, and only once it has ended: a heartbeat that extended
+    it meanwhile changed lease_expires_at, and a new claim changed lease_id, so a late or
+    duplicated check cannot take a live job away from its worker."""
     u.status_in({S.PROCESSING})
-    u.condition(f"{u.n(TIMERS.sort_key.name)} = {u.v('seen_timer', seen_timer_sk)}")
+    u.condition(f"{u.n('lease_id')} = {u.v('seen_lease', seen_lease_id)}")
+    u.condition(f"{u.n('lease_expires_at')} = {u.v('seen_lease_end', seen_lease_end)}")
     u.condition(f"{u.n('lease_expires_at')} <= {u.v('now', now_ms)}")
 
 
@@ -130,10 +135,10 @@ def heartbeat(
     now_ms: int,
 ) -> dict[str, Any]:
     # An expired lease is never revived: the fence requires lease_expires_at > now. The new
-    # timer_sk makes any sweeper holding the old one miss (see _expired_lease_fence).
+    # lease end makes a lease check holding the old one miss (see _expired_lease_fence), and its
+    # stream record arms the check of the new one. One write of the job item, no index.
     u = _Update()
     u.set("lease_expires_at", lease_expires_ms).set("updated_at", now_ms)
-    u.set(TIMERS.sort_key.name, timer_sk(lease_expires_ms, job_id))
     _lease_fence(u, worker_id, lease_id, now_ms)
     # timeout_seconds: no extension past started_at + timeout. The deadline is read in the same
     # write, so a job cannot slip past it however its heartbeats interleave.
@@ -277,7 +282,8 @@ def expired_lease_retry(
     org_id: str,
     queue: str,
     job_id: str,
-    seen_timer_sk: str,
+    seen_lease_id: str,
+    seen_lease_end: int,
     retry_count: int,
     due_ms: int,
     error: str,
@@ -297,7 +303,7 @@ def expired_lease_retry(
         worker_id=None,
         attempt=attempt,
     )
-    _expired_lease_fence(u, seen_timer_sk, now_ms)
+    _expired_lease_fence(u, seen_lease_id, seen_lease_end, now_ms)
     return u.build(table, key)
 
 
@@ -306,7 +312,8 @@ def expired_lease_dead_letter(
     key: dict[str, Any],
     *,
     org_id: str,
-    seen_timer_sk: str,
+    seen_lease_id: str,
+    seen_lease_end: int,
     retry_count: int,
     error: str,
     now_ms: int,
@@ -316,7 +323,7 @@ def expired_lease_dead_letter(
     _dead_letter(
         u, org_id=org_id, retry_count=retry_count, error=error, now_ms=now_ms, worker_id=None, attempt=attempt
     )
-    _expired_lease_fence(u, seen_timer_sk, now_ms)
+    _expired_lease_fence(u, seen_lease_id, seen_lease_end, now_ms)
     return u.build(table, key)
 
 

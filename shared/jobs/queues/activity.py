@@ -79,8 +79,9 @@ def _scalar(image: dict[str, Any], name: str) -> Any:
 def _last_event_worker(image: dict[str, Any]) -> str | None:
     # A claim and a completion write no history entry: their worker is assigned_worker_id. Other
     # transitions name theirs in the entry they append (none for a lease that ran out).
-    if _scalar(image, "status") in ("processing", "completed"):
-        return _scalar(image, "assigned_worker_id")
+    worker_id = _scalar(image, "assigned_worker_id")
+    if _scalar(image, "status") in ("processing", "completed") and worker_id:
+        return str(worker_id)
     events = image.get("events", {}).get("L") or []
     if not events:
         return None

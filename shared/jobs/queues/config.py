@@ -21,12 +21,13 @@ from shared.jobs import expressions as ex
 from shared.jobs import purge as job_purge
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
+from shared.jobs.queues import settings as queue_settings
 from shared.jobs.workers.directory import WorkerDirectory
 from shared.plumbing import dynamo_codec, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure as _conditional_failed
 from shared.plumbing.clock import to_rfc3339
 from shared.plumbing.config import settings
-from shared.plumbing.errors import BadRequest, Conflict, NotFound
+from shared.plumbing.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from shared.plumbing.request_models import QUEUE_NAME_PATTERN
 from shared.plumbing.table_service import TableService
 
@@ -156,6 +157,7 @@ class QueueConfigService(TableService):
         }
         if req.settings is not None:
             _require_own_lambda_worker(self.table, ctx.org_id, req.settings)
+            self._require_valid_ready_shards(ctx.org_id, name, req.settings)
             sets["settings"] = json.dumps(
                 {k: v for k, v in req.settings.items() if k not in ("paused", "paused_at", "paused_reason")}
             )
@@ -177,7 +179,25 @@ class QueueConfigService(TableService):
                 now_ms=now_ms,
             )
         )
+        queue_settings.forget_everywhere()  # this container serves the new config at once
         return config_document(ctx.org_id, name, dynamo_codec.decode_item(response["Attributes"]), now_ms)
+
+    def _require_valid_ready_shards(self, org_id: str, name: str, document: dict[str, Any]) -> None:
+        """settings.ready_shards: 1-64, and never lower than before: claims read the shards below
+        it only, so jobs already waiting in a higher shard would be stranded."""
+        wanted = document.get("ready_shards")
+        if wanted is None:
+            return
+        current = queue_settings.settings_of(self.config_item(org_id, name)).get("ready_shards", 1)
+        problem = None
+        if not isinstance(wanted, int) or isinstance(wanted, bool) or not 1 <= wanted <= 64:
+            problem = ("ready_shards must be an integer from 1 to 64", "out_of_range")
+        elif isinstance(current, int) and wanted < current:
+            problem = (f"ready_shards can only grow (it is {current})", "cannot_decrease")
+        if problem:
+            raise ValidationFailed(
+                details=[{"field": "settings.ready_shards", "message": problem[0], "code": problem[1]}]
+            )
 
     def pause(self, ctx: AuthContext, name: str, req: am.PauseQueue) -> dict[str, Any]:
         require_valid_name(name)
@@ -202,6 +222,7 @@ class QueueConfigService(TableService):
                 now_ms=now_ms,
             )
         )
+        queue_settings.forget_everywhere()  # this container serves the new config at once
         item = dynamo_codec.decode_item(response["Attributes"])
         return {
             "queue_name": name,
@@ -220,6 +241,7 @@ class QueueConfigService(TableService):
             if _conditional_failed(error):
                 raise NotFound() from error
             raise
+        queue_settings.forget_everywhere()  # this container serves the new config at once
         old = dynamo_codec.decode_item(response.get("Attributes") or {})
         paused_at = old.get("paused_at") if old.get("enabled") is False else None
         return {
@@ -268,6 +290,7 @@ class QueueConfigService(TableService):
         if has_config:
             try:
                 self._db.delete_item(**ex.delete_queue_config(self.table, ctx.org_id, name))
+                queue_settings.forget_everywhere()
             except Exception as error:
                 if not _conditional_failed(error):
                     raise  # (a failed condition: a concurrent delete got there first, also fine)

@@ -4,8 +4,10 @@ Two entries of it drive behaviour here (docs/timers.md):
   "retry_backoff": {"base_seconds", "factor", "cap_seconds", "jitter_ms"}  the queue's backoff
   "lambda_worker": {"function_name", "max_concurrency"}                     push jobs to a Lambda
 
-They are read on retries and by the dispatcher, never on the create/claim hot path, and cached per
-process for a few seconds: a change made with PUT /queues/{name}/config applies within that time.
+The whole config item (pause, rate_limit, max_concurrency, ready_shards) is read through the same
+cache by claims and creates: one GetItem per queue per container every CACHE_SECONDS, not one per
+request. A change made with PUT /queues/{name}/config (or a pause) applies at once in the container
+that made it (every instance of this process forgets) and within CACHE_SECONDS everywhere else.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from shared.jobs import expressions as ex
 from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.config import settings
 
-CACHE_SECONDS = 10.0
+CACHE_SECONDS = 5.0
+# Bumped by forget_everywhere(): every instance drops its cache on its next read.
+_generation = 0
+
+
+def forget_everywhere() -> None:
+    """A queue config was written in this process: no instance may serve the old one."""
+    global _generation
+    _generation += 1
 
 
 def settings_of(item: dict[str, Any] | None) -> dict[str, Any]:
@@ -48,12 +58,16 @@ class QueueSettings:
         self.table = table or settings().table_name
         self.cache_seconds = cache_seconds
         self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any], bool]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any] | None, dict[str, Any]]] = {}
+        self._generation = _generation
         self._lock = threading.Lock()
 
-    def _read(self, org_id: str, queue: str) -> tuple[dict[str, Any], bool]:
+    def _read(self, org_id: str, queue: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         now = self._monotonic()
         with self._lock:
+            if self._generation != _generation:
+                self._cache.clear()
+                self._generation = _generation
             cached = self._cache.get((org_id, queue))
         if cached and now - cached[0] < self.cache_seconds:
             return cached[1], cached[2]
@@ -61,17 +75,21 @@ class QueueSettings:
             TableName=self.table, Key=ex.queue_config_key(org_id, queue), ConsistentRead=True
         )
         item = dynamo_codec.decode_item(found["Item"]) if "Item" in found else None
-        value, enabled = settings_of(item), (item or {}).get("enabled") is not False
+        value = settings_of(item)
         with self._lock:
-            self._cache[(org_id, queue)] = (now, value, enabled)
-        return value, enabled
+            self._cache[(org_id, queue)] = (now, item, value)
+        return item, value
+
+    def item(self, org_id: str, queue: str) -> dict[str, Any] | None:
+        """The queue's config item (None: never configured), at most CACHE_SECONDS old."""
+        return self._read(org_id, queue)[0]
 
     def get(self, org_id: str, queue: str) -> dict[str, Any]:
-        return self._read(org_id, queue)[0]
+        return self._read(org_id, queue)[1]
 
     def enabled(self, org_id: str, queue: str) -> bool:
         """False while the queue is paused (contract §3.7)."""
-        return self._read(org_id, queue)[1]
+        return (self._read(org_id, queue)[0] or {}).get("enabled") is not False
 
     def forget(self) -> None:
         with self._lock:

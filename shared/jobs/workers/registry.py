@@ -1,14 +1,15 @@
-"""Registered workers: register (upsert by id), heartbeat, deregister."""
+"""Registered workers: register (upsert by id), heartbeat, deregister; the jobs each one holds."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
-from shared.plumbing import dynamo_codec
+from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.aws_clients import is_conditional_failure as _conditional_failed
 from shared.plumbing.clock import to_rfc3339
 from shared.plumbing.errors import Conflict, NotFound
@@ -146,3 +147,60 @@ def worker_document(item: dict[str, Any]) -> dict[str, Any]:
         "registered_at": to_rfc3339(item["registered_at"]),
         "updated_at": to_rfc3339(item.get("updated_at")),
     }
+
+
+def lease_changes(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], tuple[set[str], set[str]]]:
+    """(org, worker) → (jobs it took, jobs it let go) in a batch of stream records of job items."""
+    changes: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for record in records:
+        change = record.get("dynamodb", {})
+        old, new = _job_image(change.get("OldImage")), _job_image(change.get("NewImage"))
+        held_before = _holder(old)
+        held_after = _holder(new)
+        if held_before == held_after:
+            continue
+        job_id = str((new or old or {}).get("id"))
+        if held_before is not None:
+            taken, dropped = changes.setdefault(held_before, (set(), set()))
+            dropped.add(job_id)
+            taken.discard(job_id)
+        if held_after is not None:
+            taken, dropped = changes.setdefault(held_after, (set(), set()))
+            taken.add(job_id)
+            dropped.discard(job_id)
+    return changes
+
+
+def track_leases(table: str, records: Iterable[dict[str, Any]]) -> None:
+    """Keep each worker's set of held jobs from a stream batch (see ex.track_worker_leases)."""
+    db = aws_clients.client("dynamodb")
+    for (org_id, worker_id), (taken, dropped) in lease_changes(records).items():
+        for update in ex.track_worker_leases(table, org_id, worker_id, add=taken, remove=dropped):
+            try:
+                db.update_item(**update)
+            except Exception as error:
+                if not _conditional_failed(error):  # an unregistered worker id: nothing to keep
+                    raise
+
+
+def held_jobs(table: str, org_id: str, worker_id: str) -> set[str]:
+    """The jobs the worker holds, as the stream last saw them (a job settled since may be left)."""
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table,
+        Key=ex.worker_key(org_id, worker_id),
+        ConsistentRead=True,
+        ProjectionExpression="leases",
+    )
+    return set(found.get("Item", {}).get("leases", {}).get("SS", []))
+
+
+def _job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
+        return None
+    return dynamo_codec.decode_item(image)
+
+
+def _holder(image: dict[str, Any] | None) -> tuple[str, str] | None:
+    if image is None or image.get("status") != "processing" or not image.get("assigned_worker_id"):
+        return None
+    return str(image["org_id"]), str(image["assigned_worker_id"])

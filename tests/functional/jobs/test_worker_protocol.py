@@ -234,17 +234,20 @@ def test_after_the_lease_ends_the_holder_gets_409_and_nothing_changes(api, clock
     assert _snapshot(api, job_id) == before
 
 
-def test_a_late_complete_after_another_worker_took_the_job_is_refused(api, clock):
+def test_a_late_complete_after_another_worker_took_the_job_is_refused(api, clock, monkeypatch):
+    from tests.functional import timers_harness
+
+    timers = timers_harness.install(monkeypatch, clock)
     job_id = create_job(api, max_retries=3)
     old = claim_one(api, worker="w-old", lease=10)
-    clock.advance(11)
-    assert claim(api, worker="w-new") == []  # the expired lease is recovered into a retry backoff
+    timers.run_for(10.5)  # the lease check recovers the expired lease into a retry backoff
+    assert claim(api, worker="w-new") == []
     recovered = get_job(api, job_id)
     assert recovered["status"] == "pending"
     assert recovered["retry_count"] == 1
     assert recovered["last_error"]
     assert_error(_complete(api, job_id, "w-old", old["lease_id"]), 409, "LEASE_EXPIRED")
-    clock.advance(2)
+    timers.run_for(2)  # the backoff's timer makes it claimable again
     new = claim_one(api, worker="w-new")
     assert new["id"] == job_id and new["lease_id"] != old["lease_id"]
     assert_error(_complete(api, job_id, "w-old", old["lease_id"]), 404, "NOT_FOUND")
