@@ -1,6 +1,7 @@
 """Deleting many jobs at once: every job of a queue (DELETE /queues/{name}?delete_jobs=true) or of
-an organization (organization deletion). Each job goes with its idempotency-key item, its payload item and
-its S3 payload/result objects. The stream's REMOVE records bring the queue counters down by themselves.
+an organization (organization deletion). Each job goes with its idempotency-key item, its payload
+item and its S3 payload/result objects. The stream's REMOVE records bring the queue counters down
+by themselves.
 
 A job being claimed while its queue is deleted is deleted anyway: that is what the caller asked
 for, and the worker's later complete/fail answers 404.
@@ -81,7 +82,7 @@ def purge(
             doomed += [
                 ex.idempotency_key(org_id, j["idempotency_key"]) for j in jobs if j.get("idempotency_key")
             ]
-            doomed += [ex.payload_key(org_id, j["id"]) for j in jobs if j.get("pl")]
+            doomed += [ex.payload_key(org_id, j["id"], str(j["pl"])) for j in jobs if j.get("pl")]
             delete_keys(table, doomed)
             for job in jobs:
                 payloads.delete(job.get("payload_ref"), job.get("result_ref"))

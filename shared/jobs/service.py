@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.identity.credentials import AuthContext
-from shared.jobs import expressions as ex
 from shared.jobs import requests as m
 from shared.jobs.dependencies import Dependencies
 from shared.jobs.model import (
@@ -372,7 +371,7 @@ class JobService:
         for job_id, raw in self.store.iter_index_ids(schema.DEAD_LETTER_INDEX, ctx.org_id, oldest_first=True):
             if queue and raw.get("queue_name", {}).get("S") != queue:
                 continue
-            created_ms = ex.created_ms_of(job_id) or 0  # the index sorts on the id: creation time
+            created_ms = int(raw[schema.DEAD_LETTER_INDEX.sort_key.name]["N"])  # the index sorts on it
             if older_than_ms is not None and created_ms >= older_than_ms:
                 return  # oldest first: nothing later is older
             yield job_id

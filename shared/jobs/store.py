@@ -7,6 +7,7 @@ All keys and expressions come from shared/jobs/expressions/.
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,7 +97,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
             item["timer_sk"] = table_keys.timer_sk(min(due_times), job_id)
         return item, payload_ref
 
-    def packed(self, item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def packed(self, item: dict[str, Any], attempt: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The job item in DynamoDB's JSON form with its inline payload packed, and the payload's
         own item when it is too large to ride along (see store_base.INLINE_PAYLOAD_BYTES)."""
         text = item.get("payload")
@@ -106,8 +107,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
         packed = pack_payload(text)
         if packed_size(packed) <= INLINE_PAYLOAD_BYTES:
             return {**raw, **packed}, None
-        raw[SPLIT_MARKER] = {"N": "1"}
-        return raw, {**ex.payload_key(item["org_id"], item["id"]), **packed}
+        raw[SPLIT_MARKER] = {"S": attempt}
+        return raw, {**ex.payload_key(item["org_id"], item["id"], attempt), **packed}
 
     def create(self, job: NewJob) -> tuple[str, bool]:
         """Write a new job; with an idempotency key, return the existing job instead of a second one."""
@@ -117,8 +118,9 @@ class JobStore(WorkerProtocol, TimerTransitions):
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
             if existing:
                 return existing, False
+        attempt = os.urandom(4).hex()
         item, payload_ref = self.new_item(job, job_id, now_ms)
-        raw_item, payload_item = self.packed(item)
+        raw_item, payload_item = self.packed(item, attempt)
         if payload_item is not None:
             # Written first, and outside any transaction (which would bill it twice): a job is never
             # visible without its payload. A create that fails after it leaves a payload item keyed
@@ -132,6 +134,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
         if not job.idempotency_key and not links:
             self._call("put_item", **ex.put_new_job(self.table, raw_item))
             return job_id, True
+        # A keyed create stays a transaction with a claim item, not a put of a key-derived id: after
+        # a purge frees the key, the next job must get a new id (webhook receivers dedupe on it).
         claim = (
             [{"Put": ex.put_idempotency_claim(self.table, job.org_id, job.idempotency_key, job_id, now_ms)}]
             if job.idempotency_key
@@ -148,7 +152,9 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 raise
             self.payloads.delete(payload_ref)
             if payload_item is not None:
-                self._call("delete_item", TableName=self.table, Key=ex.payload_key(job.org_id, job_id))
+                self._call(
+                    "delete_item", TableName=self.table, Key=ex.payload_key(job.org_id, job_id, attempt)
+                )
             if not job.idempotency_key:  # only a parent link can have failed: the parent is gone
                 raise BadRequest("parent_job_id not found") from error
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
@@ -168,7 +174,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
             else:
                 job_id = ex.new_job_id(now_ms)
                 item, _ = self.new_item(job, job_id, now_ms)
-                raw_item, payload_item = self.packed(item)
+                raw_item, payload_item = self.packed(item, "0")  # a fresh id: no racing duplicate
                 if payload_item is not None:
                     split.append(payload_item)
                 plain.append((index, job_id, raw_item))
@@ -240,10 +246,10 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def iter_job_ids(self, org_id: str, queue: str | None = None, page_size: int = 25) -> Iterator[str]:
         """The organization's job ids (of one queue, with `queue`), newest first, lazily: the
-        listing's shards merged on the id, which sorts by creation time. Each shard is read a page
-        at a time, only as far as the merge needs."""
+        listing's shards merged on created_at. Each shard is read a page at a time, only as far as
+        the merge needs."""
 
-        def shard_ids(shard: int) -> Iterator[str]:
+        def shard_ids(shard: int) -> Iterator[tuple[int, str]]:
             start_key = None
             while True:
                 response = self._call(
@@ -253,12 +259,14 @@ class JobStore(WorkerProtocol, TimerTransitions):
                     ),
                 )
                 for raw in response.get("Items", []):
-                    yield raw["id"]["S"]
+                    yield int(raw["created_at"]["N"]), raw["pk"]["S"]
                 start_key = response.get("LastEvaluatedKey")
                 if not start_key:
                     return
 
-        yield from heapq.merge(*(shard_ids(shard) for shard in range(self.list_shards)), reverse=True)
+        merged = heapq.merge(*(shard_ids(shard) for shard in range(self.list_shards)), reverse=True)
+        for _, pk in merged:
+            yield ex.job_id_from_pk(pk)
 
     # --- management ----------------------------------------------------------------------
 
@@ -344,6 +352,10 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 "delete_item", TableName=self.table, Key=ex.idempotency_key(org_id, item["idempotency_key"])
             )
         if item.get(SPLIT_MARKER):
-            self._call("delete_item", TableName=self.table, Key=ex.payload_key(org_id, job_id))
+            self._call(
+                "delete_item",
+                TableName=self.table,
+                Key=ex.payload_key(org_id, job_id, str(item[SPLIT_MARKER])),
+            )
         self.payloads.delete(item.get("payload_ref"), item.get("result_ref"))
         return True

@@ -185,24 +185,29 @@ class StoreBase:
         if with_payload:
             if item.get(SPLIT_MARKER):
                 found = split if split is not None and item["id"] in split else None
-                text = (found or self._split_payloads(item["org_id"], [item["id"]])).get(item["id"])
+                own = [(item["id"], str(item[SPLIT_MARKER]))]
+                text = (found or self._split_payloads(item["org_id"], own)).get(item["id"])
                 payload = self.payloads.load(text, None)
             else:
                 payload = self.payloads.load(unpack_payload(item), item.get("payload_ref"))
             result = self.payloads.load(item.get("result"), item.get("result_ref"))
         return record_from_item(item, payload, result)
 
-    def _split_payloads(self, org_id: str, job_ids: list[str]) -> dict[str, str | None]:
-        """Payload texts of jobs whose payload is an item of its own: one consistent batch read."""
-        found: dict[str, str | None] = dict.fromkeys(job_ids)
-        unique = list(found)
+    def _split_payloads(self, org_id: str, jobs: list[tuple[str, str]]) -> dict[str, str | None]:
+        """Payload texts of jobs whose payload is an item of its own, by job id, from (job id, the
+        job item's `pl`) pairs: one consistent batch read."""
+        found: dict[str, str | None] = {job_id: None for job_id, _ in jobs}
+        unique = list(dict.fromkeys(jobs))
         for start in range(0, len(unique), 100):
-            keys = [ex.payload_key(org_id, job_id) for job_id in unique[start : start + 100]]
+            keys = [
+                ex.payload_key(org_id, job_id, attempt) for job_id, attempt in unique[start : start + 100]
+            ]
             request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
             while request:
                 response = self._call("batch_get_item", RequestItems=request)
                 for raw in response.get("Responses", {}).get(self.table, []):
-                    found[raw["pk"]["S"].rsplit("#", 1)[1]] = unpack_payload(dynamo_codec.decode_item(raw))
+                    job_id = raw["pk"]["S"].split("#")[2]  # JOBP#{org}#{job}#{attempt}
+                    found[job_id] = unpack_payload(dynamo_codec.decode_item(raw))
                 request = response.get("UnprocessedKeys") or {}
         return found
 

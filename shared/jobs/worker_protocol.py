@@ -107,7 +107,9 @@ class WorkerProtocol(StoreBase):
                 continue
             claimed_items.append(dynamo_codec.decode_item(response["Attributes"]))
         # Payloads in items of their own: one batch read for the whole claim.
-        split_ids = [item["id"] for item in claimed_items if item.get(SPLIT_MARKER)]
+        split_ids = [
+            (item["id"], str(item[SPLIT_MARKER])) for item in claimed_items if item.get(SPLIT_MARKER)
+        ]
         split = self._split_payloads(org_id, split_ids) if split_ids else {}
         claimed = [self._record(item, split=split) for item in claimed_items]
         with self._spread_lock:

@@ -97,12 +97,12 @@ BY_ORG_INDEX = GlobalIndex(
 JOB_LIST_INDEX = GlobalIndex(
     # Every job of an organization, newest first: partition {org}#{shard} (shard from the job id,
     # so one organization's creates spread over settings().list_shards partitions), sorted by the
-    # job id, which starts with its creation time (shared/jobs/expressions/keys.new_job_id). Its
-    # keys never change, so a job costs it one write, at create. queue_name is projected (it never
-    # changes either) so a list of one queue filters in the index, without reading other jobs.
+    # job's created_at, which the item carries anyway. Its keys never change, so a job costs it
+    # one write, at create. queue_name is projected (it never changes either) so a list of one
+    # queue filters in the index, without reading other jobs.
     name="jobs",
     partition_key=KeyAttribute("jl_pk"),
-    sort_key=KeyAttribute("id"),
+    sort_key=KeyAttribute("created_at", "N"),
     projection="INCLUDE",
     non_key_attributes=("queue_name",),
 )
@@ -110,7 +110,7 @@ DEAD_LETTER_INDEX = GlobalIndex(
     # Dead-lettered jobs of an organization (sparse); queue_name projected for the queue filter.
     name="dead_letter",
     partition_key=KeyAttribute("dlq_pk"),
-    sort_key=KeyAttribute("id"),  # job ids sort by creation time
+    sort_key=KeyAttribute("created_at", "N"),
     projection="INCLUDE",
     non_key_attributes=("queue_name",),
 )

@@ -40,31 +40,22 @@ def worker_key(org_id: str, worker_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"WORKER#{org_id}#{worker_id}"}, "sk": {"S": "WORKER"}}
 
 
-def payload_key(org_id: str, job_id: str) -> dict[str, Any]:
+def payload_key(org_id: str, job_id: str, attempt: str) -> dict[str, Any]:
     # A payload too large to ride in the job item, written once at create (shared/jobs/store_base.py).
-    return {"pk": {"S": f"JOBP#{org_id}#{job_id}"}, "sk": {"S": "P"}}
+    # `attempt` is the create's own nonce (the job item's `pl`), so a payload item is never
+    # overwritten, whichever create attempt wrote it.
+    return {"pk": {"S": f"JOBP#{org_id}#{job_id}#{attempt}"}, "sk": {"S": "P"}}
 
 
 def new_job_id(now_ms: int) -> str:
     """A UUID (version 7 layout) whose first 48 bits are the creation time in milliseconds, the
-    rest random: ids sort by creation time, so the listing indexes sort on the id itself and the
-    job item needs no separate creation-ordered sort key (docs/architecture.md)."""
+    rest random: ids sort by creation time (the listing indexes sort on created_at, which the item
+    carries anyway; a time-ordered id keeps the ids a user sees in the same order)."""
     value = (now_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-def created_ms_of(job_id: str) -> int | None:
-    """The creation time a new_job_id carries (None for any other id)."""
-    text = job_id.replace("-", "")
-    if len(text) != 32 or text[12] != "7":
-        return None
-    try:
-        return int(text[:12], 16)
-    except ValueError:
-        return None
 
 
 # --- index key values ----------------------------------------------------------------------

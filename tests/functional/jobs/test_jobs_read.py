@@ -252,12 +252,15 @@ def test_stats_of_one_organization_do_not_include_another(api, other_api, drain_
 # --- GET /jobs/{id}/history -----------------------------------------------------------------
 
 
-def test_history_records_each_transition_in_order(api, clock):
+def test_history_records_each_transition_in_order(api, clock, monkeypatch):
+    from tests.functional import timers_harness
+
+    timers = timers_harness.install(monkeypatch, clock)  # the backoff's timer makes the retry claimable
     job_id = create_job(api, max_retries=1)
     clock.advance(1)
     first = claim_one(api, worker="w-a")
     api.post(f"{JOBS}/{job_id}/fail", {"worker_id": "w-a", "lease_id": first["lease_id"], "error": "flaky"})
-    clock.advance(5)
+    timers.run_for(5)
     second = claim_one(api, worker="w-b")
     api.post(f"{JOBS}/{job_id}/complete", {"worker_id": "w-b", "lease_id": second["lease_id"], "result": 1})
     response = api.get(f"{JOBS}/{job_id}/history")
