@@ -1,0 +1,221 @@
+"""The compact job item (docs/architecture.md, "The job item"): creation-ordered ids, packed payloads,
+history read off the item's fields, lease checks armed from the stream, the workers' held-job sets."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from typing import Any
+
+import pytest
+
+from shared.jobs import expressions as ex
+from shared.jobs import timers as job_timers
+from shared.jobs.model import JobRecord, history_events
+from shared.jobs.store_base import INLINE_PAYLOAD_BYTES, pack_payload, packed_size, unpack_payload
+from shared.jobs.workers.registry import lease_changes
+from shared.plumbing import dynamo_codec
+from shared.plumbing.timer_queue import LeaseCheck, decode
+
+T0 = 1_800_000_000_000
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+
+def test_job_ids_are_uuids_that_sort_by_creation_time() -> None:
+    ids = [ex.new_job_id(T0 + step) for step in (0, 1, 2, 1_000, 86_400_000)]
+    assert ids == sorted(ids)
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert ex.new_job_id(T0) != ex.new_job_id(T0)  # 74 random bits within one millisecond
+
+
+@pytest.mark.parametrize("shards", [1, 8, 64])
+def test_one_millisecond_of_ids_spreads_over_every_listing_shard(shards: int) -> None:
+    counts = [0] * shards
+    for _ in range(shards * 50):
+        counts[ex.job_list_shard(ex.new_job_id(T0), shards)] += 1
+    assert min(counts) > 0
+
+
+# --- payloads ----------------------------------------------------------------------------------
+
+
+def _realistic(n: int) -> str:
+    rng = random.Random(n)
+    words = [
+        "invoice",
+        "order",
+        "refund",
+        "shipment",
+        "customer",
+        "pending",
+        "approved",
+        "delayed",
+        "express",
+    ]
+    document = {
+        "order_id": f"ord_{rng.getrandbits(40):010x}",
+        "email": f"user{rng.randrange(10**6)}@example.com",
+        "amount": round(rng.uniform(1, 5000), 2),
+        "items": [
+            {"sku": f"SKU-{rng.randrange(10**6):06d}", "note": " ".join(rng.choices(words, k=4))}
+            for _ in range(8)
+        ],
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("text", "stored_as"),
+    [
+        ('{"a":1}', "payload"),  # nothing to gain: kept as text
+        (_realistic(1), "pz"),  # ~650 bytes of varied JSON: compressed
+        (json.dumps({"blob": "x" * 5000}), "pz"),
+        (json.dumps({"r": random.Random(3).randbytes(600).hex()}), "pz"),  # hex: compressible
+    ],
+)
+def test_a_payload_is_packed_only_when_that_saves_a_tenth(text: str, stored_as: str) -> None:
+    packed = pack_payload(text)
+    assert list(packed) == [stored_as]
+    assert unpack_payload(dynamo_codec.decode_item(packed)) == text
+
+
+def test_realistic_json_of_1_kb_fits_the_job_item() -> None:
+    for n in range(20):
+        text = _realistic(n)
+        assert packed_size(pack_payload(text)) <= INLINE_PAYLOAD_BYTES, len(text)
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def _record(status: str, **fields: Any) -> JobRecord:
+    base: dict[str, Any] = {
+        "id": "j",
+        "org_id": "o",
+        "queue_name": "q",
+        "status": status,
+        "priority": 0,
+        "payload": None,
+        "retry_count": 0,
+        "max_retries": 3,
+        "timeout_seconds": 60,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return JobRecord(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("record", "kinds"),
+    [
+        (_record("pending"), ["created"]),
+        (
+            _record("processing", started_at=T0 + 5, assigned_worker_id="w", lease_id="l"),
+            ["created", "processing"],
+        ),
+        (
+            _record("completed", started_at=T0 + 5, completed_at=T0 + 9, assigned_worker_id="w"),
+            ["created", "processing", "completed"],
+        ),
+        (
+            # a failed attempt wrote itself down; the current one is read off the fields
+            _record(
+                "completed",
+                started_at=T0 + 50,
+                completed_at=T0 + 60,
+                assigned_worker_id="w2",
+                events=[
+                    {"t": T0 + 5, "e": "processing", "w": "w1"},
+                    {"t": T0 + 9, "e": "retry_scheduled", "w": "w1"},
+                ],
+            ),
+            ["created", "processing", "retry_scheduled", "processing", "completed"],
+        ),
+        (
+            # a started_at left from an earlier attempt says nothing about a pending job
+            _record("pending", started_at=T0 + 5, events=[{"t": T0 + 9, "e": "retry_scheduled"}]),
+            ["created", "retry_scheduled"],
+        ),
+    ],
+)
+def test_history_is_read_off_the_item(record: JobRecord, kinds: list[str]) -> None:
+    events = history_events(record)
+    assert [e["e"] for e in events] == kinds
+    assert [e["t"] for e in events] == sorted(e["t"] for e in events)
+
+
+# --- lease checks ------------------------------------------------------------------------------
+
+
+def _job(status: str, **fields: Any) -> dict[str, Any]:
+    item = {"pk": "JOB#o#j1", "sk": "JOB", "id": "j1", "org_id": "o", "queue_name": "q", "status": status}
+    return dynamo_codec.encode_item({**item, **fields})
+
+
+def _change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    change: dict[str, Any] = {}
+    if old is not None:
+        change["OldImage"] = old
+    if new is not None:
+        change["NewImage"] = new
+    return {"dynamodb": change}
+
+
+CLAIMED = _job("processing", lease_id="a", lease_expires_at=T0 + 30_000, assigned_worker_id="w")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "armed"),
+    [
+        (_job("pending"), CLAIMED, [("j1", "a", T0 + 30_000)]),  # a claim
+        (CLAIMED, _job("processing", lease_id="a", lease_expires_at=T0 + 60_000), [("j1", "a", T0 + 60_000)]),
+        (CLAIMED, CLAIMED, []),  # a write that left the lease alone (e.g. mark_invoked)
+        (CLAIMED, _job("completed", lease_id="a"), []),
+        (None, _job("pending"), []),
+    ],
+)
+def test_a_lease_check_is_armed_for_every_new_lease_end(
+    old: dict[str, Any] | None, new: dict[str, Any], armed: list[tuple[str, str, int]]
+) -> None:
+    messages = [m for m in job_timers.timers_to_arm([_change(old, new)], T0) if isinstance(m, LeaseCheck)]
+    assert [lease for m in messages for lease in m.leases] == armed
+    for message in messages:
+        assert decode(message.to_json()) == message
+        assert message.due_ms == max(end for _, _, end in message.leases)
+
+
+def test_a_claim_batch_arms_one_lease_check_per_second_of_lease_ends() -> None:
+    leases = [(f"j{n}", "l", T0 + 30_000 + n * 10) for n in range(150)]  # over 1.5 s
+    checks = job_timers.lease_checks("o", "q", leases)
+    assert sorted(lease for c in checks for lease in c.leases) == sorted(leases)
+    assert len(checks) == 2
+
+
+# --- each worker's held jobs -------------------------------------------------------------------
+
+
+def test_a_workers_held_jobs_follow_its_claims_and_settlements() -> None:
+    def job(job_id: str, status: str, worker: str | None) -> dict[str, Any]:
+        return dynamo_codec.encode_item(
+            {
+                "pk": f"JOB#o#{job_id}",
+                "id": job_id,
+                "org_id": "o",
+                "status": status,
+                "assigned_worker_id": worker,
+            }
+        )
+
+    records = [
+        _change(job("a", "pending", None), job("a", "processing", "w1")),  # w1 takes a
+        _change(job("b", "pending", None), job("b", "processing", "w1")),  # and b
+        _change(job("b", "processing", "w1"), job("b", "completed", "w1")),  # settles b
+        _change(job("c", "processing", "w2"), job("c", "pending", "w2")),  # w2 loses c
+        _change(job("c", "pending", "w2"), job("c", "processing", "w1")),  # w1 takes c
+    ]
+    assert lease_changes(records) == {("o", "w1"): ({"a", "c"}, {"b"}), ("o", "w2"): (set(), {"c"})}
