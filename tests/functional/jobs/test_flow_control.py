@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.conftest import ApiClient
 from tests.functional.jobs_api import JOBS, V1, create_job
 
@@ -131,22 +133,33 @@ def test_rate_limit_5_starts_at_most_5_per_second_plus_the_burst_in_any_window(m
 
 
 def _processing(store: Any, queue: str) -> int:
-    return sum(1 for _ in store.processing_job_ids(ORG, queue))
+    ids = list(store.iter_job_ids(ORG, queue))
+    return sum(1 for job in store.get_many(ORG, ids) if job.status == "processing")
 
 
-def test_max_concurrency_3_never_has_more_than_3_processing(moto_server: str) -> None:
+def test_max_concurrency_3_never_has_more_than_3_processing(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Claimers complete, fail, or die (their lease expires; some are released as offline workers);
     the stream releases slots as on AWS. After every claim, at most 3 jobs are processing."""
+    from functions.dispatcher import handler as dispatcher
     from functions.dispatcher.handler import handle_stream
     from local_stack.stream_poller import StreamPoller
     from shared.jobs import requests as m
+    from shared.jobs import timers as job_timers
     from shared.jobs.store import JobStore
+    from shared.jobs.workers.registry import WorkerRegistry
     from shared.plumbing.config import settings
+    from shared.plumbing.timer_queue import InMemorySender, TimerQueue, decode
 
     clock = SharedClock()
     _configure("capped", max_concurrency=3)
     job_ids = _fill("capped", 24, clock, max_retries=1)
     checker = JobStore(clock=clock)
+    # The dispatch queue on the test's clock: lease checks and backoff wakes fire as the clock moves.
+    sender = InMemorySender(clock)
+    timer_queue = TimerQueue(sender, clock)
+    monkeypatch.setattr(dispatcher, "timer_queue", lambda: timer_queue)
     done = threading.Event()
     observed: list[int] = []
     lock = threading.Lock()
@@ -158,9 +171,11 @@ def test_max_concurrency_3_never_has_more_than_3_processing(moto_server: str) ->
         while not done.is_set():
             with lock:
                 dead, dead_workers[:] = list(dead_workers), []
+            poller.poll_once()  # first: the stream keeps each worker's held jobs
             for worker in dead:  # the stale-worker sweep, as the scheduler runs it
                 released.append(checker.release_from_offline_worker(ORG, "capped", worker))
-            poller.poll_once()
+            for body in sender.receive():  # the dispatcher's timer messages
+                timer_queue.arm(job_timers.fire(checker, decode(body), lambda _seconds: None))
             clock.advance_ms(5_000)  # a 30 s lease ends after 6 rounds
 
     def settled() -> bool:
@@ -168,10 +183,13 @@ def test_max_concurrency_3_never_has_more_than_3_processing(moto_server: str) ->
 
     def claimer(n: int) -> None:
         service = _service(clock, f"capped-{n}")
+        registry = WorkerRegistry(settings().table_name, clock)
         rng = random.Random(n)
         empty = 0
         for _ in range(400):
             worker = f"w{n}-{rng.randrange(1_000_000)}"
+            # Registered, as SDK workers are: the stale-worker sweep only knows registered workers.
+            registry.register(ORG, queue_name="capped", hostname="test", worker_id=worker)
             jobs = _claim(service, "capped", worker, 1 + n % 2)
             count = _processing(checker, "capped")
             with lock:

@@ -51,7 +51,7 @@ def metrics(capsys: pytest.CaptureFixture[str], drain_stream: Any) -> Any:
     return read
 
 
-def test_a_jobs_life_counts_each_step_once(api, clock, metrics):
+def test_a_jobs_life_counts_each_step_once(api, clock, metrics, org):
     job_id = create_job(api, "life", max_retries=2)
     assert job_counts(metrics()) == {**dict.fromkeys(obs.JOB_METRICS, 0), obs.JOBS_CREATED: 1}
 
@@ -70,7 +70,10 @@ def test_a_jobs_life_counts_each_step_once(api, clock, metrics):
         obs.JOBS_RETRIED: 1,
     }
 
-    clock.advance(3600)  # past any backoff: the next claim promotes it
+    from shared.jobs.store import JobStore
+
+    clock.advance(3600)  # past any backoff: its timer (here the sweep's look at the index) promotes it
+    JobStore(clock=clock).promote_due(org.id, "life")
     again = claim_one(api, "life")
     assert again["id"] == job_id
     done = api.post(f"{JOBS}/{job_id}/complete", {"worker_id": "worker-1", "lease_id": again["lease_id"]})
@@ -93,15 +96,20 @@ def test_a_dead_letter_counts_created_claimed_failed_and_dead_lettered(api, cloc
     }
 
 
-def test_an_expired_lease_counts_as_such_not_as_a_worker_failure(api, clock, metrics):
-    from functions.dispatcher import handler as dispatcher
+def test_an_expired_lease_counts_as_such_not_as_a_worker_failure(api, clock, metrics, org):
+    from shared.jobs.store import JobStore
+    from datetime import datetime
 
-    create_job(api, "lease", max_retries=0)
+    from shared.plumbing.clock import from_datetime
+
+    job_id = create_job(api, "lease", max_retries=0)
     clock.advance(0.01)
-    claim(api, "lease", lease=5)
+    [leased] = claim(api, "lease", lease=5)
     metrics()
     clock.advance(10)
-    dispatcher.handler({"sweep": True})  # recovers the lease (and flushes its own metrics)
+    # What the lease check armed by the claim does when it comes due (shared/jobs/timers.py).
+    lease_end = from_datetime(datetime.fromisoformat(leased["lease_expires_at"].replace("Z", "+00:00")))
+    JobStore(clock=clock).recover_lease(org.id, "lease", job_id, leased["lease_id"], lease_end)
     counts = job_counts(metrics())
     assert counts[obs.LEASES_EXPIRED] == 1
     assert counts[obs.JOBS_DEAD_LETTERED] == 1

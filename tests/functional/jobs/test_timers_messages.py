@@ -9,7 +9,7 @@ import pytest
 from shared.jobs.timers import changed_timer, queues_to_pump, timers_to_arm
 from shared.plumbing import dynamo_codec
 from shared.plumbing.table_keys import timer_sk
-from shared.plumbing.timer_queue import FarTimer, Wake, decode, delay_seconds, wakes
+from shared.plumbing.timer_queue import FarTimer, LeaseCheck, Wake, decode, delay_seconds, wakes
 
 NOW = 1_767_225_600_000
 
@@ -121,16 +121,17 @@ def test_a_stream_batch_arms_wakes_per_queue_and_window_and_far_timers_per_job()
     records = [
         _record(None, _job("scheduled", T1)),
         _record(None, {**_job("scheduled", T1 + 150), **other, "timer_sk": timer_sk(T1 + 150, "k")}),
-        # A claim batch: leases ending within the same second share one wake.
-        _record(_job("pending", None), _job("processing", T2 + 5, "L")),
-        _record(_job("pending", None), {**_job("processing", T2 + 700, "M"), **other}),
+        # A claim batch: leases ending within the same second share one lease check (a running job
+        # has no timers-index entry: the check names each job with its lease).
+        _record(_job("pending", None), _job("processing", None, "L", lease_expires_at=T2 + 5)),
+        _record(_job("pending", None), {**_job("processing", None, "M", lease_expires_at=T2 + 700), **other}),
         _record(None, {**_job("scheduled", far), **other, "timer_sk": timer_sk(far, "k")}),
         _record(None, {"pk": "WORKER#w", "timer_pk": "LIVE_WORKERS", "timer_sk": "w"}),  # not a job
     ]
     assert timers_to_arm(records, NOW) == [
         Wake("o", "q", T1, (timer_sk(T1, "j"),)),  # delays name their jobs
         Wake("o", "q", T1 + 150, (timer_sk(T1 + 150, "k"),)),
-        Wake("o", "q", T2 + 700),  # lease ends are found in the index
+        LeaseCheck("o", "q", T2 + 700, (("j", "L", T2 + 5), ("k", "M", T2 + 700))),
         FarTimer("o", "q", "k", timer_sk(far, "k")),
     ]
 

@@ -326,7 +326,10 @@ def test_heartbeat_validation(api, body, status):
 # --- fail, retries and the dead-letter queue ------------------------------------------------
 
 
-def test_fail_with_retries_left_goes_back_to_pending_after_a_backoff(api, clock):
+def test_fail_with_retries_left_goes_back_to_pending_after_a_backoff(api, clock, monkeypatch):
+    from tests.functional import timers_harness
+
+    timers = timers_harness.install(monkeypatch, clock)  # the backoff's timer promotes it
     job_id = create_job(api, max_retries=3)
     leased = claim_one(api)
     failed_at = clock.now_ms()
@@ -340,16 +343,20 @@ def test_fail_with_retries_left_goes_back_to_pending_after_a_backoff(api, clock)
     assert job["lease_id"] is None
     due = _ms(job["scheduled_at"])
     assert failed_at + 1_000 <= due < failed_at + 1_500  # 1 s for the first retry, plus < 500 ms jitter
-    clock.advance((due - failed_at - 1) / 1000)
+    timers.run_until(due - 800)  # before its wake (which arrives at most 0.75 s early, held until due)
     assert claim(api) == []
-    clock.advance(0.001)
+    timers.run_until(due)
+    assert clock.now_ms() >= due
     again = claim_one(api)
     assert again["id"] == job_id
     assert again["retry_count"] == 1
     assert again["lease_id"] != leased["lease_id"]
 
 
-def test_backoff_doubles_with_each_retry(api, clock):
+def test_backoff_doubles_with_each_retry(api, clock, monkeypatch):
+    from tests.functional import timers_harness
+
+    timers = timers_harness.install(monkeypatch, clock)
     job_id = create_job(api, max_retries=5)
     waits = []
     for _ in range(4):
@@ -358,18 +365,21 @@ def test_backoff_doubles_with_each_retry(api, clock):
         _fail(api, job_id, lease_id=leased["lease_id"])
         due = _ms(get_job(api, job_id)["scheduled_at"])
         waits.append(due - failed_at)
-        clock.advance((due - failed_at) / 1000)
+        timers.run_until(due)
     for n, wait in enumerate(waits):
         assert 1000 * 2**n <= wait < 1000 * 2**n + 500, waits
 
 
-def test_fail_when_retries_are_used_up_dead_letters(api, clock):
+def test_fail_when_retries_are_used_up_dead_letters(api, clock, monkeypatch):
+    from tests.functional import timers_harness
+
+    timers = timers_harness.install(monkeypatch, clock)
     job_id = create_job(api, max_retries=2)
     for attempt in range(3):
         leased = claim_one(api)
         assert leased["retry_count"] == attempt
         assert _fail(api, job_id, lease_id=leased["lease_id"], error=f"attempt {attempt}").status == 200
-        clock.advance(10)
+        timers.run_for(10)
     job = get_job(api, job_id)
     assert job["status"] == "deadletter"
     assert job["retry_count"] == 2
