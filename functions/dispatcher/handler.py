@@ -165,12 +165,12 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("sweep"):
         from functions.dispatcher import sweep
 
-        return sweep.run(store(), lambda_workers())
+        return sweep.run(store(), lambda_workers(), SqsSender(settings().dispatch_queue_url))
     records = event.get("Records") or []
     if records and all(r.get("eventSource") == "aws:sqs" for r in records):
         from functions.dispatcher import timer_messages
 
-        return timer_messages.handle(event, context, store(), timer_queue())
+        return timer_messages.handle(event, context, store(), timer_queue(), lambda_workers=lambda_workers())
     stream_records = [r for r in records if r.get("eventSource") == "aws:dynamodb"]
     if stream_records:
         # A stream batch is handled as a whole: its first record's event id names it in the logs.

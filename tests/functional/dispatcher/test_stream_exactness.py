@@ -285,3 +285,39 @@ def test_stats_and_queues_agree_with_a_full_scan_after_a_random_workload_with_re
         assert stats[status] == sum(c.get(status, 0) for c in scanned.values()), status
     listed = {q["queue_name"] for q in api.get("/api/v1/queues").json}
     assert listed == set(queues)
+
+
+def test_what_exactness_costs_per_record(api: Any, org: Any) -> None:
+    """A 100-record batch of one queue (creates, claims, completions within a minute): the write
+    units of its transaction(s), all items under 1 KB, each billed twice in a transaction."""
+    recorder = Recorder()
+    ids = [h.create(api, queue_name="cost") for _ in range(34)]
+    for job in h.claim(api, "cost", limit=33):
+        api.post(f"{JOBS}/{job['id']}/complete", {"worker_id": "worker-1"})
+    records = recorder.new_records()[:100]
+    assert len(records) == 100 and len(ids) == 34
+    items: list[int] = []
+    reads: list[int] = []
+    db = aws_clients.client("dynamodb")
+
+    def count(params: Any, **kwargs: Any) -> None:
+        if "TransactItems" in params:
+            items.append(len(params["TransactItems"]))
+        elif "RequestItems" in params:
+            reads.append(sum(len(r["Keys"]) for r in params["RequestItems"].values()))
+
+    db.meta.events.register("before-parameter-build.dynamodb.*", count)
+    try:
+        _ok(dispatcher.handle_stream(records))
+        _ok(dispatcher.handle_stream(records))  # a replay: reads the marks, writes nothing
+    finally:
+        db.meta.events.unregister("before-parameter-build.dynamodb.*", count)
+    write_units = 2 * sum(items)
+    marks = 1 + len(dispatcher.stream_apply.bisect_points(records))  # mark + hint(s), one queue
+    print(
+        f"\nexactness cost: {items} items, {write_units} WRU per 100 records, "
+        f"{2 * marks} WRU of marks; reads {reads}"
+    )
+    assert len(items) == 1  # one transaction for the batch (one queue), none for the replay
+    assert write_units / len(records) <= 0.2
+    assert 2 * marks / len(records) <= 0.04
