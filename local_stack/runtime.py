@@ -153,6 +153,7 @@ class LocalStack:
                 filters=reader.filters,
                 retry_attempts=reader.retry_attempts,
                 failure_queue=schema.STREAM_FAILURE_QUEUE.local_name,
+                retry_backoff_seconds=0.5,  # 0.5, 1, 2, 4, 8 s: ~15 s before the failure queue
             ),
             StreamPoller(settings().table_name, _never_failing(live_updates), shard_refresh_seconds=5.0),
         ]

@@ -60,12 +60,17 @@ class StreamPoller:
         filters: Iterable[dict[str, Any]] = (),
         retry_attempts: int = 5,
         failure_queue: str | None = None,
+        retry_backoff_seconds: float = 0.0,
     ) -> None:
         self.table_name = table_name
         self.deliver = deliver
         self.filters = tuple(filters)
         self.retry_attempts = retry_attempts
         self.failure_queue = failure_queue  # a queue name; its URL is looked up on first use
+        # A failed record is retried after this, doubled each time (Lambda backs off too): a
+        # dependency down for a few seconds does not use up the retries in a few milliseconds.
+        self.retry_backoff_seconds = retry_backoff_seconds
+        self._not_before: dict[str, float] = {}  # shard id → monotonic time of its next retry
         # Listing the shards is two calls (describe the table, then its stream) and moto keeps one
         # shard per table: a reader that polls on every write lists them at most this often.
         self.shard_refresh_seconds = shard_refresh_seconds
@@ -115,6 +120,8 @@ class StreamPoller:
         streams = aws_clients.client("dynamodbstreams")
         read = 0
         for shard_id in list(self._iterators):
+            if time.monotonic() < self._not_before.get(shard_id, 0.0):
+                continue
             iterator = self._iterator_for(shard_id)
             if iterator is None:
                 continue
@@ -138,6 +145,8 @@ class StreamPoller:
                 self._positions[shard_id] = ("AFTER_SEQUENCE_NUMBER", sequence)
             else:
                 self._positions[shard_id] = ("AT_SEQUENCE_NUMBER", sequence)
+                backoff = self.retry_backoff_seconds * 2 ** (self._attempts[sequence] - 1)
+                self._not_before[shard_id] = time.monotonic() + backoff
             # Counted as read, so a draining loop polls again at once (Lambda retries at once too).
             read += records.index(record) + 1
         return read

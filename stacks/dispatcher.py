@@ -52,6 +52,12 @@ def stream_failure_queue(
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
     )
+    # Pinned to the schema's logical id, as stacks/data.py pins every queue: the local stack and the
+    # template name the same queue, and a refactor of the construct tree cannot replace it.
+    child = queue.node.default_child
+    if not isinstance(child, cdk.CfnResource):
+        raise TypeError("the stream failure queue has no CloudFormation resource to pin")
+    child.override_logical_id(definition.logical_id)
     acknowledge(
         queue,
         "AwsSolutions-SQS3",
