@@ -155,7 +155,12 @@ class LocalStack:
                 failure_queue=schema.STREAM_FAILURE_QUEUE.local_name,
                 retry_backoff_seconds=0.5,  # 0.5, 1, 2, 4, 8 s: ~15 s before the failure queue
             ),
-            StreamPoller(settings().table_name, _never_failing(live_updates), shard_refresh_seconds=5.0),
+            StreamPoller(
+                settings().table_name,
+                _never_failing(live_updates),
+                shard_refresh_seconds=5.0,
+                filters=schema.LIVE_STREAM.filters,
+            ),
         ]
         while not self._stop.is_set():
             delivered = 0

@@ -197,6 +197,20 @@ DISPATCHER_STREAM = StreamReaderDefinition(
     ),
 )
 
+LIVE_STREAM = StreamReaderDefinition(
+    # Live updates turn the same kinds of change into frames, plus the queue counters (QueueStats
+    # frames) and credential changes (API keys, login families) that close sockets. They write
+    # connections (LIVE#, LIVECONN#) and the server-sent-events log, which are left out; an API
+    # key's last-use touch still comes back (the key is needed for revocations).
+    name="live-updates",
+    batch_size=100,
+    retry_attempts=2,  # news only while fresh (stacks/live_updates.py also caps the record age)
+    filters=(
+        key_prefix_pattern(("JOB#", "WORKER#", "SCHEDULE#", "WORKFLOW#", "RFAM#", "APIKEY#")),
+        key_prefix_pattern(("ORG#",), ("QUEUE#", "QSTAT#")),
+    ),
+)
+
 # --- buckets -------------------------------------------------------------------------------
 
 PAYLOAD_BUCKET = BucketDefinition(

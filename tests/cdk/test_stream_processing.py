@@ -84,3 +84,28 @@ def test_the_failure_queue_agrees_with_the_local_stack(synthesized: Synthesized)
             "Attributes"
         ]
     assert int(local["MessageRetentionPeriod"]) == deployed["MessageRetentionPeriod"]
+
+
+LIVE_SAMPLES = {
+    ("JOB#o#j", "JOB"): True,
+    ("WORKER#o#w", "WORKER"): True,
+    ("WORKFLOW#o#w", "WORKFLOW"): True,
+    ("SCHEDULE#o#s", "RUN#000000000000001#r"): True,
+    ("ORG#o", "QUEUE#emails"): True,
+    ("ORG#o", "QSTAT#emails"): True,  # QueueStats frames
+    ("APIKEY#k", "APIKEY"): True,  # a revoked key closes its sockets
+    ("RFAM#f", "RFAM"): True,  # a revoked login closes its sockets
+    ("LIVE#o", "CONN#c"): False,  # the connections it writes
+    ("LIVECONN#c", "LIVECONN"): False,
+    ("ORG#o", "ACT#H#0000000000#emails"): False,
+    ("SMARK#o#emails", "0" * 40): False,
+}
+
+
+def test_the_live_updates_mapping_is_filtered_to_what_live_updates_handle(synthesized: Synthesized) -> None:
+    live, _ = synthesized.by_path("LiveUpdates/Function/Resource")
+    stream = mappings_of(synthesized, live)["JobsTable.StreamArn"]
+    patterns = [json.loads(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+    assert patterns == list(schema.LIVE_STREAM.filters)
+    for (pk, sk), wanted in LIVE_SAMPLES.items():
+        assert passes(patterns, _record(pk, sk)) is wanted, (pk, sk)

@@ -108,10 +108,17 @@ def query_activity(table: str, org_id: str, granularity: str, from_s: int, to_s:
 
 
 def query_queue_counters(table: str, org_id: str) -> dict[str, Any]:
+    # The registry items (QREG#) and the counter items (QSTAT#) in one range: "QREG#" sorts just
+    # before "QSTAT#", '~' after every character a queue name may hold, and nothing else of the
+    # organization's partition starts between them (queue configs are QUEUE#, activity ACT#).
     return {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": f"ORG#{org_id}"}, ":prefix": {"S": "QSTAT#"}},
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"ORG#{org_id}"},
+            ":low": {"S": "QREG#"},
+            ":high": {"S": "QSTAT#~"},
+        },
         "ConsistentRead": True,
     }
 
@@ -154,23 +161,29 @@ def add_to_queue_counters(
 
 # --- the queue registry ----------------------------------------------------------------------
 # A queue is registered by its first create (shared/jobs/queues/registry.py), not by the stream:
-# the counter item is written with its identity and its by_org registry key, no counts. Counts
-# come later from the stream, through add_to_queue_counters, which keeps the same keys.
+# a small item ORG#{org} / QREG#{queue} whose by_org key puts it in the QUEUES partition the sweep
+# pages through. It is not the counter item, so registering writes no QueueStats frame for live
+# updates and the stream's counter transactions never conflict with it. (The counter item keeps
+# its own if_not_exists registry key, for jobs written outside JobStore.create, e.g. a workflow's
+# jobs: the sweep and GET /queues list each queue once whichever item names it.)
+
+
+def queue_registry_key(org_id: str, queue: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"QREG#{queue}"}}
 
 
 def register_queue(table: str, org_id: str, queue: str, now_ms: int) -> dict[str, Any]:
-    # Two creates racing to register the same queue: both conditions pass or one fails, and either
-    # way the item ends registered once; a failed condition means "already registered", so a
-    # container that starts cold pays one (failed, billed) write and no stream record, and the
-    # counts the stream wrote are never touched.
+    # Two creates racing to register the same queue: one condition passes, the other fails, and
+    # either way the queue is registered once; a failed condition means "already registered", so a
+    # container that starts cold pays one (failed, billed) write and the item is never rewritten.
     return {
         "TableName": table,
-        "Key": queue_counter_key(org_id, queue),
+        "Key": queue_registry_key(org_id, queue),
         "UpdateExpression": (
             "SET org_id = :org, queue_name = :queue, org_pk = :all, created_sk = :queue_sk, "
             "registered_at = :now"
         ),
-        "ConditionExpression": "attribute_not_exists(org_pk)",
+        "ConditionExpression": "attribute_not_exists(pk)",
         "ExpressionAttributeValues": dynamo_codec.encode_values(
             {
                 ":org": org_id,

@@ -48,7 +48,8 @@ def deltas_from_records(records: Iterable[dict[str, Any]]) -> dict[QueueKey, dic
 
 
 def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
-    """queue name → {status: count} for every queue of the organization that ever had a job."""
+    """queue name → {status: count} for every queue of the organization that ever had a job (a queue
+    registered by its first create and not yet counted by the stream: all zeros)."""
     db = aws_clients.client("dynamodb")
     counts: dict[str, dict[str, int]] = {}
     args = ex.query_queue_counters(table, org_id)
@@ -56,6 +57,9 @@ def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
         response = db.query(**args)
         for raw in response.get("Items", []):
             item = dynamo_codec.decode_item(raw)
+            if str(item["sk"]).startswith("QREG#"):  # registered by its first create: listed from then on
+                counts.setdefault(item["queue_name"], dict.fromkeys(ALL_STATUSES, 0))
+                continue
             counts[item["queue_name"]] = {status: int(item.get(status, 0)) for status in ALL_STATUSES}
         if "LastEvaluatedKey" not in response:
             return counts

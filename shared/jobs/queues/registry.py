@@ -2,15 +2,16 @@
 first job is created, not by the stream.
 
 So a queue is in `GET /api/v1/queues` as soon as its first create returns, and the minute sweep
-sees it even when the stream is down or a batch failed. The registry entry is the queue's counter
-item (ORG#{org} / QSTAT#{queue}) with its by_org index key in the QUEUES partition; the stream
-adds the counts to the same item later.
+sees it even when the stream is down or a batch failed. The registry entry is a small item
+(ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition, read with the
+counter items by the same query (shared/jobs/expressions/queues.py).
 
 Cost: a per-container set remembers what this container registered, so only the first create of
 each queue in each container writes: one conditional UpdateItem, 1 WRU (plus 1 WRU for the by_org
 index entry the first time ever; a queue already registered fails the condition, which is billed as
-the same 1 WRU and writes no stream record). A container that lives for hours and serves a few
-queues pays a few WRU in all; creates after that pay nothing and add no round trip.
+the same 1 WRU and writes no stream record). The stream's filters leave the item out. A container
+that lives for hours and serves a few queues pays a few WRU in all; creates after that pay nothing
+and add no round trip.
 """
 
 from __future__ import annotations
@@ -65,4 +66,5 @@ def page(table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> 
     for raw in response.get("Items", []):
         org_id, queue = raw[schema.BY_ORG_INDEX.sort_key.name]["S"].split("#", 1)
         queues.append((org_id, queue))
+    # A queue can be named twice (its registry item and its counter item): callers dedupe.
     return queues, response.get("LastEvaluatedKey")

@@ -42,7 +42,7 @@ def test_only_the_first_create_of_a_queue_in_a_container_writes_the_registry(api
     db = aws_clients.client("dynamodb")
 
     def count(params: Any, **kwargs: Any) -> None:
-        if "QSTAT#" in str(params.get("Key", {})):
+        if "QREG#" in str(params.get("Key", {})):
             calls.append("register")
 
     db.meta.events.register("before-parameter-build.dynamodb.UpdateItem", count)
