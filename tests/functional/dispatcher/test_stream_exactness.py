@@ -217,7 +217,7 @@ def test_a_record_that_keeps_failing_goes_to_the_failure_queue_and_the_rest_go_o
 def test_stats_and_queues_agree_with_a_full_scan_after_a_random_workload_with_replays(
     api: Any, org: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """WORKLOAD_JOBS jobs (SPOOLED_EXACTNESS_JOBS, 200 by default, 2,000 in `make fuzz`) in five
+    """WORKLOAD_JOBS jobs (SPOOLED_EXACTNESS_JOBS: 200 by default, ~16 s; 2,000 took 277 s here) in five
     queues, created, claimed, completed, failed with retries into the DLQ, cancelled, retried from
     the DLQ; every stream batch delivered with a random replay: whole, from a record on, in halves."""
     rng = random.Random(11)
