@@ -84,6 +84,12 @@ def create_all(session: Any) -> dict[str, str]:
                 QueueUrl=url, AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
 
+    # The stream reader's on-failure destination (local_stack/stream_poller.py finds it by name).
+    sqs.create_queue(
+        QueueName=schema.STREAM_FAILURE_QUEUE.local_name,
+        Attributes={"MessageRetentionPeriod": str(schema.STREAM_FAILURE_QUEUE.retention_days * 86400)},
+    )
+
     # The group the far cron fires are armed in (local_stack/scheduler_loop.py plays EventBridge
     # Scheduler and fires them); moto does not check the role, but the calls carry one as on AWS.
     session.client("scheduler").create_schedule_group(Name=schema.SCHEDULE_GROUP_LOCAL_NAME)

@@ -139,18 +139,36 @@ class LocalStack:
         from functions.dispatcher.handler import handle_stream
         from functions.live_updates.handler import handle_stream as live_updates
         from local_stack.stream_poller import StreamPoller
+        from shared.plumbing import schema
         from shared.plumbing.config import settings
 
-        # On AWS the stream has two readers (dispatcher, live updates); here one poller feeds both.
-        poller = StreamPoller(
-            settings().table_name, _each_of(handle_stream, live_updates), shard_refresh_seconds=5.0
-        )
+        # On AWS the stream has two readers, each with its own event source mapping (position,
+        # filter, retries); so here. The dispatcher's follows schema.DISPATCHER_STREAM exactly.
+        reader = schema.DISPATCHER_STREAM
+        pollers = [
+            StreamPoller(
+                settings().table_name,
+                handle_stream,
+                shard_refresh_seconds=5.0,
+                filters=reader.filters,
+                retry_attempts=reader.retry_attempts,
+                failure_queue=schema.STREAM_FAILURE_QUEUE.local_name,
+                retry_backoff_seconds=0.5,  # 0.5, 1, 2, 4, 8 s: ~15 s before the failure queue
+            ),
+            StreamPoller(
+                settings().table_name,
+                _never_failing(live_updates),
+                shard_refresh_seconds=5.0,
+                filters=schema.LIVE_STREAM.filters,
+            ),
+        ]
         while not self._stop.is_set():
-            try:
-                delivered = poller.poll_once()
-            except Exception:  # a failed poll is retried, as the event source mapping would
-                logger.exception("stream poll failed")
-                delivered = 0
+            delivered = 0
+            for poller in pollers:
+                try:
+                    delivered += poller.poll_once()
+                except Exception:  # a failed poll is retried, as the event source mapping would
+                    logger.exception("stream poll failed")
             if not delivered:  # a full read may have left more: read again at once
                 self._wakeups.table.wait(SAFETY_SECONDS)
             self._stop.wait(self.stream_window)
@@ -192,14 +210,16 @@ class LocalStack:
         self._moto.stop()
 
 
-def _each_of(*consumers: Callable[[list[dict[str, Any]]], None]) -> Callable[[list[dict[str, Any]]], None]:
-    """One batch to every consumer; one failing does not keep the batch from the others."""
+Consumer = Callable[[list[dict[str, Any]]], None]
+
+
+def _never_failing(consumer: Consumer) -> Consumer:
+    """Live updates are only news while they are fresh: a failed batch is logged, not retried."""
 
     def deliver(records: list[dict[str, Any]]) -> None:
-        for consumer in consumers:
-            try:
-                consumer(records)
-            except Exception:
-                logger.exception("stream consumer %s failed", getattr(consumer, "__module__", consumer))
+        try:
+            consumer(records)
+        except Exception:
+            logger.exception("stream consumer %s failed", getattr(consumer, "__module__", consumer))
 
     return deliver

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -12,28 +14,50 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from shared.plumbing import schema
 from stacks import permissions
 from stacks.nag import acknowledge
 
 QUEUE_BATCH_SIZE = 10
-STREAM_BATCH_SIZE = 100
-# Retries of a failing stream batch before its range goes to the failure queue and the shard
-# moves on. Bisecting and partial batch responses narrow each retry down to the failing records,
-# so a poison record holds its shard back for a few invocations, not for the stream's 24 h.
-STREAM_RETRY_ATTEMPTS = 5
+# The stream mapping reads its batch size, retries and filter from shared/plumbing/schema.py, as
+# local_stack/stream_poller.py does, so make dev and the template cannot drift. The handler answers
+# a partial batch response naming the first record whose side effects failed: the shard restarts
+# there, so a poison record holds it back for a few invocations, not for the stream's 24 h, and
+# then goes (as its shard/sequence range) to the failure queue.
+STREAM = schema.DISPATCHER_STREAM
+STREAM_BATCH_SIZE = 100  # a literal: bench/cost_model.py's test reads it without loading the CDK
+STREAM_RETRY_ATTEMPTS = STREAM.retry_attempts
+if STREAM.batch_size != STREAM_BATCH_SIZE:
+    raise ValueError("stacks/dispatcher.py STREAM_BATCH_SIZE must be schema.DISPATCHER_STREAM.batch_size")
 SWEEP_RATE = cdk.Duration.minutes(1)
 SWEEP_INPUT = {"sweep": True}
 
 
-def stream_failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
-    """The on-failure destination of the stream mapping: it receives batch metadata, not records."""
+def stream_filters(reader: schema.StreamReaderDefinition) -> list[dict[str, str]]:
+    """Lambda's FilterCriteria.Filters: one JSON pattern each, exactly the schema's dictionaries."""
+    return [{"pattern": json.dumps(pattern, separators=(",", ":"))} for pattern in reader.filters]
+
+
+def stream_failure_queue(
+    scope: Construct, construct_id: str = schema.STREAM_FAILURE_QUEUE.logical_id
+) -> sqs.Queue:
+    """The on-failure destination of the stream mappings: it receives batch metadata, not records."""
+    definition = schema.STREAM_FAILURE_QUEUE
+    if construct_id != definition.logical_id:
+        raise ValueError(f"the stream failure queue is {definition.logical_id} (shared/plumbing/schema.py)")
     queue = sqs.Queue(
         scope,
         construct_id,
-        retention_period=cdk.Duration.days(14),  # SQS's maximum: time to inspect and replay
+        retention_period=cdk.Duration.days(definition.retention_days),
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
     )
+    # Pinned to the schema's logical id, as stacks/data.py pins every queue: the local stack and the
+    # template name the same queue, and a refactor of the construct tree cannot replace it.
+    child = queue.node.default_child
+    if not isinstance(child, cdk.CfnResource):
+        raise TypeError("the stream failure queue has no CloudFormation resource to pin")
+    child.override_logical_id(definition.logical_id)
     acknowledge(
         queue,
         "AwsSolutions-SQS3",
@@ -78,6 +102,9 @@ class DispatcherTriggers(Construct):
                 retry_attempts=STREAM_RETRY_ATTEMPTS,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(stream_failures),
+                # Only the items the dispatcher acts on: not the counters, activity buckets and
+                # stream marks it writes itself (issue 16), nor the live-updates connections.
+                filters=stream_filters(STREAM),
             )
         )
 

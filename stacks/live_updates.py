@@ -25,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from shared.plumbing import schema
 from stacks import permissions
 from stacks.access_logs import AccessLogSettings
 from stacks.config import StackConfig
@@ -64,6 +65,9 @@ STREAM_BATCH_SIZE = 100
 # that failed this often, is given up (its range lands in the stream-failure queue and its alarm).
 # Nothing is lost for good: the current state is always one REST call away.
 STREAM_RETRY_ATTEMPTS = 2
+LIVE_STREAM = schema.LIVE_STREAM
+if (LIVE_STREAM.batch_size, LIVE_STREAM.retry_attempts) != (STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS):
+    raise ValueError("stacks/live_updates.py and schema.LIVE_STREAM disagree")
 STREAM_MAX_RECORD_AGE = cdk.Duration.minutes(5)
 
 
@@ -167,5 +171,8 @@ def consume_stream(function: lambda_.IFunction, table: dynamodb.ITable, stream_f
             max_record_age=STREAM_MAX_RECORD_AGE,
             report_batch_item_failures=True,
             on_failure=event_sources.SqsDlq(stream_failures),
+            # What live updates turn into frames or act on, not the connections they write
+            # (issue 16); the same patterns filter make dev's poller (shared/plumbing/schema.py).
+            filters=[{"pattern": json.dumps(p, separators=(",", ":"))} for p in schema.LIVE_STREAM.filters],
         )
     )

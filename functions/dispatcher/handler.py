@@ -11,13 +11,13 @@ and the runtime's sweep loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
 from shared.jobs import lifecycle_metrics
 from shared.jobs import timers as job_timers
-from shared.jobs.queues import activity as job_activity
-from shared.jobs.queues import counters as queue_counters
+from shared.jobs.queues import stream_apply
 from shared.jobs.store import JobStore
 from shared.jobs.workers import registry as worker_registry
 from shared.jobs.workers.lambda_workers import LambdaWorkers
@@ -51,49 +51,114 @@ def lambda_workers() -> LambdaWorkers:
     return LambdaWorkers(store(), SqsSender(settings().lambda_worker_queue_url))
 
 
-def handle_stream(records: list[dict[str, Any]]) -> None:
-    deltas = queue_counters.deltas_from_records(records)
-    if deltas:
-        queue_counters.apply_deltas(store().table, deltas, store().clock.now_ms())
-    job_activity.record_batch(store().table, records)  # time buckets, totals, worker counts
-    try:  # concurrency slots of jobs that stopped processing (docs/flow-control.md)
-        from shared.jobs.flow_control import caps_from
+# --- the stream ------------------------------------------------------------------------------
+# Every side effect of a batch is retried until it succeeds: none is dropped. Each is idempotent,
+# so doing one again for records that already had it is harmless: a timer wake acts through
+# conditional transitions, a cron fire is idempotent on (schedule, fire time), a webhook delivery
+# is claimed per (delivery id derived from the record's eventID, attempt), a dependency release
+# asserts the gated state, a pump claims through the store, a slot release is conditional on the
+# holder. The counters are the exception, made exact by the stream marks (stream_apply).
 
-        flow_control().release_from_records(records, caps_from(store().queue_settings))
-    except Exception:
-        logger.exception("releasing flow-control slots failed; the claim path repairs leaked ones")
-    lifecycle_metrics.record_batch(records)  # JobsCreated, JobsClaimed... (EMF, flushed by the handler)
+
+def _release_slots(records: list[dict[str, Any]]) -> None:
+    """Concurrency slots of jobs that stopped processing (docs/flow-control.md)."""
+    from shared.jobs.flow_control import caps_from
+
+    flow_control().release_from_records(records, caps_from(store().queue_settings))
+
+
+def _arm_timers(records: list[dict[str, Any]]) -> None:
+    timer_queue().arm(job_timers.timers_to_arm(records, store().clock.now_ms()))
+
+
+def _arm_schedules(records: list[dict[str, Any]]) -> None:
+    schedule_arming.arm_all(schedule_arming.schedules_to_arm(records), store().clock.now_ms())
+
+
+def _fan_out_webhooks(records: list[dict[str, Any]]) -> None:
+    from shared.plumbing import change_events
+    from shared.webhooks.outgoing import fanout as webhook_fanout
+
+    webhook_fanout.fan_out(change_events.events_from_records(records))
+
+
+def _settle_dependencies(records: list[dict[str, Any]]) -> None:
+    from shared.workflows import stream as job_dependencies
+
+    job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status
+
+
+def _track_held_jobs(records: list[dict[str, Any]]) -> None:
     # Each worker's set of held jobs: how an offline worker's jobs are found (no index of them).
+    # Set ADD and DELETE are idempotent, so a retried record changes nothing twice.
     worker_registry.track_leases(store().table, records)
-    # Timers and Lambda pumps come last and never fail the batch: a retried batch would count
-    # the counters twice, and whatever is missed here the minute sweep finds in the index.
-    try:
-        timer_queue().arm(job_timers.timers_to_arm(records, store().clock.now_ms()))
-    except Exception:
-        logger.exception("arming timers from a stream batch failed; the sweep will cover them")
-    try:
-        schedule_arming.arm_all(schedule_arming.schedules_to_arm(records), store().clock.now_ms())
-    except Exception:
-        logger.exception("arming cron schedules failed; the sweep fires them once overdue")
-    try:
-        from shared.plumbing import change_events
-        from shared.webhooks.outgoing import fanout as webhook_fanout
 
-        webhook_fanout.fan_out(change_events.events_from_records(records))
-    except Exception:
-        # Lost, not retried: a retried batch would count the counters twice (see above).
-        logger.exception("queueing outgoing webhook deliveries for a stream batch failed")
-    try:
-        from shared.workflows import stream as job_dependencies
 
-        job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status
-    except Exception:
-        logger.exception("dependency releases of a stream batch failed; the workflow sweep re-checks")
+def _pump_lambda_workers(records: list[dict[str, Any]]) -> None:
+    failed = []
     for org_id, queue in job_timers.queues_to_pump(records):
         try:
             lambda_workers().pump(org_id, queue)
         except Exception:
-            logger.exception("pumping Lambda-worker queue %s failed; the sweep will retry", queue)
+            logger.exception("pumping Lambda-worker queue %s failed", queue)
+            failed.append(queue)
+    if failed:
+        raise RuntimeError(f"pumping Lambda-worker queues failed: {', '.join(failed)}")
+
+
+SideEffect = Callable[[list[dict[str, Any]]], None]
+SIDE_EFFECTS: dict[str, SideEffect] = {
+    "release_slots": _release_slots,
+    "arm_timers": _arm_timers,
+    "track_held_jobs": _track_held_jobs,
+    "arm_schedules": _arm_schedules,
+    "fan_out_webhooks": _fan_out_webhooks,
+    "settle_dependencies": _settle_dependencies,
+    "pump_lambda_workers": _pump_lambda_workers,
+}
+
+
+def _first_failure(name: str, records: list[dict[str, Any]]) -> int:
+    """How many records, from the first, had this side effect: all of them on the batch call (the
+    usual case, one call for the batch); after a failure, record by record in order, to name the
+    first record it fails on (a poison record, or one whose target is down)."""
+    if not records:
+        return 0
+    try:
+        SIDE_EFFECTS[name](records)
+        return len(records)
+    except Exception:
+        logger.exception("side effect %s failed on a stream batch; trying record by record", name)
+    for index, record in enumerate(records):
+        try:
+            SIDE_EFFECTS[name]([record])
+        except Exception:
+            logger.exception("side effect %s failed on stream record %s", name, record.get("eventID"))
+            return index
+    return len(records)
+
+
+def handle_stream(records: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
+    """One stream batch; returns the partial batch response. The first record whose side effects
+    failed is reported: Lambda (and local_stack/stream_poller.py) restart the shard there, until it
+    succeeds or its retries run out and it goes to the stream-failure queue. Counters and activity
+    are applied for the records before it only, once each (shared/jobs/queues/stream_apply.py)."""
+    if not records:
+        return {"batchItemFailures": []}
+    done = len(records)
+    for name in SIDE_EFFECTS:
+        done = min(done, _first_failure(name, records[:done]))
+    try:
+        stream_apply.apply(store().table, records[:done], store().clock.now_ms(), batch=records)
+    except Exception:
+        # Nothing of this delivery is lost: the marks say which queues were applied, so the whole
+        # batch, retried from its first record (the same marks), applies the rest.
+        logger.exception("applying the counters of a stream batch failed; retrying it whole")
+        done = 0
+    lifecycle_metrics.record_batch(records[:done])  # JobsCreated, JobsClaimed... (EMF, at-least-once)
+    if done == len(records):
+        return {"batchItemFailures": []}
+    return {"batchItemFailures": [{"itemIdentifier": stream_apply.sequence(records[done])}]}
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -108,15 +173,15 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("sweep"):
         from functions.dispatcher import sweep
 
-        return sweep.run(store(), lambda_workers())
+        return sweep.run(store(), lambda_workers(), SqsSender(settings().dispatch_queue_url))
     records = event.get("Records") or []
     if records and all(r.get("eventSource") == "aws:sqs" for r in records):
         from functions.dispatcher import timer_messages
 
-        return timer_messages.handle(event, context, store(), timer_queue())
+        return timer_messages.handle(event, context, store(), timer_queue(), lambda_workers=lambda_workers())
     stream_records = [r for r in records if r.get("eventSource") == "aws:dynamodb"]
     if stream_records:
         # A stream batch is handled as a whole: its first record's event id names it in the logs.
         observability.begin(context, stream_records[0].get("eventID"))
-        handle_stream(stream_records)
+        return handle_stream(stream_records, context)
     return {"batchItemFailures": []}

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.jobs import expressions as ex
 from shared.jobs.model import JobRecord
+from shared.jobs.queues import registry as queue_registry
 from shared.jobs.store_base import (
     INLINE_PAYLOAD_BYTES,
     SPLIT_MARKER,
@@ -112,6 +113,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def create(self, job: NewJob) -> tuple[str, bool]:
         """Write a new job; with an idempotency key, return the existing job instead of a second one."""
+        queue_registry.register(self.table, job.org_id, job.queue_name, self.clock.now_ms())  # GET /queues
         now_ms = self.clock.now_ms()
         job_id = ex.new_job_id(now_ms)
         if job.idempotency_key:
@@ -164,6 +166,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def create_many(self, jobs: list[NewJob]) -> list[tuple[str, bool]]:
         """Bulk create. Jobs without an idempotency key go in 25-item batch writes."""
+        queue_registry.register_all(self.table, ((j.org_id, j.queue_name) for j in jobs), self.clock.now_ms())
         results: list[tuple[str, bool] | None] = [None] * len(jobs)
         plain: list[tuple[int, str, dict[str, Any]]] = []
         split: list[dict[str, Any]] = []

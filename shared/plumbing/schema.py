@@ -10,6 +10,7 @@ Plain data only: importing this module must stay cheap because every Lambda impo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,40 @@ class QueueDefinition:
     dead_letter_local_name: str
     dead_letter_logical_id: str
     retention_days: int = 14
+
+
+@dataclass(frozen=True)
+class FailureQueueDefinition:
+    """A queue that only receives what failed for good (an event source's on-failure destination)."""
+
+    logical_id: str
+    local_name: str
+    retention_days: int = 14  # SQS's maximum: time to inspect and replay
+
+
+@dataclass(frozen=True)
+class StreamReaderDefinition:
+    """One reader of the table's stream: its Lambda event-source mapping on AWS, and the local
+    stream poller in make dev, read the same batch size, retries and filter from here.
+
+    `filters` are Lambda event filter patterns (OR between patterns, AND inside one). They are
+    positive lists: Lambda filters have no "anything but this prefix", so each names the key
+    prefixes its reader handles, and every other item (counters, activity buckets, stream marks,
+    live connections) never reaches it."""
+
+    name: str
+    batch_size: int
+    retry_attempts: int  # of a failing record, before it goes to the failure queue
+    filters: tuple[dict[str, Any], ...]
+
+
+def key_prefix_pattern(pk_prefixes: tuple[str, ...], sk_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A filter pattern on the record's key: pk starts with one of pk_prefixes (and sk with one of
+    sk_prefixes, when given)."""
+    keys: dict[str, Any] = {"pk": {"S": [{"prefix": p} for p in pk_prefixes]}}
+    if sk_prefixes:
+        keys["sk"] = {"S": [{"prefix": p} for p in sk_prefixes]}
+    return {"dynamodb": {"Keys": keys}}
 
 
 @dataclass(frozen=True)
@@ -141,6 +176,46 @@ DISPATCH_QUEUE = QueueDefinition(
     max_receive_count=5,
     dead_letter_local_name="spooled-dispatch-dlq",
     dead_letter_logical_id="DispatchDeadLetterQueue",
+)
+
+# --- the stream's readers -------------------------------------------------------------------
+
+STREAM_FAILURE_QUEUE = FailureQueueDefinition(
+    # Where a stream record that failed every retry goes (on AWS: the batch's shard and sequence
+    # range, from Lambda; in make dev: the record itself), so that it blocks its shard for a few
+    # retries, not for the stream's 24 h, and is never silently lost. An alarm watches it.
+    logical_id="StreamFailureQueue",
+    local_name="spooled-stream-failures",
+)
+
+DISPATCHER_STREAM = StreamReaderDefinition(
+    # The dispatcher acts on jobs (counters, activity, timers, releases, pumps, webhooks), workers,
+    # schedules and their runs, workflows, and queue configs (queue.paused/resumed webhooks). It
+    # writes counters and activity buckets (ORG#…/QSTAT#, ACT#), stream marks (SMARK#) and
+    # nothing it reads back: those are left out.
+    name="dispatcher",
+    batch_size=100,
+    # Partial batch responses restart at the failing record, so a poison record holds its shard
+    # back for this many invocations and then goes to STREAM_FAILURE_QUEUE.
+    retry_attempts=5,
+    filters=(
+        key_prefix_pattern(("JOB#", "WORKER#", "SCHEDULE#", "WORKFLOW#")),
+        key_prefix_pattern(("ORG#",), ("QUEUE#",)),
+    ),
+)
+
+LIVE_STREAM = StreamReaderDefinition(
+    # Live updates turn the same kinds of change into frames, plus the queue counters (QueueStats
+    # frames) and credential changes (API keys, login families) that close sockets. They write
+    # connections (LIVE#, LIVECONN#) and the server-sent-events log, which are left out; an API
+    # key's last-use touch still comes back (the key is needed for revocations).
+    name="live-updates",
+    batch_size=100,
+    retry_attempts=2,  # news only while fresh (stacks/live_updates.py also caps the record age)
+    filters=(
+        key_prefix_pattern(("JOB#", "WORKER#", "SCHEDULE#", "WORKFLOW#", "RFAM#", "APIKEY#")),
+        key_prefix_pattern(("ORG#",), ("QUEUE#", "QSTAT#")),
+    ),
 )
 
 # --- buckets -------------------------------------------------------------------------------

@@ -74,23 +74,14 @@ def add_to_activity_bucket(
     counts: dict[str, int],
     expires_s: int,
 ) -> dict[str, Any]:
-    # ADD is commutative: stream batches may land in any order, and a replayed batch over-counts
-    # rather than loses (the stream is at-least-once).
+    # ADD is commutative: stream batches may land in any order. A replayed batch adds nothing: the
+    # update is applied only inside the transaction of advance_stream_mark.
     u = _Update()
     for name, value in counts.items():
         u.adds.append(f"{u.n(name)} {u.v(name, value)}")
     u.set("queue_name", queue).set("bucket_start", bucket_start_s).set("expires_ttl", expires_s)
     key = {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": activity_sk(granularity, bucket_start_s, queue)}}
     return u.build(table, key)
-
-
-def add_to_queue_totals(table: str, org_id: str, queue: str, totals: dict[str, int]) -> dict[str, Any]:
-    # Monotonic totals for Prometheus counters, on the queue's counter item (see add_to_queue_counters).
-    u = _Update()
-    for name, value in totals.items():
-        u.adds.append(f"{u.n(name)} {u.v(name, value)}")
-    u.set("queue_name", queue).set("org_id", org_id)
-    return u.build(table, queue_counter_key(org_id, queue))
 
 
 def add_to_worker_counts(table: str, worker_id: str, org_id: str, counts: dict[str, int]) -> dict[str, Any]:
@@ -117,20 +108,36 @@ def query_activity(table: str, org_id: str, granularity: str, from_s: int, to_s:
 
 
 def query_queue_counters(table: str, org_id: str) -> dict[str, Any]:
+    # The registry items (QREG#) and the counter items (QSTAT#) in one range: "QREG#" sorts just
+    # before "QSTAT#", '~' after every character a queue name may hold, and nothing else of the
+    # organization's partition starts between them (queue configs are QUEUE#, activity ACT#).
     return {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": f"ORG#{org_id}"}, ":prefix": {"S": "QSTAT#"}},
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": f"ORG#{org_id}"},
+            ":low": {"S": "QREG#"},
+            ":high": {"S": "QSTAT#~"},
+        },
         "ConsistentRead": True,
     }
 
 
 def add_to_queue_counters(
-    table: str, org_id: str, queue: str, deltas: dict[str, int], now_ms: int
+    table: str,
+    org_id: str,
+    queue: str,
+    deltas: dict[str, int],
+    now_ms: int,
+    totals: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    # ADD is commutative, so stream batches for the same queue may apply in any order.
-    names = {f"#c{i}": status for i, status in enumerate(deltas)}
-    values: dict[str, Any] = {f":d{i}": delta for i, delta in enumerate(deltas.values())}
+    # ADD is commutative, so stream batches for the same queue may apply in any order. Exactly-once
+    # is not this update's job: it is applied inside the transaction of advance_stream_mark below,
+    # whose condition makes a replayed record add nothing. The monotonic totals (Prometheus
+    # counters) ride on the same update: one transaction may touch an item only once.
+    changes = {**deltas, **(totals or {})}
+    names = {f"#c{i}": name for i, name in enumerate(changes)}
+    values: dict[str, Any] = {f":d{i}": delta for i, delta in enumerate(changes.values())}
     values[":now"] = now_ms
     values[":queue"] = queue
     values[":org"] = org_id
@@ -138,15 +145,133 @@ def add_to_queue_counters(
     # by_org index never change, so the index is written once per queue, not once per update.
     values[":all"] = ALL_QUEUES_PARTITION
     values[":queue_sk"] = f"{org_id}#{queue}"
-    adds = ", ".join(f"#c{i} :d{i}" for i in range(len(deltas)))
+    adds = ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
     return {
         "TableName": table,
         "Key": queue_counter_key(org_id, queue),
         "UpdateExpression": (
             "SET updated_at = :now, queue_name = :queue, org_id = :org, "
-            "org_pk = if_not_exists(org_pk, :all), created_sk = if_not_exists(created_sk, :queue_sk) "
-            f"ADD {adds}"
+            "org_pk = if_not_exists(org_pk, :all), created_sk = if_not_exists(created_sk, :queue_sk)"
+            + (f" ADD {adds}" if adds else "")
         ),
-        "ExpressionAttributeNames": names,
+        **({"ExpressionAttributeNames": names} if names else {}),
         "ExpressionAttributeValues": dynamo_codec.encode_values(values),
     }
+
+
+# --- the queue registry ----------------------------------------------------------------------
+# A queue is registered by its first create (shared/jobs/queues/registry.py), not by the stream:
+# a small item ORG#{org} / QREG#{queue} whose by_org key puts it in the QUEUES partition the sweep
+# pages through. It is not the counter item, so registering writes no QueueStats frame for live
+# updates and the stream's counter transactions never conflict with it. (The counter item keeps
+# its own if_not_exists registry key, for jobs written outside JobStore.create, e.g. a workflow's
+# jobs: the sweep and GET /queues list each queue once whichever item names it.)
+
+
+def queue_registry_key(org_id: str, queue: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"QREG#{queue}"}}
+
+
+def register_queue(table: str, org_id: str, queue: str, now_ms: int) -> dict[str, Any]:
+    # Two creates racing to register the same queue: one condition passes, the other fails, and
+    # either way the queue is registered once; a failed condition means "already registered", so a
+    # container that starts cold pays one (failed, billed) write and the item is never rewritten.
+    return {
+        "TableName": table,
+        "Key": queue_registry_key(org_id, queue),
+        "UpdateExpression": (
+            "SET org_id = :org, queue_name = :queue, org_pk = :all, created_sk = :queue_sk, "
+            "registered_at = :now"
+        ),
+        "ConditionExpression": "attribute_not_exists(pk)",
+        "ExpressionAttributeValues": dynamo_codec.encode_values(
+            {
+                ":org": org_id,
+                ":queue": queue,
+                ":all": ALL_QUEUES_PARTITION,
+                ":queue_sk": f"{org_id}#{queue}",
+                ":now": now_ms,
+            }
+        ),
+    }
+
+
+def query_queue_registry(
+    table: str, index_name: str, limit: int, cursor: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One page of every registered queue (the by_org index's QUEUES partition), oldest first."""
+    args: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index_name,
+        "KeyConditionExpression": "org_pk = :all",
+        "ExpressionAttributeValues": {":all": {"S": ALL_QUEUES_PARTITION}},
+        "Limit": limit,
+    }
+    if cursor:
+        args["ExclusiveStartKey"] = cursor
+    return args
+
+
+# --- stream watermarks -----------------------------------------------------------------------
+# A stream batch's counter and activity deltas are applied once per record, whatever Lambda
+# re-delivers, by one small item per (queue, batch start): pk SMARK#{org}#{queue}, sk the
+# SequenceNumber of the batch's first record, padded to 40 digits (AWS gives 21-40 digits; padded,
+# string order is numeric order), holding `w`, the padded number of the last record of that queue
+# whose deltas are applied. The deltas and the mark move in one transaction (shared/jobs/queues/
+# stream_apply.py). Kept MARK_KEEP_SECONDS: Lambda retries a shard's batch for at most a day.
+
+SEQUENCE_DIGITS = 40
+MARK_PREFIX = "SMARK#"
+
+
+def padded_sequence(sequence_number: str) -> str:
+    return sequence_number.zfill(SEQUENCE_DIGITS)
+
+
+def stream_mark_key(org_id: str, queue: str, first_sequence: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{MARK_PREFIX}{org_id}#{queue}"}, "sk": {"S": padded_sequence(first_sequence)}}
+
+
+def advance_stream_mark(
+    table: str, org_id: str, queue: str, first_sequence: str, read: str | None, new: str, expires_s: int
+) -> dict[str, Any]:
+    """The transaction's guard: the mark is still what this delivery read. Two deliveries of the
+    same batch at once (a retry overlapping a timed-out invocation, a second local reader) both
+    read the same mark; the second to commit finds it moved and is cancelled whole, deltas and
+    all, so no record is counted twice."""
+    values: dict[str, Any] = {":new": padded_sequence(new), ":exp": expires_s}
+    if read is None:
+        condition = "attribute_not_exists(pk)"
+    else:
+        condition = "w = :read"
+        values[":read"] = read
+    return {
+        "TableName": table,
+        "Key": stream_mark_key(org_id, queue, first_sequence),
+        "UpdateExpression": "SET w = :new, expires_ttl = :exp",
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": dynamo_codec.encode_values(values),
+    }
+
+
+def stream_mark_hint(
+    table: str, org_id: str, queue: str, at_sequence: str, new: str, expires_s: int
+) -> dict[str, Any]:
+    """The same statement ("this queue's records from here through `new` are applied") under the
+    key of a record inside the batch where Lambda would restart after bisecting it: a crash after
+    the commit retries the batch in halves, and the second half starts there. Unconditional: a
+    mark only ever states what was applied, and while this batch is in flight nothing else of the
+    shard is (one batch per shard at a time, ParallelizationFactor 1)."""
+    return {
+        "TableName": table,
+        "Key": stream_mark_key(org_id, queue, at_sequence),
+        "UpdateExpression": "SET w = :new, expires_ttl = :exp",
+        "ExpressionAttributeValues": dynamo_codec.encode_values(
+            {":new": padded_sequence(new), ":exp": expires_s}
+        ),
+    }
+
+
+def read_stream_marks(table: str, keys: list[dict[str, Any]]) -> dict[str, Any]:
+    # Consistent: the mark a transaction asserts must be the latest one, or it is cancelled anyway.
+    return {table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk, sk, w"}}

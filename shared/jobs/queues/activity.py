@@ -10,8 +10,8 @@ Each stream batch is folded into a few ADDs per queue:
   - monotonic totals on the queue's counter item, which /metrics exposes as Prometheus counters;
   - jobs_processed / jobs_failed on the worker that completed or failed the job.
 Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
-items per queue), never the jobs. Like the counters, this is eventually consistent and
-at-least-once: a replayed batch over-counts a little, nothing is ever lost.
+items per queue), never the jobs. Like the counters, this is eventually consistent and exact: it is
+applied with them, once per stream record (shared/jobs/queues/stream_apply.py).
 """
 
 from __future__ import annotations
@@ -143,29 +143,15 @@ def fold(records: Iterable[dict[str, Any]]) -> Activity:
     return activity
 
 
-def apply(table: str, activity: Activity) -> None:
-    db = aws_clients.client("dynamodb")
+def bucket_updates(table: str, activity: Activity) -> list[dict[str, Any]]:
+    """The UpdateItem arguments of every time bucket (shared/jobs/queues/stream_apply.py applies
+    them, with the counters, in the stream-mark transaction that makes a replay add nothing)."""
+    updates = []
     for (org, queue, granularity, start), counts in activity.buckets.items():
         expires = start + BUCKET_SECONDS[granularity] + BUCKET_KEEP_SECONDS[granularity]
-        db.update_item(
-            **ex.add_to_activity_bucket(table, org, granularity, start, queue, dict(counts), expires)
-        )
-    for (org, queue), totals in activity.totals.items():
-        db.update_item(**ex.add_to_queue_totals(table, org, queue, dict(totals)))
-    for (org, worker_id), counts in activity.workers.items():
-        try:
-            db.update_item(**ex.add_to_worker_counts(table, worker_id, org, dict(counts)))
-        except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code")
-            if code != "ConditionalCheckFailedException":  # an unregistered worker id: nothing to credit
-                raise
-
-
-def record_batch(table: str, records: list[dict[str, Any]]) -> None:
-    """The stream handler's entry point."""
-    activity = fold(records)
-    if activity.buckets or activity.workers:
-        apply(table, activity)
+        counted = dict(counts)
+        updates.append(ex.add_to_activity_bucket(table, org, granularity, start, queue, counted, expires))
+    return updates
 
 
 # --- reading -------------------------------------------------------------------------------

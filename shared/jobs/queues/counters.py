@@ -2,8 +2,10 @@
 
 The stream delivers each change to a job item with its old and new image; a batch is folded into
 one ADD per queue, so counting costs about one write per queue per batch, not one per job. The
-counts are eventually consistent (a stream batch behind) and at-least-once: a retried batch can
-count twice, which a dashboard tolerates and a reconciliation sweep can correct.
+counts are eventually consistent (a stream batch behind) and exact: the ADD is applied once per
+stream record, in a transaction with the queue's stream mark (shared/jobs/queues/stream_apply.py),
+however often Lambda re-delivers a batch. So they are never clamped: a negative count would be a
+bug to see, not to hide.
 """
 
 from __future__ import annotations
@@ -45,14 +47,9 @@ def deltas_from_records(records: Iterable[dict[str, Any]]) -> dict[QueueKey, dic
     }
 
 
-def apply_deltas(table: str, deltas: dict[QueueKey, dict[str, int]], now_ms: int) -> None:
-    db = aws_clients.client("dynamodb")
-    for (org_id, queue), by_status in deltas.items():
-        db.update_item(**ex.add_to_queue_counters(table, org_id, queue, by_status, now_ms))
-
-
 def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
-    """queue name → {status: count} for every queue of the organization that ever had a job."""
+    """queue name → {status: count} for every queue of the organization that ever had a job (a queue
+    registered by its first create and not yet counted by the stream: all zeros)."""
     db = aws_clients.client("dynamodb")
     counts: dict[str, dict[str, int]] = {}
     args = ex.query_queue_counters(table, org_id)
@@ -60,7 +57,10 @@ def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
         response = db.query(**args)
         for raw in response.get("Items", []):
             item = dynamo_codec.decode_item(raw)
-            counts[item["queue_name"]] = {status: max(0, int(item.get(status, 0))) for status in ALL_STATUSES}
+            if str(item["sk"]).startswith("QREG#"):  # registered by its first create: listed from then on
+                counts.setdefault(item["queue_name"], dict.fromkeys(ALL_STATUSES, 0))
+                continue
+            counts[item["queue_name"]] = {status: int(item.get(status, 0)) for status in ALL_STATUSES}
         if "LastEvaluatedKey" not in response:
             return counts
         args["ExclusiveStartKey"] = response["LastEvaluatedKey"]

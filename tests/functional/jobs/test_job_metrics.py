@@ -97,9 +97,9 @@ def test_a_dead_letter_counts_created_claimed_failed_and_dead_lettered(api, cloc
 
 
 def test_an_expired_lease_counts_as_such_not_as_a_worker_failure(api, clock, metrics, org):
-    from shared.jobs.store import JobStore
     from datetime import datetime
 
+    from shared.jobs.store import JobStore
     from shared.plumbing.clock import from_datetime
 
     job_id = create_job(api, "lease", max_retries=0)

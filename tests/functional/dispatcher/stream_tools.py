@@ -1,0 +1,74 @@
+"""Helpers of the stream-exactness tests: the records the dispatcher's mapping would deliver, and
+the counts a full table scan gives (what the stream-kept counters must equal)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from local_stack.stream_poller import StreamPoller
+from shared.plumbing import aws_clients, dynamo_codec, schema
+from shared.plumbing.config import settings
+
+
+class Recorder:
+    """Reads the stream the way the dispatcher's event source mapping does (same filter) and
+    keeps the records instead of handling them."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.poller = StreamPoller(
+            settings().table_name, self._keep, filters=schema.DISPATCHER_STREAM.filters
+        )
+
+    def _keep(self, records: list[dict[str, Any]]) -> None:
+        self.records.extend(records)
+
+    def new_records(self) -> list[dict[str, Any]]:
+        start = len(self.records)
+        while self.poller.poll_once():
+            pass
+        return self.records[start:]
+
+
+def scanned_counts() -> dict[tuple[str, str], dict[str, int]]:
+    """(org, queue) → {status: jobs}, from every job item in the table."""
+    db = aws_clients.client("dynamodb")
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    args: dict[str, Any] = {"TableName": settings().table_name}
+    while True:
+        page = db.scan(**args)
+        for raw in page.get("Items", []):
+            if raw["pk"]["S"].startswith("JOB#") and raw["sk"]["S"] == "JOB":
+                item = dynamo_codec.decode_item(raw)
+                counts[(item["org_id"], item["queue_name"])][item["status"]] += 1
+        if "LastEvaluatedKey" not in page:
+            break
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return {queue: dict(by_status) for queue, by_status in counts.items()}
+
+
+def stored_counts(org_ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """The stream-kept counters, zero counts left out (a registered queue may have none yet)."""
+    from shared.jobs.queues.counters import read_counts
+
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for org_id in org_ids:
+        for queue, by_status in read_counts(settings().table_name, org_id).items():
+            nonzero = {status: n for status, n in by_status.items() if n}
+            if nonzero:
+                found[(org_id, queue)] = nonzero
+    return found
+
+
+def created_totals(org_id: str) -> dict[str, int]:
+    """queue → created_total (the monotonic counter /metrics exposes)."""
+    db = aws_clients.client("dynamodb")
+    page = db.query(
+        TableName=settings().table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :q)",
+        ExpressionAttributeValues={":pk": {"S": f"ORG#{org_id}"}, ":q": {"S": "QSTAT#"}},
+        ConsistentRead=True,
+    )
+    rows = [dynamo_codec.decode_item(raw) for raw in page.get("Items", [])]
+    return {row["queue_name"]: int(row.get("created_total", 0)) for row in rows}
