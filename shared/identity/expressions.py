@@ -193,19 +193,20 @@ def revoke_token_family(table: str, family: str, reason: str, now_ms: int) -> di
 
 
 def count_request(
-    table: str, subject: str, window_start_s: int, limit: int, expires_s: int
+    table: str, subject: str, window_start_s: int, limit: int, expires_s: int, requests: int = 1
 ) -> dict[str, Any]:
-    """Fixed-window rate limit: one ADD per request, refused by the condition once the window is
-    full, so parallel requests can never push the count past the limit (a refused ADD writes
-    nothing, and the request it belongs to is answered 429 before it touches anything else)."""
+    """Fixed-window rate limit: one ADD of the requests a container takes at once, refused by the
+    condition unless all of them fit, so parallel takers can never push the count past the limit
+    (a refused ADD writes nothing, and the request it was for is answered 429 before it touches
+    anything else)."""
     return {
         "TableName": table,
         "Key": rate_window_key(subject, window_start_s),
         "UpdateExpression": "ADD #n :one SET expires_ttl = :ttl",
-        "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+        "ConditionExpression": "attribute_not_exists(#n) OR #n <= :last_start",
         "ExpressionAttributeNames": {"#n": "n"},
         "ExpressionAttributeValues": dynamo_codec.encode_values(
-            {":one": 1, ":limit": limit, ":ttl": expires_s}
+            {":one": requests, ":last_start": limit - requests, ":ttl": expires_s}
         ),
         "ReturnValues": "UPDATED_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
