@@ -83,7 +83,10 @@ def test_contention_runs_account_for_every_claim(report: dict[str, Any]) -> None
 def test_goals_agree_with_the_figures(report: dict[str, Any]) -> None:
     for goal in report["goals"]:
         assert goal["measured"] == report[goal["key"]]
-        assert goal["met"] is (goal["measured"] <= goal["at_most"])
+        if goal.get("at_least") is not None:
+            assert goal["met"] is (goal["measured"] >= goal["at_least"])
+        else:
+            assert goal["met"] is (goal["measured"] <= goal["at_most"])
         assert (goal["why"] is None) is goal["met"]  # a missed goal says why, and what would meet it
         assert (goal["what_would_meet_it"] is None) is goal["met"]
 
