@@ -78,11 +78,11 @@ SMALL = Profile(
     scale_org_queues=2,
 )
 
-# `python -m bench --profile quick`: just the store figures (payload classes, claim round trips and
-# read units, heartbeat, contention at 16 and 64, the measured scale model); imports, local
-# throughput and event latency are carried over from the previous latest.json. The scale model
-# runs 2,000 jobs here (moto takes ~0.15 s per job lifecycle on these machines); `full` runs
-# 20,000 per scenario.
+# `python -m bench --profile quick` (make bench-quick): just the store figures (payload classes,
+# claim round trips and read units, heartbeat, contention at 16 and 64, the measured scale model);
+# imports, local throughput, event latency, make dev speed and flow control are carried over from
+# the previous latest.json. The scale model runs 5,000 jobs per scenario here (~40-60 lifecycles/s
+# on these machines); `full` runs issue 11's 20,000. --scale-jobs overrides either.
 QUICK = Profile(
     name="quick",
     lifecycle_jobs=100,
@@ -93,8 +93,8 @@ QUICK = Profile(
     cron_seconds=0,
     event_jobs=0,
     class_jobs=20,
-    scale_jobs=2_000,
-    scale_org_queues=20,
+    scale_jobs=5_000,
+    scale_org_queues=50,
     only_store_parts=True,
 )
 
