@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-jobs", type=int, help="jobs per scale-model scenario (default: the profile's)"
     )
+    parser.add_argument(
+        "--scale-budget",
+        type=float,
+        help="seconds per scale-model scenario before it stops at its next delivery (default: the profile's)",
+    )
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[bench] %(message)s"))
@@ -172,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = PROFILES[args.profile]
     if args.scale_jobs:
         profile = dataclasses.replace(profile, scale_jobs=args.scale_jobs)
+    if args.scale_budget:
+        profile = dataclasses.replace(profile, scale_budget_seconds=args.scale_budget)
     sandbox.use_offline_environment()
     from shared.plumbing.config import settings
 
@@ -218,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             flow = flow_cost.measure(profile.flow_jobs)
     scale = _scale(life, profile.shard_counts)
     with _part("6. measured scale model", timings):
-        scale["measured"] = scale_measured.measure(profile.scale_jobs, profile.scale_org_queues)
+        scale["measured"] = scale_measured.measure(
+            profile.scale_jobs, profile.scale_org_queues, profile.scale_budget_seconds
+        )
     meta = {
         "profile": profile.name,
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

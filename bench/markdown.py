@@ -182,7 +182,12 @@ def markdown(r: dict[str, Any]) -> str:
                 f"at {busiest.get('goal_jobs_per_second', 0):,} jobs/s it would take "
                 f"{busiest.get('write_units_per_second_at_goal', 0):,.0f} WRU/s "
                 f"({busiest.get('times_the_partition_limit_at_goal', 0)}x a partition's limit). "
-                f"{run['seconds']} s for {run['jobs']:,} jobs.",
+                f"{run['seconds']} s for {run['jobs']:,} jobs"
+                + (
+                    f" (stopped at its time budget; {run['jobs_asked']:,} asked)."
+                    if run.get("stopped_at_time_budget")
+                    else "."
+                ),
                 "",
             ]
 

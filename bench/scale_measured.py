@@ -27,6 +27,7 @@ Which items those are is found from the job ids the API returned, not from the s
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
@@ -40,6 +41,7 @@ DELIVER_EVERY = 10  # rounds between stream/timer deliveries (and prunes)
 # The goals' rates (issue 11): the busiest partition's load is also given at these.
 GOAL_RATES = {"queue": 10_000, "org": 50_000}
 _TOKENS = re.compile(r"[^#|:/]+")  # the pieces of a composite key value
+log = logging.getLogger("bench")
 
 
 class MotoImageReader(ImageReader):
@@ -90,7 +92,10 @@ class MotoImageReader(ImageReader):
         return pruned
 
 
-def _drive(jobs: int, queues: list[str]) -> tuple[Meter, int]:
+def _drive(jobs: int, queues: list[str], budget_seconds: float | None = None) -> tuple[Meter, int, bool]:
+    """Drive `jobs` lifecycles round-robin over `queues`; past `budget_seconds` stop at the next
+    delivery (every job driven so far is then complete and delivered). Returns the meter, the jobs
+    driven and whether the budget cut the run short."""
     import boto3
 
     from local_stack.stream_poller import StreamPoller
@@ -110,8 +115,9 @@ def _drive(jobs: int, queues: list[str]) -> tuple[Meter, int]:
     sent = 0
     done = 0
     completed: set[str] = set()
+    started = time.perf_counter()
+    rounds = (jobs + ROUND - 1) // ROUND
     with meter.installed():
-        rounds = (jobs + ROUND - 1) // ROUND
         for n in range(rounds):
             queue = queues[n % len(queues)]
             size = min(ROUND, jobs - done)
@@ -121,16 +127,22 @@ def _drive(jobs: int, queues: list[str]) -> tuple[Meter, int]:
                 )
             )
             done += size
-            if (n + 1) % DELIVER_EVERY == 0 or n == rounds - 1:
-                for _ in range(5):
-                    lifecycle.deliver_stream(meter, poller, records)
-                    total = lifecycle.deliver_timers(meter, sent)
-                    if total == sent:
-                        break
-                    sent = total
-                images.prune(table, completed)
-                completed.clear()
-    return meter, done
+            if (n + 1) % DELIVER_EVERY and n != rounds - 1:
+                continue
+            for _ in range(5):
+                lifecycle.deliver_stream(meter, poller, records)
+                total = lifecycle.deliver_timers(meter, sent)
+                if total == sent:
+                    break
+                sent = total
+            images.prune(table, completed)
+            completed.clear()
+            elapsed = time.perf_counter() - started
+            log.info("    %d/%d jobs, %.0f jobs/s", done, jobs, done / elapsed)
+            if budget_seconds is not None and elapsed > budget_seconds and done < jobs:
+                log.info("    time budget of %.0f s reached: %d jobs", budget_seconds, done)
+                return meter, done, True
+    return meter, done, False
 
 
 def ceiling(meter: Meter, jobs: int, goal_rate: float | None = None) -> dict[str, Any]:
@@ -186,13 +198,16 @@ def ceiling(meter: Meter, jobs: int, goal_rate: float | None = None) -> dict[str
     }
 
 
-def measure(jobs: int, org_queues: int) -> dict[str, Any]:
+def measure(jobs: int, org_queues: int, budget_seconds: float | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, queues in (("queue", ["scale-q"]), ("org", [f"scale-q{i}" for i in range(org_queues)])):
         started = time.perf_counter()
+        log.info("  %s: %d jobs over %d queue(s)", name, jobs, len(queues))
         with sandbox.in_process_aws(fast=True):
-            meter, done = _drive(jobs, queues)
+            meter, done, cut = _drive(jobs, queues, budget_seconds)
             results[name] = {**ceiling(meter, done, GOAL_RATES[name]), "queues": len(queues)}
+        results[name]["jobs_asked"] = jobs
+        results[name]["stopped_at_time_budget"] = cut
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
     return {
         "queue_ceiling_jobs_per_second": results["queue"]["jobs_per_second"],
@@ -221,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.use_offline_environment()
     started = time.perf_counter()
     with sandbox.in_process_aws(fast=True):
-        meter, done = _drive(args.jobs, [f"scale-q{i}" for i in range(args.queues)])
+        meter, done, _ = _drive(args.jobs, [f"scale-q{i}" for i in range(args.queues)])
         goal = GOAL_RATES["queue" if args.queues == 1 else "org"]
         result = {**ceiling(meter, done, goal), "queues": args.queues}
     result["seconds"] = round(time.perf_counter() - started, 1)
