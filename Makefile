@@ -50,13 +50,15 @@ chromium:
 browser: install chromium node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q tests/browser
 
-## docs/benchmarks.md: the full run (~20-30 minutes here); BENCH_PROFILE=quick or small for less.
+## docs/benchmarks.md: the full run (~20 minutes on a quiet machine, over an hour at a load of 8:
+## the scale model drives 2 x 20,000 jobs); BENCH_PROFILE=quick or small for less.
 BENCH_PROFILE ?= full
 bench: install
 	$(BIN)/python -m bench --profile $(BENCH_PROFILE)
 
 ## Only the store's figures (issue 11: write units, claim round trips, contention, measured scale
-## model) in ~10 minutes; the make dev parts are carried over from the last latest.json.
+## model): ~10 minutes on a quiet machine, up to ~35 under load (the scale model stops at 900 s a
+## scenario); the make dev parts are carried over from the last latest.json.
 bench-quick: install
 	$(BIN)/python -m bench --profile quick
 
