@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: install dev test lint unit functional e2e browser bench bench-local clean bundle synth checkov deploy destroy openapi chromium fuzz soak
+.PHONY: install dev test lint unit functional e2e browser bench bench-quick bench-local clean bundle synth checkov deploy destroy openapi chromium fuzz soak
 
 # The virtualenv is rebuilt whenever a requirements file changes.
 $(STAMP): requirements-dev.txt requirements-lambda.txt
@@ -50,8 +50,17 @@ chromium:
 browser: install chromium node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q tests/browser
 
+## docs/benchmarks.md: the full run (~20 minutes on a quiet machine, over an hour at a load of 8:
+## the scale model drives 2 x 20,000 jobs); BENCH_PROFILE=quick or small for less.
+BENCH_PROFILE ?= full
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --profile $(BENCH_PROFILE)
+
+## Only the store's figures (issue 11: write units, claim round trips, contention, measured scale
+## model): ~10 minutes on a quiet machine, up to ~35 under load (the scale model stops at 900 s a
+## scenario); the make dev parts are carried over from the last latest.json.
+bench-quick: install
+	$(BIN)/python -m bench --profile quick
 
 ## Only the `make dev` figures (request latency, idle CPU, 16-worker throughput), printed.
 bench-local: install

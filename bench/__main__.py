@@ -2,6 +2,7 @@
 
 python -m bench                   the full run (under 10 minutes on these machines)
 python -m bench --profile small   the same code at toy sizes, for tests/bench
+python -m bench --profile quick   only the store figures (parts 1-3, 6); the rest carried over
 python -m bench --out DIR         write the report somewhere else
 python -m bench.local_speed       only the `make dev` figures (parts 5 and 8), printed, in about a minute
 """
@@ -9,6 +10,7 @@ python -m bench.local_speed       only the `make dev` figures (parts 5 and 8), p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import platform
@@ -29,8 +31,10 @@ from bench import (
     imports,
     lifecycle,
     local_speed,
+    payloads,
     report,
     sandbox,
+    scale_measured,
     scale_model,
     throughput,
 )
@@ -51,21 +55,40 @@ def _part(name: str, timings: dict[str, float]) -> Iterator[None]:
 
 def _lifecycle(profile: Profile) -> dict[str, dict[str, Any]]:
     results = {}
-    for design in (lifecycle.SPOOLED, lifecycle.NAIVE):
+    designs = (lifecycle.SPOOLED,) if profile.only_store_parts else (lifecycle.SPOOLED, lifecycle.NAIVE)
+    for design in designs:
         for batched in (False, True):
             name = f"{design.name}_{'batched' if batched else 'single'}"
             log.info("  %s", name)
             results[name] = lifecycle.measure(
                 design, profile.lifecycle_jobs, batched, warmup_jobs=profile.lifecycle_warmup_jobs
             )
+    # The other payload classes, one request per job; github: every corpus file equally often.
+    classes = [("tiny", profile.class_jobs), ("incompressible_1kb", profile.class_jobs)]
+    missing = payloads.corpus_missing()
+    if missing:
+        log.warning("  %s: wru_per_job_github is left out of this run", missing)
+    else:
+        files = len(payloads.corpus_files())
+        classes.append(("github", max(1, profile.class_jobs // files) * files))
+    for payload_class, jobs in classes:
+        log.info("  spooled_%s", payload_class)
+        results[f"spooled_{payload_class}"] = lifecycle.measure(
+            lifecycle.SPOOLED, jobs, False, warmup_jobs=1, payload_class=payload_class
+        )
+    log.info("  spooled_heartbeat")
+    results["spooled_heartbeat"] = lifecycle.measure(
+        lifecycle.SPOOLED, profile.class_jobs, False, warmup_jobs=1, heartbeats=True
+    )
     return results
 
 
 def _contention(profile: Profile) -> list[dict[str, Any]]:
     runs = []
     with sandbox.embedded_aws() as aws:
+        algorithms = ("spooled",) if profile.only_store_parts else contention.ALGORITHMS
         for level in profile.contention:
-            for algorithm in contention.ALGORITHMS:
+            for algorithm in algorithms:
                 run = contention.run(aws, algorithm, level.claimers, level.jobs, 1, level.budget_seconds)
                 log.info("  %s x%d: %.2f wasted/claim", algorithm, level.claimers, run.deep_wasted_per_claim)
                 runs.append(run.as_dict())
@@ -136,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--scale-jobs", type=int, help="jobs per scale-model scenario (default: the profile's)"
+    )
+    parser.add_argument(
+        "--scale-budget",
+        type=float,
+        help="seconds per scale-model scenario before it stops at its next delivery (default: the profile's)",
+    )
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[bench] %(message)s"))
@@ -144,32 +175,59 @@ def main(argv: list[str] | None = None) -> int:
     # Concurrent claimers share one client whose pool is smaller than their number: not a problem.
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     profile = PROFILES[args.profile]
+    if args.scale_jobs:
+        profile = dataclasses.replace(profile, scale_jobs=args.scale_jobs)
+    if args.scale_budget:
+        profile = dataclasses.replace(profile, scale_budget_seconds=args.scale_budget)
     sandbox.use_offline_environment()
     from shared.plumbing.config import settings
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    with _part("4. import times", timings):
-        import_results = imports.measure(profile.import_repeats, goal_analysis.goal_for("import_ratio_max"))
+    previous = report.load_previous(args.out, RESULTS_DIR) if profile.only_store_parts else {}
+    if profile.only_store_parts:
+        import_results = previous["imports"]
+    else:
+        with _part("4. import times", timings):
+            ratio_goal = goal_analysis.goal_for("import_ratio_max")
+            import_results = imports.measure(profile.import_repeats, ratio_goal)
     with _part("1-2. request units and cost per job", timings):
         life = _lifecycle(profile)
+        if profile.only_store_parts:  # the naive baseline does not change with the store
+            life.update({k: v for k, v in previous["lifecycle"].items() if k.startswith("naive_")})
     with _part("3. claim contention", timings):
         contended = _contention(profile)
-    with _part("5. local throughput", timings):
-        local = _throughput(profile, settings().ready_shards)
-    with _part("7. event latency in make dev", timings):
-        log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
-        events = event_latency.measure(
-            log_path, settings().ready_shards, profile.cron_seconds, profile.event_jobs
-        )
-    with _part("8. make dev speed", timings):
-        log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
-        speed = local_speed.measure(
-            log_path, settings().ready_shards, profile.local_requests, profile.idle_seconds
-        )
-    with _part("9. flow control cost", timings):
-        flow = flow_cost.measure(profile.flow_jobs)
+        if profile.only_store_parts:
+            contended += [r for r in previous["contention"] if r["algorithm"] == "naive"]
+            measured_levels = {level.claimers for level in profile.contention}
+            contended += [
+                r
+                for r in previous["contention"]
+                if r["algorithm"] == "spooled" and r["claimers"] not in measured_levels
+            ]
+    if profile.only_store_parts:
+        local, events = previous["throughput"], previous["event_latency"]
+        speed, flow = previous["local_speed"], previous.get("flow_control")
+    else:
+        with _part("5. local throughput", timings):
+            local = _throughput(profile, settings().ready_shards)
+        with _part("7. event latency in make dev", timings):
+            log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
+            events = event_latency.measure(
+                log_path, settings().ready_shards, profile.cron_seconds, profile.event_jobs
+            )
+        with _part("8. make dev speed", timings):
+            log_path = Path(tempfile.mkdtemp(prefix="bench-")) / "local_stack.log"
+            speed = local_speed.measure(
+                log_path, settings().ready_shards, profile.local_requests, profile.idle_seconds
+            )
+        with _part("9. flow control cost", timings):
+            flow = flow_cost.measure(profile.flow_jobs)
     scale = _scale(life, profile.shard_counts)
+    with _part("6. measured scale model", timings):
+        scale["measured"] = scale_measured.measure(
+            profile.scale_jobs, profile.scale_org_queues, profile.scale_budget_seconds
+        )
     meta = {
         "profile": profile.name,
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -180,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average": ", ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
+    if profile.only_store_parts:
+        meta["carried_over"] = {
+            "parts": "4 (imports), 5 (local throughput), 7 (event latency), 8 (make dev speed), "
+            "9 (flow control), naive baselines",
+            "from": previous.get("meta", {}).get("finished_at"),
+        }
     results = report.build(life, contended, import_results, local, scale, meta, events, speed, flow)
     json_path, md_path = report.write(results, args.out)
     log.info("wrote %s and %s in %.0f s", json_path, md_path, meta["seconds"])

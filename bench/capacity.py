@@ -69,6 +69,24 @@ def shape_from_description(table: dict[str, Any]) -> TableShape:
     return TableShape(table["TableName"], key_attributes, tuple(indexes))
 
 
+def shape_from_definition(table: Any, name: str) -> TableShape:
+    """A TableShape from a shared.plumbing.schema.TableDefinition (the one source of the table's
+    keys and indexes) and the table's physical name."""
+    sort_key = table.sort_key.name if table.sort_key else None
+    key_attributes = (table.partition_key.name,) if sort_key is None else (table.partition_key.name, sort_key)
+    indexes = tuple(
+        IndexShape(
+            name=index.name,
+            hash_key=index.partition_key.name,
+            range_key=index.sort_key.name if index.sort_key else None,
+            projection=index.projection,
+            non_key_attributes=tuple(index.non_key_attributes),
+        )
+        for index in table.indexes
+    )
+    return TableShape(name, key_attributes, indexes)
+
+
 def _number_size(text: str) -> int:
     # Numbers are stored as up to 38 significant digits, two per byte, plus one byte.
     mantissa = text.lower().split("e", 1)[0].lstrip("+-")

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.lifecycle import PAYLOAD_BYTES, BenchError, payload_of_size
+from bench import payloads
+from bench.lifecycle import BenchError
 from bench.sandbox import EmbeddedAws
 from shared.jobs import expressions as ex
 from shared.plumbing import aws_clients, schema
@@ -62,14 +63,58 @@ class ContentionRun:
 def _fill(jobs: int) -> None:
     from shared.jobs.store import JobStore, NewJob
 
-    text = encode_json(payload_of_size(PAYLOAD_BYTES))
     store = JobStore()
     for start in range(0, jobs, 100):
         batch = [
-            NewJob(ORG_ID, QUEUE, text, priority=0, max_retries=3, timeout_seconds=LEASE_SECONDS)
-            for _ in range(min(100, jobs - start))
+            NewJob(
+                ORG_ID,
+                QUEUE,
+                encode_json(payloads.realistic(start + i)),
+                priority=0,
+                max_retries=3,
+                timeout_seconds=LEASE_SECONDS,
+            )
+            for i in range(min(100, jobs - start))
         ]
         store.create_many(batch)
+
+
+class ConditionalFailures:
+    """Conditional writes that failed, per thread, seen by a botocore hook on the DynamoDB client
+    the store uses: counted on the wire, so the figure does not depend on what the store counts
+    itself. A write refused with ConditionalCheckFailedException, or a transaction cancelled
+    (a condition or a conflicting write), is one wasted write."""
+
+    CODES = ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def attach(self) -> None:
+        self._client = aws_clients.client("dynamodb")
+        self._client.meta.events.register(
+            "after-call.dynamodb", self._after_call, unique_id=f"wasted-{id(self)}"
+        )
+
+    def detach(self) -> None:
+        if self._client is not None:
+            self._client.meta.events.unregister("after-call.dynamodb", unique_id=f"wasted-{id(self)}")
+            self._client = None
+
+    def _after_call(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if http_response.status_code >= 300 and parsed.get("Error", {}).get("Code") in self.CODES:
+            with self._lock:
+                ident = threading.get_ident()
+                self._counts[ident] = self._counts.get(ident, 0) + 1
+
+    def of_this_thread(self) -> int:
+        with self._lock:
+            return self._counts.get(threading.get_ident(), 0)
+
+
+FAILURES = ConditionalFailures()
 
 
 class SpooledClaimer:
@@ -79,13 +124,14 @@ class SpooledClaimer:
         from shared.jobs.store import JobStore
 
         self.store = JobStore(rng=random.Random(seed))
+        self.wasted = 0
 
     def claim(self, worker_id: str, limit: int) -> list[str]:
-        return [job.id for job in self.store.claim(ORG_ID, QUEUE, worker_id, limit, LEASE_SECONDS)]
-
-    @property
-    def wasted(self) -> int:
-        return self.store.stats.conditional_failures
+        before = FAILURES.of_this_thread()
+        try:
+            return [job.id for job in self.store.claim(ORG_ID, QUEUE, worker_id, limit, LEASE_SECONDS)]
+        finally:
+            self.wasted += FAILURES.of_this_thread() - before
 
 
 class HeadClaimer:
@@ -178,14 +224,18 @@ def run(
                 errors.append(error)
 
     threads = [threading.Thread(target=claim_until_empty, args=(i,), daemon=True) for i in range(claimers)]
-    for thread in threads:
-        thread.start()
-    deadline[0] = time.perf_counter() + budget_seconds
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
+    FAILURES.attach()
+    try:
+        for thread in threads:
+            thread.start()
+        deadline[0] = time.perf_counter() + budget_seconds
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - began
+    finally:
+        FAILURES.detach()
     if errors:
         raise BenchError(f"a {algorithm} claimer failed: {errors[0]!r}") from errors[0]
     if len(set(claimed)) != len(claimed) or len(claimed) > jobs:

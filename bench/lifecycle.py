@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from statistics import mean
 from typing import Any
 
-from bench import cost_model, sandbox
+from bench import cost_model, payloads, sandbox
 from bench.meter import ImageReader, Meter
 from bench.naive_design import NAIVE_TABLE
 
@@ -91,18 +91,28 @@ class ApiDriver:
         return json.loads(result["body"])
 
 
-def run_lifecycles(driver: ApiDriver, queue: str, jobs: int, batched: bool) -> None:
-    payload = payload_of_size(PAYLOAD_BYTES)
+def run_lifecycles(
+    driver: ApiDriver,
+    queue: str,
+    jobs: int,
+    batched: bool,
+    payload_for: payloads.PayloadFactory = payloads.realistic,
+    heartbeats: bool = False,
+) -> list[str]:
+    """`jobs` lifecycles: create (job n carries payload_for(n)), claim, [heartbeat,] complete.
+    Returns the ids of the jobs completed."""
     limit = 10 if batched else 1
+    completed: list[str] = []
     for start in range(0, jobs, ROUND):
         size = min(ROUND, jobs - start)
         if batched:
-            body = {"queue_name": queue, "jobs": [{"payload": payload} for _ in range(size)]}
+            body = {"queue_name": queue, "jobs": [{"payload": payload_for(start + i)} for i in range(size)]}
             if driver.post("/api/v1/jobs/bulk", body, "create")["success_count"] != size:
                 raise BenchError("bulk create did not create every job")
         else:
-            for _ in range(size):
-                driver.post("/api/v1/jobs", {"queue_name": queue, "payload": payload}, "create")
+            for i in range(size):
+                body = {"queue_name": queue, "payload": payload_for(start + i)}
+                driver.post("/api/v1/jobs", body, "create")
         remaining = size
         while remaining:
             claim = {"queue_name": queue, "worker_id": "bench-worker", "limit": limit}
@@ -111,12 +121,18 @@ def run_lifecycles(driver: ApiDriver, queue: str, jobs: int, batched: bool) -> N
             if not claimed:
                 raise BenchError(f"claim returned nothing with {remaining} jobs pending")
             for job in claimed:
+                if heartbeats:
+                    beat = {"worker_id": "bench-worker", "lease_id": job["lease_id"]}
+                    beat["lease_duration_secs"] = LEASE_SECONDS
+                    driver.post(f"/api/v1/jobs/{job['id']}/heartbeat", beat, "heartbeat")
                 done = {"worker_id": "bench-worker", "lease_id": job["lease_id"], "result": {"ok": True}}
                 driver.post(f"/api/v1/jobs/{job['id']}/complete", done, "complete")
+                completed.append(job["id"])
             remaining -= len(claimed)
+    return completed
 
 
-def _deliver_stream(meter: Meter, poller: Any, records: list[dict[str, Any]]) -> None:
+def deliver_stream(meter: Meter, poller: Any, records: list[dict[str, Any]]) -> None:
     """The stream as the event source mapping delivers it: batches of STREAM_BATCH_SIZE."""
     from functions.dispatcher.handler import handler as dispatcher
 
@@ -144,7 +160,7 @@ def _sqs_record(body: str) -> dict[str, Any]:
     }
 
 
-def _deliver_timers(meter: Meter, already_sent: int) -> int:
+def deliver_timers(meter: Meter, already_sent: int) -> int:
     """Messages the dispatcher sent itself (timers), delivered to it once SQS would: its clock is
     moved past the last one's DelaySeconds. Returns how many messages have been sent so far."""
     from functions.dispatcher import handler as dispatcher
@@ -171,25 +187,43 @@ def _deliver_timers(meter: Meter, already_sent: int) -> int:
 
 
 def _exercise(
-    design: Design, meter: Meter, api_key: str, queue: str, jobs: int, batched: bool, poller: Any
+    design: Design,
+    meter: Meter,
+    api_key: str,
+    queue: str,
+    jobs: int,
+    batched: bool,
+    poller: Any,
+    payload_for: payloads.PayloadFactory = payloads.realistic,
+    heartbeats: bool = False,
 ) -> None:
     records: list[dict[str, Any]] = []
     poller.deliver = records.extend
-    run_lifecycles(ApiDriver(design.handler(), api_key, meter), queue, jobs, batched)
+    driver = ApiDriver(design.handler(), api_key, meter)
+    run_lifecycles(driver, queue, jobs, batched, payload_for, heartbeats)
     if not design.downstream:
         return
     sent = 0
     for _ in range(5):  # what the dispatcher does can arm more timers: follow them
-        _deliver_stream(meter, poller, records)
-        total = _deliver_timers(meter, sent)
+        deliver_stream(meter, poller, records)
+        total = deliver_timers(meter, sent)
         if total == sent:
             return
         sent = total
 
 
-def measure(design: Design, jobs: int, batched: bool, warmup_jobs: int = 10) -> dict[str, Any]:
+def measure(
+    design: Design,
+    jobs: int,
+    batched: bool,
+    warmup_jobs: int = 10,
+    payload_class: str = "realistic_1kb",
+    heartbeats: bool = False,
+) -> dict[str, Any]:
     """Figures per job for `jobs` lifecycles, after `warmup_jobs` unmeasured ones: a warm Lambda
-    container has its lazy imports and clients already, and that is what most invocations see."""
+    container has its lazy imports and clients already, and that is what most invocations see.
+    payload_class names a generator of bench/payloads.py; heartbeats adds one heartbeat per job."""
+    payload_for = payloads.CLASSES[payload_class]()
     import boto3
 
     from local_stack.stream_poller import StreamPoller
@@ -202,11 +236,21 @@ def measure(design: Design, jobs: int, batched: bool, warmup_jobs: int = 10) -> 
         poller.poll_once()  # the set-up's records (organization, key) are not the jobs'
         warm = Meter()  # counts nothing but the timer messages it must deliver
         with warm.installed():
-            _exercise(design, warm, tenant.api_key, f"warmup-{mode}", warmup_jobs, batched, poller)
+            warmup = (f"warmup-{mode}", warmup_jobs, batched, poller, payload_for, heartbeats)
+            _exercise(design, warm, tenant.api_key, *warmup)
         meter = Meter(ImageReader(boto3.session.Session().client("dynamodb")))
         with meter.installed():
-            _exercise(design, meter, tenant.api_key, f"bench-{mode}", jobs, batched, poller)
-        return {**summarize(meter, jobs), "ready_shards": settings().ready_shards}
+            measured = (f"bench-{mode}", jobs, batched, poller, payload_for, heartbeats)
+            _exercise(design, meter, tenant.api_key, *measured)
+        return {
+            **summarize(meter, jobs),
+            "ready_shards": settings().ready_shards,
+            "payload_class": payload_class,
+            "payload_bytes_mean": round(mean(len(payloads.compact(payload_for(n))) for n in range(jobs))),
+            "payload_own_write_units_mean": round(
+                mean(math.ceil(len(payloads.compact(payload_for(n))) / 1024) for n in range(jobs)), 4
+            ),
+        }
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -222,8 +266,10 @@ def summarize(meter: Meter, jobs: int) -> dict[str, Any]:
     for step in sorted({c.step for c in meter.calls} | {i.step for i in meter.invocations}):
         in_step = [c for c in dynamo if c.step == step]
         index_units: Counter[str] = Counter()
+        kind_units: Counter[str] = Counter()
         for call in in_step:
             index_units.update(call.index_write_units)
+            kind_units.update(call.item_kind_write_units)
         sizes = [size for call in in_step for size in call.item_bytes]
         steps[step] = {
             "write_units": _per_job(sum(c.write_units for c in in_step), jobs),
@@ -231,6 +277,7 @@ def summarize(meter: Meter, jobs: int) -> dict[str, Any]:
                 sum(c.write_units - sum(c.index_write_units.values()) for c in in_step), jobs
             ),
             "index_write_units": {name: _per_job(u, jobs) for name, u in sorted(index_units.items())},
+            "table_write_units_by_item": {kind: _per_job(u, jobs) for kind, u in sorted(kind_units.items())},
             "read_units": _per_job(sum(c.read_units for c in in_step), jobs),
             "item_bytes_mean": round(mean(sizes)) if sizes else 0,
             "item_bytes_max": max(sizes, default=0),
@@ -254,6 +301,17 @@ def summarize(meter: Meter, jobs: int) -> dict[str, Any]:
             "read_units_per_job": _per_job(reads[index], jobs),
         }
         for index in sorted(set(partitions) | set(reads))
+    }
+
+    claims = [i for i in meter.invocations if i.function == "api" and i.step == "claim"]
+    trips = round_trips(meter, "claim")
+    claim_figures = {
+        "invocations": len(claims),
+        "read_units_per_call": round(steps.get("claim", {}).get("read_units", 0) * jobs / len(claims), 4)
+        if claims
+        else 0.0,
+        "round_trips_median": sorted(trips)[len(trips) // 2] if trips else 0,
+        "round_trips_max": max(trips, default=0),
     }
 
     calls: Counter[str] = Counter(f"{c.service}.{c.operation}" for c in meter.calls)
@@ -296,8 +354,43 @@ def summarize(meter: Meter, jobs: int) -> dict[str, Any]:
         "lambda_gb_seconds_per_job_raw": round(raw_gb_seconds / jobs, 7),
         "conditional_failures_per_job": _per_job(sum(c.conditional_failed for c in dynamo), jobs),
         "by_step": steps,
+        "claim": claim_figures,
         "indexes": indexes,
         "functions": functions,
         "calls_per_job": {name: _per_job(n, jobs) for name, n in sorted(calls.items())},
         "usage": asdict(usage),
     }
+
+
+def round_trips(meter: Meter, step: str) -> list[int]:
+    """Sequential DynamoDB round trips of each invocation of `step`: calls on the wire at the same
+    time (started before the others ended) count as one round trip."""
+    by_invocation: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for call in meter.calls:
+        if call.service == "dynamodb" and call.step == step and call.invocation_id:
+            by_invocation[call.invocation_id].append((call.started, call.ended))
+    trips = []
+    for spans in by_invocation.values():
+        spans.sort()
+        count, end = 0, -math.inf
+        for started, ended in spans:
+            if started >= end:
+                count += 1
+                end = ended
+            else:
+                end = max(end, ended)
+        trips.append(count)
+    return trips
+
+
+def partition_units(meter: Meter) -> dict[tuple[str, str], list[float]]:
+    """(table or index, partition key value) -> [write units, read units] over every call."""
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for call in meter.calls:
+        if call.service != "dynamodb":
+            continue
+        for key, units in (*call.partition_write_units.items(), *call.table_partition_write_units.items()):
+            totals[key][0] += units
+        for key, units in call.partition_read_units.items():
+            totals[key][1] += units
+    return totals

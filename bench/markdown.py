@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_UUID = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def _short(partition: str) -> str:
+    """A partition key for a table cell: ids cut to their first 8 characters."""
+    return _UUID.sub(lambda m: m.group(1) + "…", partition)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -24,13 +32,85 @@ def markdown(r: dict[str, Any]) -> str:
         "",
     ]
     out += _table(
-        ["goal", "at most", "measured", ""],
-        [[g["goal"], g["at_most"], g["measured"], "met" if g["met"] else "**missed**"] for g in r["goals"]],
+        ["goal", "target", "measured", ""],
+        [
+            [
+                g["goal"],
+                f"≥ {g['at_least']:g}" if g.get("at_least") is not None else f"≤ {g['at_most']:g}",
+                g["measured"],
+                "met" if g["met"] else "**missed**",
+            ]
+            for g in r["goals"]
+        ],
     )
+    if r.get("github_corpus_missing"):
+        out += [f"**Not measured: wru_per_job_github.** {r['github_corpus_missing']}.", ""]
+    if r["meta"].get("carried_over"):
+        carried = r["meta"]["carried_over"]
+        out += [f"Profile `quick`: parts {carried['parts']} carried over from the run of {carried['from']}."]
+        out += [""]
+    classes = [
+        (name, life)
+        for name, life in r["lifecycle"].items()
+        if name.startswith("spooled_") and "payload_class" in life and name != "spooled_heartbeat"
+    ]
+    if classes:
+        out += ["## 1a. Write units per job by payload class (create, claim limit 1, complete)", ""]
+        rows = []
+        for name, life in classes:
+            steps = life["by_step"]
+            rows.append(
+                [
+                    name,
+                    life.get("payload_class", "-"),
+                    life.get("payload_bytes_mean", "-"),
+                    life["write_units_per_job"],
+                    *(steps.get(s, {}).get("write_units", 0) for s in ("create", "claim", "complete")),
+                    round(sum(steps.get(s, {}).get("write_units", 0) for s in ("stream", "timer")), 4),
+                    max(steps.get(s, {}).get("item_bytes_max", 0) for s in ("create", "claim", "complete")),
+                ]
+            )
+        out += _table(
+            [
+                "scenario",
+                "payload",
+                "bytes",
+                "WRU",
+                "create",
+                "claim",
+                "complete",
+                "stream+timer",
+                "max item",
+            ],
+            rows,
+        )
+        steps_rows = [
+            [
+                name.removeprefix("spooled_"),
+                step,
+                s["write_units"],
+                ", ".join(f"{k} {v}" for k, v in s.get("table_write_units_by_item", {}).items()) or "-",
+                ", ".join(f"{k} {v}" for k, v in s["index_write_units"].items()) or "-",
+                s["item_bytes_max"],
+            ]
+            for name, life in classes
+            for step, s in life["by_step"].items()
+            if s["write_units"]
+        ]
+        out += _table(["scenario", "step", "WRU", "table, by item", "indexes", "max item bytes"], steps_rows)
+        claim = r["lifecycle"]["spooled_single"].get("claim", {})
+        out += [
+            f"Claim (limit 1, steady state, through the API handler: API-key and queue-config reads "
+            f"included): {claim.get('round_trips_median')} sequential round trips "
+            f"(max {claim.get('round_trips_max')}), {claim.get('read_units_per_call')} read units per call. "
+            f"Heartbeat: {r.get('heartbeat_wru')} write units. GitHub payloads' own write units "
+            f"(1 per started KB of compact JSON, mean): {r.get('github_payload_own_wru_mean')}.",
+            "",
+        ]
     for g in (g for g in r["goals"] if not g["met"]):
         out += [f"**{g['key']}** — why: {g['why']}", "", f"What would meet it: {g['what_would_meet_it']}", ""]
 
-    out += ["## 1-2. Request units and dollars per job (1 KB payload)", ""]
+    out += ["## 1-2. Request units and dollars per job (realistic 1 KB JSON unless named)", ""]
     rows = []
     for name, life in r["lifecycle"].items():
         cost = r["cost"][name]
@@ -49,12 +129,13 @@ def markdown(r: dict[str, Any]) -> str:
     out += _table(["scenario", "WRU", "RRU", "API req", "Lambda req", "SQS req", "GB-s", "$/M jobs"], rows)
     single = r["lifecycle"]["spooled_single"]["by_step"]
     out += _table(
-        ["step (spooled, single)", "WRU", "item", "indexes", "RRU", "item bytes"],
+        ["step (spooled, single)", "WRU", "table", "table by item", "indexes", "RRU", "item bytes"],
         [
             [
                 step,
                 s["write_units"],
                 s["table_write_units"],
+                ", ".join(f"{k} {v}" for k, v in s.get("table_write_units_by_item", {}).items()) or "-",
                 ", ".join(f"{k} {v}" for k, v in s["index_write_units"].items()) or "-",
                 s["read_units"],
                 s["item_bytes_max"],
@@ -64,6 +145,51 @@ def markdown(r: dict[str, Any]) -> str:
     )
     cost_rows = [[name, *[c[k] for k in c]] for name, c in r["cost"].items()]
     out += _table(["$ per million", *next(iter(r["cost"].values())).keys()], cost_rows)
+
+    measured = r["scale"].get("measured")
+    if measured:
+        out += ["## 6a. Measured scale model (partition keys of every write and read)", ""]
+        rows = []
+        for name, run in measured["runs"].items():
+            for row in run["hottest"][:4]:
+                rows.append(
+                    [
+                        f"{name} ({run['jobs']:,} jobs, {run['queues']} queues)",
+                        row["where"],
+                        _short(row["partition"]),
+                        row["write_units_per_job"],
+                        row["read_units_per_job"],
+                        f"{row['jobs_per_second']:,.0f}",
+                    ]
+                )
+        out += _table(["scenario", "table/index", "partition", "WRU/job", "RRU/job", "ceiling jobs/s"], rows)
+        out += [
+            f"Ceiling, one queue: {measured['queue_ceiling_jobs_per_second']:,.0f} jobs/s, set by "
+            f"{_short(measured['queue_limiting_key'])}; one organization over many queues: "
+            f"{measured['org_ceiling_jobs_per_second']:,.0f} jobs/s, set by "
+            f"{_short(measured['org_limiting_key'])}. "
+            "Per partition 1,000 write units/s and 3,000 read units/s.",
+            "",
+        ]
+        for name, run in measured["runs"].items():
+            busiest = run.get("busiest_write_partition")
+            if not busiest:
+                continue
+            out += [
+                f"Busiest write partition ({name}): {busiest['where']} {_short(busiest['partition'])}, "
+                f"{busiest['share_of_all_writes']:.1%} of all {run['write_units_per_job']} "
+                "write units per job; "
+                f"at {busiest.get('goal_jobs_per_second', 0):,} jobs/s it would take "
+                f"{busiest.get('write_units_per_second_at_goal', 0):,.0f} WRU/s "
+                f"({busiest.get('times_the_partition_limit_at_goal', 0)}x a partition's limit). "
+                f"{run['seconds']} s for {run['jobs']:,} jobs"
+                + (
+                    f" (stopped at its time budget; {run['jobs_asked']:,} asked)."
+                    if run.get("stopped_at_time_budget")
+                    else "."
+                ),
+                "",
+            ]
 
     out += ["## 3. Claim contention (limit 1, one queue)", ""]
     out += _table(
@@ -107,7 +233,7 @@ def markdown(r: dict[str, Any]) -> str:
         "",
     ]
     scale = r["scale"]
-    out += ["## 6. Scale model: sustainable jobs per second per queue", ""]
+    out += ["## 6b. Scale model, formula: sustainable jobs per second per queue", ""]
     out += _table(
         ["ready shards", *[m for m in scale["modes"]]],
         [

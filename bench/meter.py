@@ -13,6 +13,7 @@ duration with real-AWS latencies added back.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -49,6 +50,18 @@ class CallRecord:
     item_bytes: list[int] = field(default_factory=list)  # the larger image of each item written
     conditional_failed: bool = False
     sent_messages: list[SentMessage] = field(default_factory=list)  # to deliver them when due
+    # The scale model's inputs: units per (table or index name, partition key value), writes
+    # on the base table included, reads by the partition their key (condition) names.
+    table_partition_write_units: dict[tuple[str, str], float] = field(default_factory=dict)
+    # The base-table units by kind of item (item_kind: the leading word of each key attribute,
+    # read off the keys written, e.g. "JOB/JOB"), so a step's table units split into the job's
+    # own item and whatever else it writes, whatever the store's layout.
+    item_kind_write_units: dict[str, float] = field(default_factory=dict)
+    partition_read_units: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Round trips: which invocation made the call, and when it was on the wire (perf_counter).
+    invocation_id: int = 0
+    started: float = 0.0
+    ended: float = 0.0
 
 
 @dataclass
@@ -113,6 +126,10 @@ class Meter:
         self.invocations: list[InvocationRecord] = []
         self._lock = threading.Lock()
         self._local = threading.local()
+        # The invocation open on the driving thread. A store may fan calls out to helper threads
+        # (a parallel fetch); those threads have no invocation of their own, and the meter is
+        # driven by one thread at a time, so their calls belong to this one.
+        self._open: InvocationRecord | None = None
         self._paused = False
         self._hooked: list[tuple[Any, str, str]] = []
 
@@ -161,12 +178,14 @@ class Meter:
         record = InvocationRecord(function, step)
         previous = getattr(self._local, "invocation", None)
         self._local.invocation = record
+        shared_previous, self._open = self._open, record
         started = time.perf_counter()
         try:
             yield record
         finally:
             record.wall_seconds = time.perf_counter() - started
             self._local.invocation = previous
+            self._open = shared_previous
             with self._lock:
                 self.invocations.append(record)
 
@@ -181,8 +200,12 @@ class Meter:
 
     # --- botocore hooks ------------------------------------------------------------------
 
-    def _exclude(self, seconds: float) -> None:
+    def _current(self) -> InvocationRecord | None:
         current: InvocationRecord | None = getattr(self._local, "invocation", None)
+        return current if current is not None else self._open
+
+    def _exclude(self, seconds: float) -> None:
+        current = self._current()
         if current is not None:
             current.excluded_seconds += seconds
 
@@ -197,6 +220,7 @@ class Meter:
                 state["before"][_key_id(table, key)] = (table, key, kind, self.images.get(table, key))
         context["bench_meter"] = state
         self._exclude(time.perf_counter() - started)
+        state["started"] = time.perf_counter()
 
     def _before_send(self, **_: Any) -> None:
         self._local.sent_at = time.perf_counter()
@@ -214,13 +238,16 @@ class Meter:
         if state is None:
             return
         started = time.perf_counter()
-        current: InvocationRecord | None = getattr(self._local, "invocation", None)
+        current = self._current()
         service = model.service_model.service_name
         record = CallRecord(
             function=current.function if current else "-",
             step=current.step if current else "-",
             service=service,
             operation=model.name,
+            invocation_id=id(current) if current else 0,
+            started=state["started"],
+            ended=started,
         )
         failed = http_response.status_code >= 300
         if service == "dynamodb" and self.images is not None:
@@ -258,11 +285,14 @@ class Meter:
         elif operation == "GetItem":
             size = capacity.item_size(self.images.get(params["TableName"], params["Key"]))
             record.read_units = capacity.read_units(size, params.get("ConsistentRead", False))
+            self._read_partition(record, params["TableName"], None, params["Key"], record.read_units)
         elif operation == "BatchGetItem":
             for table, request in params["RequestItems"].items():
                 for key in request["Keys"]:
                     size = capacity.item_size(self.images.get(table, key))
-                    record.read_units += capacity.read_units(size, request.get("ConsistentRead", False))
+                    units = capacity.read_units(size, request.get("ConsistentRead", False))
+                    record.read_units += units
+                    self._read_partition(record, table, None, key, units)
         elif operation in ("Query", "Scan"):
             record.index = params.get("IndexName")
             returned = self._evaluated_items(params, parsed.get("Items", []))
@@ -276,11 +306,28 @@ class Meter:
                 record.read_units = capacity.read_units(
                     round(mean_size * scanned), params.get("ConsistentRead", False)
                 )
+            if operation == "Query":
+                partition = _query_partition(params, self.images.shape(params["TableName"]))
+                if partition is not None:
+                    _add(record.partition_read_units, {partition: record.read_units})
+            else:  # a scan reads every partition: attributed to one name so it shows
+                _add(record.partition_read_units, {("scan", params["TableName"]): record.read_units})
         elif operation == "TransactGetItems":
             for entry in params["TransactItems"]:
                 body = entry["Get"]
                 size = capacity.item_size(self.images.get(body["TableName"], body["Key"]))
-                record.read_units += 2 * capacity.read_units(size, True)
+                units = 2 * capacity.read_units(size, True)
+                record.read_units += units
+                self._read_partition(record, body["TableName"], None, body["Key"], units)
+
+    def _read_partition(
+        self, record: CallRecord, table: str, index: str | None, key: Key, units: float
+    ) -> None:
+        assert self.images is not None
+        hash_key = self.images.shape(table).key_attributes[0]
+        if hash_key in key:
+            ((_, value),) = key[hash_key].items()
+            _add(record.partition_read_units, {(index or "table", str(value)): units})
 
     def _evaluated_items(self, params: dict[str, Any], returned: list[capacity.Item]) -> list[capacity.Item]:
         """What a query is billed on: whole items (or whole index entries), even when projected."""
@@ -329,6 +376,10 @@ class Meter:
                 new = None if kind in ("Delete", "DeleteItem") else self.images.get(table, key)
                 cost = capacity.item_write_cost(old, new, self.images.shape(table), transactional)
                 record.item_bytes.append(max(capacity.item_size(old), capacity.item_size(new)))
+            hash_key = self.images.shape(table).key_attributes[0]
+            ((_, partition),) = key[hash_key].items()
+            _add(record.table_partition_write_units, {("table", str(partition)): cost.base})
+            _add(record.item_kind_write_units, {item_kind(key, self.images.shape(table)): cost.base})
             record.write_units += cost.total
             _add(record.index_write_units, cost.indexes)
             _add(record.partition_write_units, cost.partitions)
@@ -337,6 +388,30 @@ class Meter:
 def _add(totals: dict[Any, int], more: dict[Any, int]) -> None:
     for name, units in more.items():
         totals[name] = totals.get(name, 0) + units
+
+
+def item_kind(key: Key, shape: capacity.TableShape) -> str:
+    """What sort of item a key names, from the key itself: the first word (up to '#' or '|') of
+    each key attribute's value, "JOB#org#id"/"JOB" -> "JOB/JOB"."""
+    words = []
+    for name in shape.key_attributes:
+        ((_, value),) = key[name].items()
+        words.append(re.split(r"[#|]", str(value), maxsplit=1)[0])
+    return "/".join(words)
+
+
+def _query_partition(params: dict[str, Any], shape: capacity.TableShape) -> tuple[str, str] | None:
+    """(table or index name, partition key value) a query reads, from its key condition."""
+    index_name = params.get("IndexName")
+    index = next((i for i in shape.indexes if i.name == index_name), None)
+    hash_key = index.hash_key if index else shape.key_attributes[0]
+    names = params.get("ExpressionAttributeNames", {})
+    values = params.get("ExpressionAttributeValues", {})
+    for left, right in re.findall(r"([#\w.]+)\s*=\s*(:\w+)", params.get("KeyConditionExpression", "")):
+        if names.get(left, left) == hash_key and right in values:
+            ((_, value),) = values[right].items()
+            return (index_name or "table", str(value))
+    return None
 
 
 def _key_id(table: str, key: Key) -> str:

@@ -32,6 +32,13 @@ class Profile:
     idle_seconds: float = 30.0  # part 8: the idle CPU sample
     shard_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     flow_jobs: int = 20  # part 9: jobs claimed and completed per flow-control scenario
+    class_jobs: int = 20  # per payload class (tiny, incompressible, github) and for heartbeats
+    scale_jobs: int = 20_000  # part 6, measured: jobs per scenario (one queue; one org)
+    scale_org_queues: int = 50
+    # Part 6 stops a scenario at its next delivery past this many seconds (the report says so):
+    # moto's speed here swings 5x with the machine's load.
+    scale_budget_seconds: float | None = None
+    only_store_parts: bool = False  # `quick`: parts 1-3 and 6 only; the rest carried over
 
 
 FULL = Profile(
@@ -69,6 +76,30 @@ SMALL = Profile(
     local_requests=10,
     idle_seconds=3.0,
     flow_jobs=3,
+    class_jobs=5,
+    scale_jobs=200,
+    scale_org_queues=2,
 )
 
-PROFILES = {profile.name: profile for profile in (FULL, SMALL)}
+# `python -m bench --profile quick` (make bench-quick): just the store figures (payload classes,
+# claim round trips and read units, heartbeat, contention at 16 and 64, the measured scale model);
+# imports, local throughput, event latency, make dev speed and flow control are carried over from
+# the previous latest.json. The scale model runs 5,000 jobs per scenario here (~40-60 lifecycles/s
+# on these machines); `full` runs issue 11's 20,000. --scale-jobs overrides either.
+QUICK = Profile(
+    name="quick",
+    lifecycle_jobs=100,
+    lifecycle_warmup_jobs=5,
+    contention=(ContentionLevel(16, 192, 15.0), ContentionLevel(64, 256, 15.0)),
+    import_repeats=0,
+    throughput=(),
+    cron_seconds=0,
+    event_jobs=0,
+    class_jobs=20,
+    scale_jobs=5_000,
+    scale_org_queues=50,
+    scale_budget_seconds=900.0,
+    only_store_parts=True,
+)
+
+PROFILES = {profile.name: profile for profile in (FULL, SMALL, QUICK)}

@@ -72,11 +72,26 @@ def _create_resources(extra_tables: tuple[schema.TableDefinition, ...]) -> None:
 
 
 @contextmanager
-def in_process_aws(extra_tables: tuple[schema.TableDefinition, ...] = ()) -> Iterator[None]:
-    """moto in this process (fast; not thread-safe) with the product's resources."""
+def in_process_aws(
+    extra_tables: tuple[schema.TableDefinition, ...] = (), fast: bool = False
+) -> Iterator[None]:
+    """moto in this process (fast; not thread-safe) with the product's resources. `fast`: with the
+    local stack's exact shortcuts through moto's slowest code (local_stack/moto_speedups.py, the
+    in-process moto `make dev` runs), for the parts that drive thousands of jobs."""
     from moto import mock_aws
 
     use_offline_environment()
+    if fast:
+        from local_stack.inprocess_moto import InProcessMoto
+
+        moto = InProcessMoto().start()
+        try:
+            _create_resources(extra_tables)
+            yield
+        finally:
+            reset_process_caches()
+            moto.stop(keep_data=False)
+        return
     with mock_aws():
         _create_resources(extra_tables)
         try:
