@@ -79,11 +79,11 @@ class ApiDriver:
             "User-Agent": "spooled-python/1.6.0",
         }
 
-    def post(self, path: str, body: dict[str, Any], step: str) -> Any:
+    def post(self, path: str, body: dict[str, Any], step: str, method: str = "POST") -> Any:
         from local_stack.gateway import event_from_request
 
         raw = json.dumps(body, separators=(",", ":")).encode()
-        event = event_from_request("POST", path, self.headers, raw, "127.0.0.1")
+        event = event_from_request(method, path, self.headers, raw, "127.0.0.1")
         with self.meter.invocation("api", step):
             result = self.handler(event, None)
         if result["statusCode"] >= 300:
