@@ -126,6 +126,38 @@ class _SharedMock:
 SETUP_CLIENTS = _SetupClients()
 SHARED_MOCK = _SharedMock()
 
+# Parallel runs (`make test`: pytest-xdist, `--dist loadgroup`). Each worker is a process of its own
+# (its own in-process moto, its own `python -m local_stack` for the e2e and browser packages, free
+# ports), so what must stay together is what a module or a session shares:
+# - a test module's tests: module-scoped fixtures (one moto per module, the account tests'
+#   `account_aws`, the small bench's one run) are built once, not once per worker;
+# - every CDK test: one synth per session (tests/cdk/conftest.py) and one build of build/lambda_bundle,
+#   a folder in the repository that two workers must not fill at once.
+_ONE_GROUP = ("cdk",)
+# Groups are dealt out in collection order; the layers whose modules take longest, mostly waiting on
+# a local stack (e2e, the small bench, the browser) or starting jsii (cdk), go first, so that the
+# short unit modules fill the end of both workers instead of one long module running alone.
+_FIRST = ("e2e", "bench", "browser", "cdk", "fuzz", "functional", "unit")
+
+
+def _layer(item: pytest.Item) -> str:
+    parts = item.nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+
+# tryfirst: xdist's own hook turns the marks into the groups it schedules by.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: run in the written order
+        return
+    rank = {layer: index for index, layer in enumerate(_FIRST)}
+    # A stable sort: the order within each layer (and so within each module) is kept.
+    items.sort(key=lambda item: rank.get(_layer(item), len(rank)))
+    for item in items:
+        layer = _layer(item)
+        group = layer if layer in _ONE_GROUP else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_shared_mock_after_each_module() -> Iterator[None]:
