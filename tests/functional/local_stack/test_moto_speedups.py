@@ -206,3 +206,30 @@ def test_a_parse_tree_copy_is_the_tree_deepcopy_makes(expression: str) -> None:
     assert id(tree) in moto_speedups._pickled_trees  # copied by unpickling, not deepcopy
     assert copied is not tree
     assert _shape(copied) == _shape(copy.deepcopy(tree)) == _shape(tree)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "attribute_exists(pk) AND #s = :ready AND (lease_id = :l OR attribute_not_exists(lease_id))",
+        "attempts < :max AND NOT contains(tags, :t) AND size(payload) <= :n AND v BETWEEN :a AND :b",
+        "#s IN (:a, :b, :c) AND a.b[1] <> :x",
+    ],
+)
+def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    values = {name: {"S": "x"} for name in (":ready", ":l", ":max", ":t", ":n", ":a", ":b", ":c", ":x")}
+    original = list(ConditionExpressionParser(expression, {"#s": "status"}, values)._lex_condition_expression())
+    moto_speedups.install()
+    try:
+        first, second = (
+            list(ConditionExpressionParser(expression, {"#s": "status"}, values)._lex_condition_expression())
+            for _ in range(2)
+        )
+        with pytest.raises(ValueError):  # a text that does not lex still fails, every time
+            ConditionExpressionParser("a = :v ; b", {}, {":v": {"S": "x"}})._lex_condition_expression()
+    finally:
+        moto_speedups.uninstall()
+    assert first == second == original
+    assert all(a is not b for a, b in zip(first, second, strict=True))  # fresh tokens per parse
