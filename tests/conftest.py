@@ -3,8 +3,9 @@
 - The AWS environment is set here, at import, so no test depends on the shell that runs pytest.
 - `aws`: an in-process moto (`mock_aws`) holding the resources of shared/plumbing/schema.py, empty at the
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
-  are kept: see the fixture). In-process moto is not thread-safe: race tests use
-  local_stack.embedded_moto.EmbeddedMoto instead (see tests/functional/jobs/test_claim_race.py).
+  are kept: see the fixture). It is the local stack's in-process moto (each call under the moto
+  lock, moto_speedups on); the race tests run against local_stack.embedded_moto.EmbeddedMoto, a
+  server, as before (see tests/functional/jobs/test_claim_race.py).
 - `clock`: a FixedClock; with `api`, everything in the service reads "now" from it; tests move it.
 - `org` / `other_org`: two seeded organizations with an unrestricted API key each.
 - `api` / `other_api`: call the real API Lambda handler with an API Gateway HTTP API (v2) event,
@@ -93,6 +94,11 @@ class _SetupClients:
 class _SharedMock:
     """One in-process moto per test module, emptied before and after each test.
 
+    It is the local stack's (local_stack/inprocess_moto.py): mock_aws with each call under the moto
+    lock and moto_speedups' exact shortcuts, which tests/functional/local_stack checks against
+    moto's own answers. So the handlers meet the moto that `make dev` runs, at a fraction of plain
+    moto's cost per call (its generic serializer alone was a third of it).
+
     Starting mock_aws registers thousands of URL callbacks (~0.2 s); emptying its backends is free.
     Tests that need real HTTP to an EmbeddedMoto server call `stop()`; the next `aws` fixture
     starts it again.
@@ -102,11 +108,10 @@ class _SharedMock:
         self._mock: Any = None
 
     def fresh(self) -> None:
-        from moto import mock_aws
+        from local_stack.inprocess_moto import InProcessMoto
 
         if self._mock is None:
-            self._mock = mock_aws()
-            self._mock.start()
+            self._mock = InProcessMoto().start()
         else:
             self.empty()
 
@@ -119,7 +124,7 @@ class _SharedMock:
 
     def stop(self) -> None:
         if self._mock is not None:
-            self._mock.stop()
+            self._mock.stop(keep_data=False)
             self._mock = None
 
 

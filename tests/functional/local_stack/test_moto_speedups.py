@@ -220,13 +220,15 @@ def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
     from moto.dynamodb.comparisons import ConditionExpressionParser
 
     values = {name: {"S": "x"} for name in (":ready", ":l", ":max", ":t", ":n", ":a", ":b", ":c", ":x")}
-    original = list(ConditionExpressionParser(expression, {"#s": "status"}, values)._lex_condition_expression())
+
+    def tokens() -> list[Any]:
+        parser = ConditionExpressionParser(expression, {"#s": "status"}, values)
+        return list(parser._lex_condition_expression())
+
+    original = tokens()
     moto_speedups.install()
     try:
-        first, second = (
-            list(ConditionExpressionParser(expression, {"#s": "status"}, values)._lex_condition_expression())
-            for _ in range(2)
-        )
+        first, second = tokens(), tokens()
         with pytest.raises(ValueError):  # a text that does not lex still fails, every time
             ConditionExpressionParser("a = :v ; b", {}, {":v": {"S": "x"}})._lex_condition_expression()
     finally:
