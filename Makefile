@@ -28,10 +28,13 @@ dev: install node_modules/.package-lock.json
 	PORT=$(PORT) $(BIN)/python -m local_stack
 
 ## Install what is missing, lint, synthesize the stack (cdk-nag and checkov must pass), and run every test.
+## The tests run in TEST_WORKERS processes (pytest-xdist; `auto`: one per core). Each test module, and
+## the CDK tests as a whole, stays on one worker (tests/conftest.py); TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= auto
 test: install synth checkov chromium
 	$(BIN)/python -m ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(BIN)/python -m ruff check .

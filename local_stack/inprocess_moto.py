@@ -82,7 +82,8 @@ class InProcessMoto:
 
     def stop(self, keep_data: bool = True) -> None:
         if self._stubber is not None:
-            del self._stubber.process_request
+            if "process_request" in vars(self._stubber):  # another InProcessMoto's stop took it off
+                del self._stubber.process_request
             self._stubber = None
         moto_speedups.uninstall()
         if self._mock is not None:

@@ -3,8 +3,9 @@
 - The AWS environment is set here, at import, so no test depends on the shell that runs pytest.
 - `aws`: an in-process moto (`mock_aws`) holding the resources of shared/plumbing/schema.py, empty at the
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
-  are kept: see the fixture). In-process moto is not thread-safe: race tests use
-  local_stack.embedded_moto.EmbeddedMoto instead (see tests/functional/jobs/test_claim_race.py).
+  are kept: see the fixture). It is the local stack's in-process moto (each call under the moto
+  lock, moto_speedups on); the race tests run against local_stack.embedded_moto.EmbeddedMoto, a
+  server, as before (see tests/functional/jobs/test_claim_race.py).
 - `clock`: a FixedClock; with `api`, everything in the service reads "now" from it; tests move it.
 - `org` / `other_org`: two seeded organizations with an unrestricted API key each.
 - `api` / `other_api`: call the real API Lambda handler with an API Gateway HTTP API (v2) event,
@@ -93,6 +94,11 @@ class _SetupClients:
 class _SharedMock:
     """One in-process moto per test module, emptied before and after each test.
 
+    It is the local stack's (local_stack/inprocess_moto.py): mock_aws with each call under the moto
+    lock and moto_speedups' exact shortcuts, which tests/functional/local_stack checks against
+    moto's own answers. So the handlers meet the moto that `make dev` runs, at a fraction of plain
+    moto's cost per call (its generic serializer alone was a third of it).
+
     Starting mock_aws registers thousands of URL callbacks (~0.2 s); emptying its backends is free.
     Tests that need real HTTP to an EmbeddedMoto server call `stop()`; the next `aws` fixture
     starts it again.
@@ -102,11 +108,10 @@ class _SharedMock:
         self._mock: Any = None
 
     def fresh(self) -> None:
-        from moto import mock_aws
+        from local_stack.inprocess_moto import InProcessMoto
 
         if self._mock is None:
-            self._mock = mock_aws()
-            self._mock.start()
+            self._mock = InProcessMoto().start()
         else:
             self.empty()
 
@@ -119,12 +124,44 @@ class _SharedMock:
 
     def stop(self) -> None:
         if self._mock is not None:
-            self._mock.stop()
+            self._mock.stop(keep_data=False)
             self._mock = None
 
 
 SETUP_CLIENTS = _SetupClients()
 SHARED_MOCK = _SharedMock()
+
+# Parallel runs (`make test`: pytest-xdist, `--dist loadgroup`). Each worker is a process of its own
+# (its own in-process moto, its own `python -m local_stack` for the e2e and browser packages, free
+# ports), so what must stay together is what a module or a session shares:
+# - a test module's tests: module-scoped fixtures (one moto per module, the account tests'
+#   `account_aws`, the small bench's one run) are built once, not once per worker;
+# - every CDK test: one synth per session (tests/cdk/conftest.py) and one build of build/lambda_bundle,
+#   a folder in the repository that two workers must not fill at once.
+_ONE_GROUP = ("cdk",)
+# Groups are dealt out in collection order; the layers whose modules take longest, mostly waiting on
+# a local stack (e2e, the small bench, the browser) or starting jsii (cdk), go first, so that the
+# short unit modules fill the end of both workers instead of one long module running alone.
+_FIRST = ("e2e", "bench", "browser", "cdk", "fuzz", "functional", "unit")
+
+
+def _layer(item: pytest.Item) -> str:
+    parts = item.nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+
+# tryfirst: xdist's own hook turns the marks into the groups it schedules by.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: run in the written order
+        return
+    rank = {layer: index for index, layer in enumerate(_FIRST)}
+    # A stable sort: the order within each layer (and so within each module) is kept.
+    items.sort(key=lambda item: rank.get(_layer(item), len(rank)))
+    for item in items:
+        layer = _layer(item)
+        group = layer if layer in _ONE_GROUP else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module", autouse=True)

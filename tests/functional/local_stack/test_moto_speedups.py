@@ -172,3 +172,66 @@ def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(compared: 
     assert "Item" in dynamodb.get_item(TableName=table, Key=key("b"))
     assert stream_records() == before + 2
     assert not compared.mismatches, "\n".join(compared.mismatches[:5])
+
+
+def _shape(node: Any, parent: Any = None) -> Any:
+    """A parse tree as nested plain data; every node's parent must be the node holding it."""
+    if not hasattr(node, "__dict__"):
+        return node
+    assert getattr(node, "parent", parent) is parent, f"{type(node).__name__}: parent not its holder"
+    fields = {k: v for k, v in vars(node).items() if k not in ("parent", "children")}
+    children = [_shape(child, node) for child in getattr(node, "children", None) or []]
+    return (type(node).__name__, {k: _shape(v, node) for k, v in fields.items()}, children)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "SET #s = :s, attempts = attempts + :one, lease = if_not_exists(lease, :l) REMOVE ready_pk, ready_sk",
+        "SET tags = list_append(if_not_exists(tags, :empty), :t), a.b[2].c = :v ADD n :one DELETE s :set",
+        "REMOVE #a[0], b.c SET x = y - :d",
+    ],
+)
+def test_a_parse_tree_copy_is_the_tree_deepcopy_makes(expression: str) -> None:
+    import copy
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    moto_speedups.install()
+    try:
+        tree = UpdateExpressionParser.make(expression)  # through the cache, which pickles the tree
+        copied = moto_speedups._tree_copy(tree)
+    finally:
+        moto_speedups.uninstall()
+    assert id(tree) in moto_speedups._pickled_trees  # copied by unpickling, not deepcopy
+    assert copied is not tree
+    assert _shape(copied) == _shape(copy.deepcopy(tree)) == _shape(tree)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "attribute_exists(pk) AND #s = :ready AND (lease_id = :l OR attribute_not_exists(lease_id))",
+        "attempts < :max AND NOT contains(tags, :t) AND size(payload) <= :n AND v BETWEEN :a AND :b",
+        "#s IN (:a, :b, :c) AND a.b[1] <> :x",
+    ],
+)
+def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    values = {name: {"S": "x"} for name in (":ready", ":l", ":max", ":t", ":n", ":a", ":b", ":c", ":x")}
+
+    def tokens() -> list[Any]:
+        parser = ConditionExpressionParser(expression, {"#s": "status"}, values)
+        return list(parser._lex_condition_expression())
+
+    original = tokens()
+    moto_speedups.install()
+    try:
+        first, second = tokens(), tokens()
+        with pytest.raises(ValueError):  # a text that does not lex still fails, every time
+            ConditionExpressionParser("a = :v ; b", {}, {":v": {"S": "x"}})._lex_condition_expression()
+    finally:
+        moto_speedups.uninstall()
+    assert first == second == original
+    assert all(a is not b for a, b in zip(first, second, strict=True))  # fresh tokens per parse
