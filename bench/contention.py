@@ -189,10 +189,38 @@ ALGORITHMS: dict[str, Callable[[int], SpooledClaimer | HeadClaimer]] = {
 }
 
 
+def _configure_shards(shards: int) -> None:
+    """The queue's ready shards, as PUT /queues/{name}/config {"settings": {"ready_shards": n}}
+    sets them: a queue with many claimers spreads them over its shards (docs/architecture.md)."""
+    import json
+
+    import boto3
+
+    from shared.plumbing.config import settings
+
+    boto3.client("dynamodb").put_item(
+        TableName=settings().table_name,
+        Item={
+            "pk": {"S": f"ORG#{ORG_ID}"},
+            "sk": {"S": f"QUEUE#{QUEUE}"},
+            "queue_name": {"S": QUEUE},
+            "enabled": {"BOOL": True},
+            "settings": {"S": json.dumps({"ready_shards": shards})},
+        },
+    )
+
+
+def ready_shards_for(claimers: int) -> int:
+    # One shard per claimer (at most 64): each claim starts at a random shard.
+    return max(1, min(64, claimers))
+
+
 def run(
     aws: EmbeddedAws, algorithm: str, claimers: int, jobs: int, limit: int = 1, budget_seconds: float = 60.0
 ) -> ContentionRun:
     aws.reset()
+    if algorithm == "spooled":
+        _configure_shards(ready_shards_for(claimers))
     _fill(jobs)
     workers = [ALGORITHMS[algorithm](seed) for seed in range(claimers)]
     claimed: list[str] = []
