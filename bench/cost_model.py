@@ -20,7 +20,7 @@ LAMBDA_ARCHITECTURE = "arm64"
 # Lambda gives a function one full vCPU at 1,769 MB and a proportional share below that.
 FULL_VCPU_MEMORY_MB = 1769
 # The event source mappings (stacks/dispatcher.py): records per stream invocation, messages per SQS one.
-STREAM_BATCH_SIZE = 100
+STREAM_BATCH_SIZE = 1000
 QUEUE_BATCH_SIZE = 10
 # An SQS-triggered invocation costs the queue a ReceiveMessage and a DeleteMessageBatch.
 SQS_REQUESTS_PER_QUEUE_INVOCATION = 2

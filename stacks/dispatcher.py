@@ -25,7 +25,7 @@ QUEUE_BATCH_SIZE = 10
 # there, so a poison record holds it back for a few invocations, not for the stream's 24 h, and
 # then goes (as its shard/sequence range) to the failure queue.
 STREAM = schema.DISPATCHER_STREAM
-STREAM_BATCH_SIZE = 100  # a literal: bench/cost_model.py's test reads it without loading the CDK
+STREAM_BATCH_SIZE = 1000  # a literal: bench/cost_model.py's test reads it without loading the CDK
 STREAM_RETRY_ATTEMPTS = STREAM.retry_attempts
 if STREAM.batch_size != STREAM_BATCH_SIZE:
     raise ValueError("stacks/dispatcher.py STREAM_BATCH_SIZE must be schema.DISPATCHER_STREAM.batch_size")
