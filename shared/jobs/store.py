@@ -98,6 +98,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
         ]
         if not job.idempotency_key and not links:
             self._call("put_item", **ex.put_new_job(self.table, item))
+            self.payloads.commit(payload_ref)
             return job_id, True
         claim = (
             [{"Put": ex.put_idempotency_claim(self.table, job.org_id, job.idempotency_key, job_id, now_ms)}]
@@ -109,6 +110,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 "transact_write_items",
                 TransactItems=[*claim, {"Put": ex.put_new_job(self.table, item)}, *links],
             )
+            self.payloads.commit(payload_ref)
             return job_id, True
         except Exception as error:
             if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -141,6 +143,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 response = self._call("batch_write_item", RequestItems=pending)
                 pending = response.get("UnprocessedItems") or {}
             for index, item in chunk:
+                self.payloads.commit(item["payload_ref"])
                 results[index] = (item["id"], True)
         return [r for r in results if r is not None]
 
