@@ -138,8 +138,20 @@ class DataStores(Construct):
                 # would be billed forever and is invisible in listings.
                 s3.LifecycleRule(
                     id="AbortIncompleteUploads",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                )
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(
+                        definition.abort_incomplete_upload_days
+                    ),
+                ),
+                # Orphans: objects whose job or result item was never written keep the tag they
+                # were written with (shared/plumbing/payload_store.py). Live objects are re-tagged
+                # at once and never expire by age: jobs have no TTL, and a completed job's result
+                # stays readable until the job is deleted. (A separate rule: S3 refuses the
+                # multipart abort in a rule that filters on tags.)
+                s3.LifecycleRule(
+                    id="ExpireUncommittedObjects",
+                    tag_filters=dict([definition.uncommitted_tag]),
+                    expiration=cdk.Duration.days(definition.orphan_expiry_days),
+                ),
             ],
             # No auto_delete_objects: it needs a custom-resource Lambda with broad S3 rights.
             # Tearing down a non-retained stack means emptying the bucket first (docs/deploy.md).

@@ -25,8 +25,10 @@ from stacks.schedules import ScheduleArming
 # results: a create whose transaction is cancelled (a duplicate idempotency key, a repeated cron
 # fire) deletes the object it just wrote, and so does a complete that lost its lease. Without
 # DeleteObject those paths fail with AccessDenied and their messages end dead-lettered
-# (tests/cdk/test_function_actions.py derives this from the code).
-PAYLOAD_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# (tests/cdk/test_function_actions.py derives this from the code). PutObjectTagging: an object is
+# written with its `uncommitted` tag (PutObject with a tag needs this action too) and re-tagged
+# `committed` once its item is written, which keeps it from the bucket's orphan-expiry rule.
+PAYLOAD_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject")
 
 
 # The item types (partition-key prefixes) the functions outside the store's hot path write; each

@@ -135,6 +135,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
         ]
         if not job.idempotency_key and not links:
             self._call("put_item", **ex.put_new_job(self.table, raw_item))
+            self.payloads.commit(payload_ref)
             return job_id, True
         # A keyed create stays a transaction with a claim item, not a put of a key-derived id: after
         # a purge frees the key, the next job must get a new id (webhook receivers dedupe on it).
@@ -148,6 +149,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 "transact_write_items",
                 TransactItems=[*claim, {"Put": ex.put_new_job(self.table, raw_item)}, *links],
             )
+            self.payloads.commit(payload_ref)
             return job_id, True
         except Exception as error:
             if getattr(error, "response", {}).get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -168,7 +170,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
         """Bulk create. Jobs without an idempotency key go in 25-item batch writes."""
         queue_registry.register_all(self.table, ((j.org_id, j.queue_name) for j in jobs), self.clock.now_ms())
         results: list[tuple[str, bool] | None] = [None] * len(jobs)
-        plain: list[tuple[int, str, dict[str, Any]]] = []
+        plain: list[tuple[int, str, dict[str, Any], str | None]] = []
         split: list[dict[str, Any]] = []
         now_ms = self.clock.now_ms()
         for index, job in enumerate(jobs):
@@ -176,16 +178,17 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 results[index] = self.create(job)
             else:
                 job_id = ex.new_job_id(now_ms)
-                item, _ = self.new_item(job, job_id, now_ms)
+                item, payload_ref = self.new_item(job, job_id, now_ms)
                 raw_item, payload_item = self.packed(item, "0")  # a fresh id: no racing duplicate
                 if payload_item is not None:
                     split.append(payload_item)
-                plain.append((index, job_id, raw_item))
+                plain.append((index, job_id, raw_item, payload_ref))
         self._batch_put(split)  # payload items first: a job is never visible without its payload
         for start in range(0, len(plain), 25):
             chunk = plain[start : start + 25]
-            self._batch_put([raw for _, _, raw in chunk])
-            for index, job_id, _ in chunk:
+            self._batch_put([raw for _, _, raw, _ in chunk])
+            for index, job_id, _, payload_ref in chunk:
+                self.payloads.commit(payload_ref)  # its S3 object, if any, is no orphan
                 results[index] = (job_id, True)
         return [r for r in results if r is not None]
 

@@ -173,6 +173,7 @@ class WorkerProtocol(StoreBase):
             self.payloads.delete(result_ref)
             self._raise_for_lease_miss(old_item(error), worker_id)
             raise
+        self.payloads.commit(result_ref)
         return self._record(dynamo_codec.decode_item(response["Attributes"]), with_payload=False)
 
     def fail(self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, error_text: str) -> str:

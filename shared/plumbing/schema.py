@@ -93,6 +93,15 @@ class BucketDefinition:
     local_name: str
     # Objects under this prefix are job payloads/results too large for a DynamoDB item.
     prefixes: tuple[str, ...] = field(default=("payloads/",))
+    # Orphans: an object is written before the item that points at it, carrying this tag, and is
+    # re-tagged `committed_tag` once that item is written. An object whose item never got written
+    # (a cancelled transaction, a lost lease, a crash in between) keeps the first tag, and the
+    # bucket's lifecycle rule expires it after `orphan_expiry_days`: no table read tells them apart.
+    uncommitted_tag: tuple[str, str] = ("spooled-state", "uncommitted")
+    committed_tag: tuple[str, str] = ("spooled-state", "committed")
+    orphan_expiry_days: int = 1
+    # Parts of a multipart upload nobody completed are billed and invisible in listings.
+    abort_incomplete_upload_days: int = 1
 
 
 # --- the job table -------------------------------------------------------------------------

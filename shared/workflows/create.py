@@ -160,6 +160,7 @@ def create_workflow(service: WorkflowWriter, ctx: AuthContext, req: m.CreateWork
     except Exception:
         store.payloads.delete(*refs)
         raise
+    store.payloads.commit(*refs)  # the deferred job's too: the workflow item holds its copy
     if deferred_key:
         try:
             service._write_deferred(ctx.org_id, workflow)

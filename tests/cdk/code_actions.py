@@ -43,6 +43,13 @@ ACTION_OVERRIDES: dict[tuple[str, str], frozenset[str]] = {
     ("scheduler", "CreateSchedule"): frozenset({"scheduler:CreateSchedule", "iam:PassRole"}),
     ("scheduler", "UpdateSchedule"): frozenset({"scheduler:UpdateSchedule", "iam:PassRole"}),
 }
+# Arguments that make IAM check a second action on top of the operation's own: a PutObject that
+# sets tags (x-amz-tagging) is also authorized as s3:PutObjectTagging.
+ARGUMENT_ACTIONS: dict[tuple[str, str, str], str] = {
+    ("s3", "PutObject", "Tagging"): "s3:PutObjectTagging",
+    ("s3", "CopyObject", "Tagging"): "s3:PutObjectTagging",
+    ("s3", "CreateMultipartUpload", "Tagging"): "s3:PutObjectTagging",
+}
 # @connections calls (POST, GET, DELETE) are all authorized as one action.
 SERVICE_WIDE_ACTIONS = {"apigatewaymanagementapi": frozenset({"execute-api:ManageConnections"})}
 # Client methods that are not API calls.
@@ -54,6 +61,8 @@ class ClientCall:
     service: str  # boto3's client name: "dynamodb", "apigatewaymanagementapi"
     method: str  # boto3's method name: "put_item"
     where: str  # "shared/payload_store.py:65"
+    # Keyword arguments named in the call (`**kwargs` hides its keys: none counted from it).
+    keywords: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -68,7 +77,7 @@ class Analysis:
     def actions(self) -> set[str]:
         found: set[str] = set()
         for call in self.calls:
-            found |= iam_actions(call.service, call.method)
+            found |= iam_actions(call.service, call.method, call.keywords)
         return found
 
 
@@ -86,13 +95,15 @@ def _iam_prefix(service: str) -> str:
     return botocore.session.get_session().get_service_model(service).signing_name
 
 
-def iam_actions(service: str, method: str) -> frozenset[str]:
+def iam_actions(service: str, method: str, keywords: frozenset[str] = frozenset()) -> frozenset[str]:
     if service in SERVICE_WIDE_ACTIONS:
         return SERVICE_WIDE_ACTIONS[service]
     operation = _operations(service).get(method)
     if operation is None:
         raise ValueError(f"{service} has no operation {method!r}")
-    return ACTION_OVERRIDES.get((service, operation), frozenset({f"{_iam_prefix(service)}:{operation}"}))
+    actions = ACTION_OVERRIDES.get((service, operation), frozenset({f"{_iam_prefix(service)}:{operation}"}))
+    extra = {ARGUMENT_ACTIONS.get((service, operation, keyword)) for keyword in keywords}
+    return actions | {action for action in extra if action}
 
 
 # --- the import graph ------------------------------------------------------------------------------
@@ -561,7 +572,8 @@ def _collect(
     if services and method not in CLIENT_HELPERS:
         for service in services:
             if method in _operations(service) or service in SERVICE_WIDE_ACTIONS:
-                analysis.calls.add(ClientCall(service, method, where))
+                keywords = frozenset(k.arg for k in call.keywords if k.arg)
+                analysis.calls.add(ClientCall(service, method, where, keywords))
             else:
                 analysis.untraced.add((method, where))
     elif not services and method in suspicious and not program.resolve(module, method_of, call.func)[1]:

@@ -140,8 +140,12 @@ def test_payload_bucket_aborts_incomplete_uploads(synthesized: Synthesized) -> N
         rules = synthesized.resources[definition.logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
         assert {"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}, "Id": "AbortIncompleteUploads",
                 "Status": "Enabled"} in rules  # fmt: skip
-        # No age-based expiry of current objects: jobs (and so their payloads) have no TTL.
-        assert not any("ExpirationInDays" in rule for rule in rules)
+        # No age-based expiry of live objects: jobs (and so their payloads) have no TTL. The one
+        # expiry rule selects orphans by their tag (tests/cdk/test_payload_lifecycle.py).
+        expiring = [rule for rule in rules if "ExpirationInDays" in rule]
+        assert [rule.get("TagFilters") for rule in expiring] == [
+            [{"Key": "spooled-state", "Value": "uncommitted"}]
+        ]
 
 
 def test_cors_is_a_parameter_and_off_by_default(synthesized: Synthesized) -> None:

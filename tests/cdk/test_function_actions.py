@@ -35,7 +35,8 @@ TABLE_READS_AND_WRITES = {
     "dynamodb:ConditionCheckItem",  # a transaction's condition-only member
     "dynamodb:Query",
 }
-PAYLOAD_OBJECTS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+# PutObjectTagging: objects are written tagged (PutObject with Tagging) and re-tagged on commit.
+PAYLOAD_OBJECTS = {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"}
 EXPECTED_CALLS: dict[str, set[str]] = {
     "Api": TABLE_READS_AND_WRITES
     | {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "secretsmanager:GetSecretValue"}
@@ -208,3 +209,28 @@ def test_analysis_follows_every_way_of_holding_a_client(tmp_path: Path) -> None:
     # sns.publish is never reached from the handler; `mystery.get_item` looks like a DynamoDB call
     # on something the analysis cannot name, so it is reported instead of guessed.
     assert {method for method, _ in analysis.untraced} == {"get_item"}
+
+
+def test_a_put_that_sets_tags_also_needs_the_tagging_action(tmp_path: Path) -> None:
+    """IAM authorizes PutObject with x-amz-tagging as s3:PutObjectTagging too: the analysis reads
+    the call's keywords, so a role granting only PutObject fails here, not in AWS."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/__init__.py").write_text("")
+    (tmp_path / "app/handler.py").write_text(
+        textwrap.dedent(
+            """
+            import boto3
+
+            def handler(event, context=None):
+                boto3.client("s3").put_object(Bucket="b", Key="plain", Body=b"")
+                if event:
+                    boto3.client("s3").put_object(Bucket="b", Key="tagged", Body=b"", Tagging="a=b")
+            """
+        )
+    )
+    analysis = analyze(tmp_path, "app.handler", "handler")
+    assert analysis.actions() == {"s3:PutObject", "s3:PutObjectTagging"}
+    assert [sorted(c.keywords) for c in sorted(analysis.calls, key=lambda c: c.where)] == [
+        ["Body", "Bucket", "Key"],
+        ["Body", "Bucket", "Key", "Tagging"],
+    ]

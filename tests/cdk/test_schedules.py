@@ -74,6 +74,6 @@ def test_scheduler_consumes_fires_with_partial_batch_responses(synthesized: Synt
 def test_scheduler_role_has_exactly_its_permissions(synthesized: Synthesized) -> None:
     _, role = synthesized.by_path("Scheduler/Role/Resource")
     expected = log_permissions(synthesized, "Scheduler") | all_table_permissions()
-    expected |= object_permissions({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"})
+    expected |= object_permissions({"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"})
     expected |= consume_permissions(FIRES) | {send_permission(FIRES)}
     assert permissions(role) == expected

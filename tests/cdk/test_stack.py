@@ -40,8 +40,9 @@ HANDLERS = {
 SERVICES = (("Api", "spooled-api"), ("Dispatcher", "spooled-dispatcher"),
             ("LambdaInvoker", "spooled-lambda-invoker"), ("Scheduler", "spooled-scheduler"),
             ("Webhooks", "spooled-webhooks"), ("LiveUpdates", "spooled-live-updates"))  # fmt: skip
-# Creates and settles jobs, so reads, writes and deletes offloaded payloads (stacks/roles.py).
-PAYLOAD_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+# Creates and settles jobs, so reads, writes, tags (uncommitted, then committed) and deletes
+# offloaded payloads (stacks/roles.py).
+PAYLOAD_OBJECT_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"}
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 OLD_TLS = {"NumericLessThan": {"s3:TlsVersion": 1.2}}  # the bucket's minimum_tls_version
 _function = function_of
