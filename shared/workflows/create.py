@@ -17,6 +17,7 @@ from shared.identity.credentials import AuthContext
 from shared.jobs import expressions as ex
 from shared.jobs.dependencies import find_cycle, topological_order
 from shared.jobs.model import payload_text
+from shared.jobs.queues import registry as queue_registry
 from shared.jobs.queues.config import QueueConfigService
 from shared.jobs.states import JobStatus
 from shared.jobs.store import JobStore, NewJob
@@ -153,6 +154,8 @@ def create_workflow(service: WorkflowWriter, ctx: AuthContext, req: m.CreateWork
             "version": 1,
             "deferred_job": encode_json(items[deferred_key]) if deferred_key else None,
         }
+        # Its queues are in GET /queues and in the sweep's registry before any of its jobs exists.
+        queue_registry.register_all(service.table, ((ctx.org_id, job.queue_name) for job in req.jobs), now_ms)
         service._db.transact_write_items(
             TransactItems=[{"Put": ex_wf.put_new_workflow(service.table, workflow)}]
             + [{"Put": ex.put_new_job(service.table, items[key])} for key in order if key != deferred_key]
