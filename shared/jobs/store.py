@@ -310,6 +310,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
                     retry_count=retry_count,
                     now_ms=self.clock.now_ms(),
                     expires_ms=item.get("expires_at"),
+                    history=item.get("events"),
+                    seen_version=item.get("version"),
                 ),
             )
         except Exception as error:

@@ -14,6 +14,8 @@ from shared.plumbing.update_builder import history_event as _event
 
 S = JobStatus
 READY = schema.READY_INDEX
+# The most history entries a job item keeps (~60 bytes each): see make_ready_again.
+HISTORY_LIMIT = 64
 TIMERS = schema.TIMER_INDEX
 
 
@@ -395,10 +397,17 @@ def make_ready_again(
     retry_count: int,
     now_ms: int,
     expires_ms: int | None = None,
+    history: list[dict[str, Any]] | None = None,
+    seen_version: int | None = None,
 ) -> dict[str, Any]:
     """failed/deadletter → pending (manual retry or DLQ retry). Two operators retrying at once:
     the second finds the job no longer in its from-state. A job with an expires_at gets its
-    expiry timer back (docs/timers.md)."""
+    expiry timer back (docs/timers.md).
+
+    `history` (the job's entries as read, at version `seen_version`) is kept to its last
+    HISTORY_LIMIT - 1 entries: retries by hand are the one thing that could grow a job's history
+    without bound (automatic retries stop at max_retries, at most 100), and the item holds 400 KB.
+    The list is then replaced whole, so the write asserts the version it was read at."""
     u = _Update()
     u.set("status", S.PENDING).set("retry_count", retry_count).set("updated_at", now_ms)
     u.set(READY.partition_key.name, ready_pk(org_id, queue, shard))
@@ -414,7 +423,12 @@ def make_ready_again(
         "result_ref",
         schema.DEAD_LETTER_INDEX.partition_key.name,
     ).bump_version()
-    u.append_event(_event(now_ms, "retried", retry_count=retry_count))
+    retried = _event(now_ms, "retried", retry_count=retry_count)
+    if history is not None and len(history) >= HISTORY_LIMIT and seen_version is not None:
+        u.set("events", [*history[-(HISTORY_LIMIT - 1) :], retried])
+        u.condition(f"{u.n('version')} = {u.v('seen_version', seen_version)}")
+    else:
+        u.append_event(retried)
     u.status_in(from_states(transition))
     args = u.build(table, key)
     args["ReturnValues"] = "ALL_NEW"

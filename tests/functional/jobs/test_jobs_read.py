@@ -252,6 +252,31 @@ def test_stats_of_one_organization_do_not_include_another(api, other_api, drain_
 # --- GET /jobs/{id}/history -----------------------------------------------------------------
 
 
+def test_history_of_a_job_retried_by_hand_again_and_again_stays_bounded(api, clock):
+    # 40 rounds of claim, fail into the DLQ and retry by hand write 120 entries; the item keeps the
+    # last 64 (shared/jobs/expressions/lifecycle.HISTORY_LIMIT), newest last, and stays small.
+    from shared.jobs.expressions.lifecycle import HISTORY_LIMIT
+
+    job_id = create_job(api, max_retries=0)
+    for n in range(40):
+        clock.advance(1)
+        leased = claim_one(api, worker=f"w-{n}")
+        body = {"worker_id": f"w-{n}", "lease_id": leased["lease_id"], "error": f"attempt {n}"}
+        failed = api.post(f"{JOBS}/{job_id}/fail", body)
+        assert failed.status == 200, failed
+        assert api.post(f"{JOBS}/{job_id}/retry", {}).status == 200
+    events = api.get(f"{JOBS}/{job_id}/history", params={"limit": "500"}).json
+    assert len(events) == HISTORY_LIMIT + 1  # the kept entries and "created", read off created_at
+    assert [e["event_type"] for e in events[:1] + events[-3:]] == [
+        "created",
+        "processing",
+        "deadlettered",
+        "retried",
+    ]
+    assert events[-3]["worker_id"] == "w-39"
+    assert get_job(api, job_id)["status"] == "pending"
+
+
 def test_history_records_each_transition_in_order(api, clock, monkeypatch):
     from tests.functional import timers_harness
 
