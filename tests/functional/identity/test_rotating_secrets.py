@@ -4,14 +4,32 @@ redeploy. The JWT signing key keeps its read-once rule (docs/operations.md, Secr
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from datetime import timedelta
 
 import boto3
-from freezegun import freeze_time
+import freezegun
 
 from shared.identity import deployment_secrets
 from tests.conftest import ApiClient, Org
+
+# freezegun swaps datetime and time for fakes in every loaded module while it runs, and a module
+# first imported meanwhile (the API imports its routes' dependencies lazily) keeps the fakes for
+# good: pydantic models then refuse FakeDatetime and SSE windows never time out, in whatever test
+# this worker runs next. So every module of the product is imported before any freeze, and the
+# freeze leaves our modules alone: only Powertools' cache, which the tests are about, sees it.
+for _package in ("shared", "functions"):
+    for _module in pkgutil.walk_packages(importlib.import_module(_package).__path__, f"{_package}."):
+        importlib.import_module(_module.name)
+_OURS = ["shared", "functions", "local_stack", "tests", "pydantic", "boto3", "botocore", "moto"]
+# Its lazy __getattr__ would build pydantic models while freezegun lists module attributes.
+_OURS.append("aws_lambda_powertools.utilities.parser")
+
+
+def freeze_time(**kwargs: object) -> freezegun.api._freeze_time:  # type: ignore[name-defined]
+    return freezegun.freeze_time(ignore=_OURS, **kwargs)  # type: ignore[arg-type]
 
 STATS = "/api/v1/admin/stats"
 
