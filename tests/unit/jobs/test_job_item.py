@@ -196,7 +196,7 @@ def test_history_is_read_off_the_item(record: JobRecord, kinds: list[str]) -> No
 
 
 def _job(status: str, **fields: Any) -> dict[str, Any]:
-    item = {"pk": "JOB#o#j1", "sk": "JOB", "id": "j1", "org_id": "o", "queue_name": "q", "status": status}
+    item = {"pk": "JOB#o#3", "sk": "j1", "id": "j1", "org_id": "o", "queue_name": "q", "status": status}
     return dynamo_codec.encode_item({**item, **fields})
 
 
