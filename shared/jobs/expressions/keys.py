@@ -34,7 +34,7 @@ def job_partition(org_id: str, shard: int | str) -> str:
 
 def job_key(org_id: str, job_id: str) -> dict[str, Any]:
     # One of the organization's job partitions, sorted by id, i.e. by creation time: the table is
-    # its own job listing (docs/architecture.md, "The job item"). The shard comes from the id, so
+    # its own job listing (docs/architecture.md, "The job's key"). The shard comes from the id, so
     # a job is found with no lookup and stays found when the shard count is raised. An id that
     # does not parse points into a partition that holds nothing (404, as for any unknown id).
     shard = job_shard(job_id)
