@@ -158,7 +158,7 @@ class HeadClaimer:
         db = aws_clients.client("dynamodb")
         claimed: list[str] = []
         for raw in self._head(limit):
-            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            job_id = ex.job_id_from_key(raw)
             now_ms = int(time.time() * 1000)
             args = ex.claim(
                 self.table,

@@ -54,7 +54,7 @@ class CallRecord:
     # on the base table included, reads by the partition their key (condition) names.
     table_partition_write_units: dict[tuple[str, str], float] = field(default_factory=dict)
     # The base-table units by kind of item (item_kind: the leading word of each key attribute,
-    # read off the keys written, e.g. "JOB/JOB"), so a step's table units split into the job's
+    # read off the keys written, e.g. "JOB/{id}"), so a step's table units split into the job's
     # own item and whatever else it writes, whatever the store's layout.
     item_kind_write_units: dict[str, float] = field(default_factory=dict)
     partition_read_units: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -390,13 +390,19 @@ def _add(totals: dict[Any, int], more: dict[Any, int]) -> None:
         totals[name] = totals.get(name, 0) + units
 
 
+# A sort key that is an item's own id (a job's: JOB#{org}#{shard} / {job id}) names no kind.
+_ID_VALUE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def item_kind(key: Key, shape: capacity.TableShape) -> str:
     """What sort of item a key names, from the key itself: the first word (up to '#' or '|') of
-    each key attribute's value, "JOB#org#id"/"JOB" -> "JOB/JOB"."""
+    each key attribute's value, a UUID as "{id}": "JOB#org#3"/"{job id}" -> "JOB/{id}",
+    "JOBP#org#id#n"/"P" -> "JOBP/P"."""
     words = []
     for name in shape.key_attributes:
         ((_, value),) = key[name].items()
-        words.append(re.split(r"[#|]", str(value), maxsplit=1)[0])
+        text = str(value)
+        words.append("{id}" if _ID_VALUE.fullmatch(text) else re.split(r"[#|]", text, maxsplit=1)[0])
     return "/".join(words)
 
 

@@ -304,7 +304,8 @@ def _left_processing(records: Iterable[dict[str, Any]]) -> Iterable[tuple[str, s
     for record in records:
         change = record.get("dynamodb", {})
         old = change.get("OldImage") or {}
-        if old.get("sk", {}).get("S") != "JOB" or old.get("status", {}).get("S") != "processing":
+        is_job = old.get("pk", {}).get("S", "").startswith("JOB#")  # a job item (sk: its id)
+        if not is_job or old.get("status", {}).get("S") != "processing":
             continue
         new = change.get("NewImage") or {}
         lease_id = old.get("lease_id", {}).get("S")

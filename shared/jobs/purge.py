@@ -39,17 +39,6 @@ def delete_keys(table: str, keys: list[dict[str, Any]]) -> None:
             pending = db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
-def _items(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    db = aws_clients.client("dynamodb")
-    found: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table: {"Keys": keys, "ProjectionExpression": PROJECTION}} if keys else {}
-    while request:
-        response = db.batch_get_item(RequestItems=request)
-        found.extend(dynamo_codec.decode_item(raw) for raw in response.get("Responses", {}).get(table, []))
-        request = response.get("UnprocessedKeys") or {}
-    return found
-
-
 def purge(
     table: str,
     org_id: str,
@@ -67,17 +56,23 @@ def purge(
     payloads = PayloadStore()
     deadline = monotonic() + budget_seconds
     deleted = 0
-    for shard in range(settings().list_shards):
+    for shard in range(settings().job_shards):
         start_key = None
         while True:
             page = db.query(
-                **ex.query_job_list(
-                    table, org_id, shard, PAGE, queue=queue, start_key=start_key, oldest_first=True
+                **ex.query_job_partition(
+                    table,
+                    org_id,
+                    shard,
+                    PAGE,
+                    queue=queue,
+                    start_key=start_key,
+                    oldest_first=True,
+                    projection=PROJECTION,
                 )
             )
-            keys = [{"pk": raw["pk"], "sk": raw["sk"]} for raw in page.get("Items", [])]
-            # The index may still list jobs already gone (it lags the table): only existing ones count.
-            jobs = [job for job in _items(table, keys) if job.get("org_id") == org_id]
+            # The base table's own partition, read consistently: every item is a job that exists.
+            jobs = [dynamo_codec.decode_item(raw) for raw in page.get("Items", [])]
             doomed = [{"pk": {"S": job["pk"]}, "sk": {"S": job["sk"]}} for job in jobs]
             doomed += [
                 ex.idempotency_key(org_id, j["idempotency_key"]) for j in jobs if j.get("idempotency_key")

@@ -42,7 +42,7 @@ from shared.plumbing.payload_store import encode_json, encoded_size
 if TYPE_CHECKING:
     from shared.jobs.flow_control import FlowControl
 
-# A filtered list reads the index page by page; this bounds the work one request may do.
+# A filtered list reads jobs page by page; this bounds the work one request may do.
 MAX_EXAMINED_PER_LIST = 5000
 # Job ids are UUIDs minted here and queue names are at most 100 characters. A longer value from a
 # URL or body cannot name anything, and DynamoDB would refuse it as a key (ValidationException,
@@ -205,34 +205,39 @@ class JobService:
         return job_document(self._visible_job(ctx, job_id))
 
     def _matching(
-        self, ctx: AuthContext, ids: Iterator[str], statuses: set[str] | None, tag: str | None, wanted: int
+        self,
+        ctx: AuthContext,
+        jobs: Iterator[JobRecord],
+        statuses: set[str] | None,
+        tag: str | None,
+        wanted: int,
     ) -> tuple[list[JobRecord], bool]:
-        """Walk ids (newest first) in pages, keep the jobs that pass the filters."""
+        """Walk jobs (newest first), keep those that pass the filters, stop at `wanted` matches or
+        after MAX_EXAMINED_PER_LIST jobs."""
         matched: list[JobRecord] = []
-        page: list[str] = []
-
-        def flush() -> None:
-            for job in self.store.get_many(ctx.org_id, page):
-                if statuses and job.status not in statuses:
-                    continue
-                if tag is not None and not _has_tag(job.tags, tag):
-                    continue
-                if not ctx.allows_queue(job.queue_name):
-                    continue
+        for examined, job in enumerate(jobs, start=1):
+            if (
+                (not statuses or job.status in statuses)
+                and (tag is None or _has_tag(job.tags, tag))
+                and ctx.allows_queue(job.queue_name)
+            ):
                 matched.append(job)
-            page.clear()
-
-        for examined, job_id in enumerate(ids, start=1):
-            page.append(job_id)
-            if len(page) == 100:
-                flush()
                 if len(matched) >= wanted:
                     return matched, True
             if examined >= MAX_EXAMINED_PER_LIST:
-                flush()
                 return matched, True
-        flush()
         return matched, len(matched) >= wanted
+
+    def _by_id(self, org_id: str, ids: Iterator[str]) -> Iterator[JobRecord]:
+        """Summaries of the jobs of `ids` (from an index, newest first), read 100 at a time."""
+        page: list[str] = []
+        for job_id in ids:
+            page.append(job_id)
+            if len(page) == 100:
+                yield from self.store.get_many(org_id, page)
+                page = []
+        if page:
+            yield from self.store.get_many(org_id, page)
 
     def list(
         self,
@@ -247,10 +252,10 @@ class JobService:
         statuses = {s for s in (status or "").split(",") if s in ALL_STATUSES} or None
         if queue and (not ctx.allows_queue(queue) or len(queue) > MAX_QUEUE_NAME_CHARS):
             return Page([], False)
-        # Each listing shard is read a page of about its share of what the page needs at a time.
-        shard_page = max(5, min(100, 2 * (offset + limit + 1) // self.store.list_shards + 2))
-        ids = self.store.iter_job_ids(ctx.org_id, queue or None, page_size=shard_page)
-        matched, _ = self._matching(ctx, ids, statuses, tag, offset + limit + 1)
+        # Each job partition is read a page of about its share of what the page needs at a time.
+        shard_page = max(5, min(100, 2 * (offset + limit + 1) // self.store.job_shards + 2))
+        jobs = self.store.iter_jobs(ctx.org_id, queue or None, page_size=shard_page)
+        matched, _ = self._matching(ctx, jobs, statuses, tag, offset + limit + 1)
         rows = matched[offset : offset + limit]
         return Page([job_summary(job) for job in rows], len(matched) > offset + limit)
 
@@ -262,7 +267,8 @@ class JobService:
             for job_id, raw in self.store.iter_index_ids(schema.DEAD_LETTER_INDEX, ctx.org_id)
             if not queue or raw.get("queue_name", {}).get("S") == queue
         )
-        matched, _ = self._matching(ctx, ids, {JobStatus.DEADLETTER}, None, offset + limit + 1)
+        jobs = self._by_id(ctx.org_id, ids)
+        matched, _ = self._matching(ctx, jobs, {JobStatus.DEADLETTER}, None, offset + limit + 1)
         rows = matched[offset : offset + limit]
         return Page([job_summary(job) for job in rows], len(matched) > offset + limit)
 

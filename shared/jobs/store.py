@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from shared.jobs import expressions as ex
@@ -48,7 +49,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
         # Only what a transition or a read needs: every byte here is rewritten by every transition
         # (docs/architecture.md, "The job item"). No listing sort key (the id sorts by creation
         # time), no history of the happy path (created, processing and completed are read off
-        # created_at, started_at and completed_at), no updated_at until something changes.
+        # created_at, started_at and completed_at), no updated_at until something changes. Its key
+        # is its listing: JOB#{org}#{shard} / id (ex.job_key), no listing index.
         item: dict[str, Any] = {
             **{k: v["S"] for k, v in ex.job_key(job.org_id, job_id).items()},
             "id": job_id,
@@ -78,9 +80,6 @@ class JobStore(WorkerProtocol, TimerTransitions):
             "dependency_mode": job.dependency_mode if job.depends_on else None,
             "dependencies_met": False if job.depends_on else None,
             "dependents": job.dependents or None,
-            schema.JOB_LIST_INDEX.partition_key.name: ex.job_list_pk(
-                job.org_id, ex.job_list_shard(job_id, self.list_shards)
-            ),
         }
         # One timer per job: the earlier of "becomes due" and "expires" (docs/timers.md).
         due_times = [t for t in (job.expires_at,) if t is not None]
@@ -115,7 +114,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
         """Write a new job; with an idempotency key, return the existing job instead of a second one."""
         queue_registry.register(self.table, job.org_id, job.queue_name, self.clock.now_ms())  # GET /queues
         now_ms = self.clock.now_ms()
-        job_id = ex.new_job_id(now_ms)
+        job_id = ex.new_job_id(now_ms, self.job_shards)
         if job.idempotency_key:
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
             if existing:
@@ -177,7 +176,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
             if job.idempotency_key:
                 results[index] = self.create(job)
             else:
-                job_id = ex.new_job_id(now_ms)
+                job_id = ex.new_job_id(now_ms, self.job_shards)
                 item, payload_ref = self.new_item(job, job_id, now_ms)
                 raw_item, payload_item = self.packed(item, "0")  # a fresh id: no racing duplicate
                 if payload_item is not None:
@@ -217,7 +216,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
     def get_many(self, org_id: str, job_ids: list[str], summary: bool = True) -> list[JobRecord]:
         """Batch read by id (consistent); unknown ids are left out. Order follows job_ids."""
         found: dict[str, JobRecord] = {}
-        unique = list(dict.fromkeys(job_ids))
+        unique = [job_id for job_id in dict.fromkeys(job_ids) if ex.is_job_id(job_id)]  # others: no job
         for start in range(0, len(unique), 100):
             keys = [ex.job_key(org_id, job_id) for job_id in unique[start : start + 100]]
             request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
@@ -233,9 +232,15 @@ class JobStore(WorkerProtocol, TimerTransitions):
         return [found[job_id] for job_id in unique if job_id in found]
 
     def iter_index_ids(
-        self, index: schema.GlobalIndex, partition: str, oldest_first: bool = False, page_size: int = 100
+        self,
+        index: schema.GlobalIndex,
+        partition: str,
+        oldest_first: bool = False,
+        page_size: int = 100,
+        id_of: Callable[[dict[str, Any]], str] = ex.job_id_from_key,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Job ids from a newest-first index, lazily, page by page (with the raw index entry)."""
+        """Item ids (job ids unless `id_of` says how else) from a newest-first index, lazily, page
+        by page (with the raw index entry)."""
         start_key = None
         while True:
             response = self._call(
@@ -245,34 +250,40 @@ class JobStore(WorkerProtocol, TimerTransitions):
                 ),
             )
             for raw in response.get("Items", []):
-                yield ex.job_id_from_pk(raw["pk"]["S"]), raw
+                yield id_of(raw), raw
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
                 return
 
-    def iter_job_ids(self, org_id: str, queue: str | None = None, page_size: int = 25) -> Iterator[str]:
-        """The organization's job ids (of one queue, with `queue`), newest first, lazily: the
-        listing's shards merged on created_at. Each shard is read a page at a time, only as far as
-        the merge needs."""
+    def iter_jobs(self, org_id: str, queue: str | None = None, page_size: int = 25) -> Iterator[JobRecord]:
+        """The organization's jobs (of one queue, with `queue`) as summaries (no payload or
+        result), newest first, lazily: its job partitions, each read consistently a page at a time
+        only as far as the merge needs, merged on the id (which sorts by creation time)."""
 
-        def shard_ids(shard: int) -> Iterator[tuple[int, str]]:
+        def shard_items(shard: int) -> Iterator[tuple[str, dict[str, Any]]]:
             start_key = None
             while True:
                 response = self._call(
                     "query",
-                    **ex.query_job_list(
-                        self.table, org_id, shard, page_size, queue=queue, start_key=start_key
+                    **ex.query_job_partition(
+                        self.table,
+                        org_id,
+                        shard,
+                        page_size,
+                        queue=queue,
+                        start_key=start_key,
+                        projection=f"sk, {SUMMARY_PROJECTION}",
                     ),
                 )
                 for raw in response.get("Items", []):
-                    yield int(raw["created_at"]["N"]), raw["pk"]["S"]
+                    yield ex.job_id_from_key(raw), raw
                 start_key = response.get("LastEvaluatedKey")
                 if not start_key:
                     return
 
-        merged = heapq.merge(*(shard_ids(shard) for shard in range(self.list_shards)), reverse=True)
-        for _, pk in merged:
-            yield ex.job_id_from_pk(pk)
+        shards = (shard_items(shard) for shard in range(self.job_shards))
+        for _, raw in heapq.merge(*shards, key=itemgetter(0), reverse=True):
+            yield self._record(dynamo_codec.decode_item(raw), with_payload=False)
 
     # --- management ----------------------------------------------------------------------
 

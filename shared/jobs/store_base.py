@@ -152,7 +152,7 @@ class StoreBase:
         self.rng = rng or random.Random()
         self.payloads = payloads or PayloadStore()
         self.shards = shards or settings().ready_shards
-        self.list_shards = settings().list_shards
+        self.job_shards = settings().job_shards
         self.backoff = backoff
         self.queue_settings = queue_settings or QueueSettings(self.table)
         self.stats = CallStats()

@@ -40,7 +40,7 @@ class TimerTransitions(StoreBase):
         response = self._call("query", **ex.query_due_timers(self.table, org_id, queue, now_ms, limit))
         items = response.get("Items", [])
         for raw in items:
-            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            job_id = ex.job_id_from_key(raw)
             seen_timer_sk = raw[schema.TIMER_INDEX.sort_key.name]["S"]
             item = self._get_item(org_id, job_id)
             # The index may lag: act only on the timer the item itself still carries.

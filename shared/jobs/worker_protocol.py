@@ -60,7 +60,7 @@ class WorkerProtocol(StoreBase):
         while order and len(claimed_items) < limit and lost_races < claim_policy.lost_race_budget(limit):
             raw = order.pop(0)
             now_ms = self.clock.now_ms()
-            job_id = ex.job_id_from_pk(raw["pk"]["S"])
+            job_id = ex.job_id_from_key(raw)
             # timeout_seconds caps the lease (docs/timers.md); the ready index projects it.
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)

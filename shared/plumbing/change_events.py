@@ -255,7 +255,8 @@ def _workflow_events(record_id: str, old: Image | None, new: Image | None) -> li
 
 # Item kinds by key shape (shared/jobs/expressions/ lists the layout).
 _DERIVERS: list[tuple[Callable[[str, str], bool], Deriver]] = [
-    (lambda pk, sk: pk.startswith("JOB#") and sk == "JOB", _job_events),
+    # Job items: JOB#{org}#{shard} / {job id} (payload items are JOBP#…, never matched here).
+    (lambda pk, sk: pk.startswith("JOB#"), _job_events),
     (lambda pk, sk: pk.startswith("WORKER#"), _worker_events),
     (lambda pk, sk: pk.startswith("ORG#") and sk.startswith("QUEUE#"), _queue_events),
     (lambda pk, sk: pk.startswith("SCHEDULE#") and sk.startswith("RUN#"), _schedule_run_events),

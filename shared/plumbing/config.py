@@ -22,7 +22,7 @@ class Settings:
     dispatch_queue_url: str
     environment: str  # "production" on AWS, "development" in make dev
     ready_shards: int  # partitions of a queue's ready index; see docs/architecture.md
-    list_shards: int  # partitions of an organization's job listing (docs/architecture.md)
+    job_shards: int  # table partitions of an organization's jobs, 1-256 (docs/architecture.md)
     default_max_retries: int
     default_timeout_seconds: int
     # Payloads (and results) larger than this many bytes of JSON go to S3, not into the item.
@@ -79,10 +79,11 @@ def settings() -> Settings:
         # One ready shard per queue keeps exact priority order with one index read per claim; a hot
         # queue raises its own (settings.ready_shards): docs/architecture.md, "Scale".
         ready_shards=int(env.get("SPOOLED_READY_SHARDS", "1")),
-        # Each shard is a partition of 1,000 writes/s: 8 let one organization create ~8,000 jobs/s
-        # before its listing is the limit, and a list page reads 8 of them. Raise it (never lower
-        # it: listings read shards 0..n-1 only) for more; docs/architecture.md, "Scale".
-        list_shards=int(env.get("SPOOLED_LIST_SHARDS", "8")),
+        # Each shard is a table partition of 1,000 writes/s holding its jobs' items (~3 writes a
+        # job: create, claim, complete), so 8 let one organization run ~2,600 jobs/s, and a list
+        # page reads 8 of them. Raise it (never lower it: a job's shard is in its id, and listings
+        # read shards 0..n-1 only) for more; docs/architecture.md, "Scale".
+        job_shards=_job_shards(env.get("SPOOLED_JOB_SHARDS", "8")),
         default_max_retries=int(env.get("QUEUE_DEFAULT_MAX_RETRIES", "3")),
         default_timeout_seconds=int(env.get("QUEUE_DEFAULT_TIMEOUT_SECS", "300")),
         inline_payload_limit=int(env.get("SPOOLED_INLINE_PAYLOAD_LIMIT", str(300 * 1024))),
@@ -114,6 +115,14 @@ def settings() -> Settings:
         webhook_queue_url=env.get(schema.WEBHOOK_DELIVERY_QUEUE.env_var, ""),
         ws_callback_url=(env.get(schema.WS_CALLBACK_URL_ENV) or "").rstrip("/"),
     )
+
+
+def _job_shards(value: str) -> int:
+    # The shard is one byte of the job id (shared/jobs/expressions/keys.py, new_job_id).
+    shards = int(value)
+    if not 1 <= shards <= 256:
+        raise ValueError(f"SPOOLED_JOB_SHARDS must be 1-256, not {shards}")
+    return shards
 
 
 def _limit(value: str | None, default: int) -> int | None:

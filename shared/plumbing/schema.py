@@ -131,24 +131,12 @@ TIMER_INDEX = GlobalIndex(
     non_key_attributes=("status",),
 )
 BY_ORG_INDEX = GlobalIndex(
-    # An organization's items of one kind, newest first: partition {kind}#{org} (jobs, workers,
-    # API keys; jobs have JOB_LIST_INDEX). Keys only, and the keys never change, so it is written
-    # once per item.
+    # An organization's items of one kind, newest first: partition {kind}#{org} (workers, API
+    # keys; jobs are listed from their own table partitions, JOB#{org}#{shard}). Keys only, and
+    # the keys never change, so it is written once per item.
     name="by_org",
     partition_key=KeyAttribute("org_pk"),
     sort_key=KeyAttribute("created_sk"),
-)
-JOB_LIST_INDEX = GlobalIndex(
-    # Every job of an organization, newest first: partition {org}#{shard} (shard from the job id,
-    # so one organization's creates spread over settings().list_shards partitions), sorted by the
-    # job's created_at, which the item carries anyway. Its keys never change, so a job costs it
-    # one write, at create. queue_name is projected (it never changes either) so a list of one
-    # queue filters in the index, without reading other jobs.
-    name="jobs",
-    partition_key=KeyAttribute("jl_pk"),
-    sort_key=KeyAttribute("created_at", "N"),
-    projection="INCLUDE",
-    non_key_attributes=("queue_name",),
 )
 DEAD_LETTER_INDEX = GlobalIndex(
     # Dead-lettered jobs of an organization (sparse); queue_name projected for the queue filter.
@@ -165,7 +153,7 @@ JOBS_TABLE = TableDefinition(
     local_name="spooled-jobs",
     partition_key=KeyAttribute("pk"),
     sort_key=KeyAttribute("sk"),
-    indexes=(READY_INDEX, TIMER_INDEX, BY_ORG_INDEX, JOB_LIST_INDEX, DEAD_LETTER_INDEX),
+    indexes=(READY_INDEX, TIMER_INDEX, BY_ORG_INDEX, DEAD_LETTER_INDEX),
     # The stream feeds per-queue counters and, later, live updates and outgoing webhooks.
     stream_view="NEW_AND_OLD_IMAGES",
     ttl_attribute="expires_ttl",

@@ -103,7 +103,8 @@ def create_workflow(service: WorkflowWriter, ctx: AuthContext, req: m.CreateWork
 
     store = service.store
     workflow_id = str(uuid.uuid4())
-    ids = {job.key: ex.new_job_id(now_ms) for job in req.jobs}  # creation-ordered, like every job id
+    # Creation-ordered ids with their job shard inside, like every job id.
+    ids = {job.key: ex.new_job_id(now_ms, store.job_shards) for job in req.jobs}
     children: dict[str, list[str]] = {key: [] for key in graph}
     for key, parents in graph.items():
         for parent in parents:

@@ -45,6 +45,10 @@ class _Reset(Enum):
 # --- pure: status and documents -------------------------------------------------------------
 
 
+def _workflow_id(raw: dict[str, Any]) -> str:
+    return ex_wf.workflow_id_from_pk(raw["pk"]["S"])
+
+
 def summary_document(item: dict[str, Any]) -> dict[str, Any]:
     """WorkflowResponse (list, cancel, retry); its counts are as of the last stream update."""
     progress = item.get("progress") or progress_counts([S.PENDING] * len(item["jobs"]))
@@ -164,7 +168,9 @@ class WorkflowService:
         """The organization's workflows, newest first, page by page."""
         ids = (
             wf_id
-            for wf_id, _ in self.store.iter_index_ids(schema.BY_ORG_INDEX, ex_wf.workflows_by_org_pk(org_id))
+            for wf_id, _ in self.store.iter_index_ids(
+                schema.BY_ORG_INDEX, ex_wf.workflows_by_org_pk(org_id), id_of=_workflow_id
+            )
         )
         page: list[dict[str, Any]] = []
         for examined, workflow_id in enumerate(ids, start=1):

@@ -113,6 +113,8 @@ def test_partition_units_and_the_ceiling_they_set() -> None:
     assert result["limiting_key"] == "timers q (writes)"
     assert [r["jobs_per_second"] for r in result["hottest"][:2]] == [500.0, 2000.0]
     assert result["hottest"][1]["limited_by"] == "reads"
+    # Each kind's own ceiling: an index by name, a table partition by its key's first word.
+    assert result["ceiling_by_kind"] == {"timers": 500.0, "table KEY": 2000.0, "table JOB": 100_000.0}
     busiest = result["busiest_write_partition"]
     assert busiest["share_of_all_writes"] == pytest.approx(200 / 300, abs=1e-4)
     assert busiest["write_units_per_second_at_goal"] == 20_000.0  # 2 WRU/job x 10,000 jobs/s
@@ -149,16 +151,20 @@ def test_calls_from_a_helper_thread_count_in_the_open_invocation(synthetic: Any)
 def test_item_kind_is_read_off_the_key() -> None:
     shape = capacity.shape_from_definition(SYNTHETIC, TABLE)
     assert item_kind({"p": {"S": "RATE#org#1"}, "s": {"S": "W|17"}}, shape) == "RATE/W"
+    # A job item's sort key is its id: one kind for every job, not one per id.
+    job = {"p": {"S": "JOB#org#3"}, "s": {"S": "0190e2a4-1c2d-7abc-8d03-0123456789ab"}}
+    assert item_kind(job, shape) == "JOB/{id}"
 
 
 def test_the_scale_model_prunes_what_the_completed_jobs_wrote_and_nothing_else(synthetic: Any) -> None:
-    for p, s in (("JOB#o#j1", "JOB"), ("PAYLOAD#j1", "0"), ("JOB#o#j2", "JOB"), ("ORG#o", "QSTAT#q")):
+    pairs = (("JOB#o#3", "j1"), ("PAYLOAD#j1", "0"), ("JOB#o#3", "j2"), ("ORG#o", "QSTAT#q"))
+    for p, s in pairs:  # job items: JOB#{org}#{shard} / {job id}
         synthetic.put_item(TableName=TABLE, Item=dynamo_codec.encode_item({"p": p, "s": s}))
     shape = capacity.shape_from_definition(SYNTHETIC, TABLE)
     images = scale_measured.MotoImageReader(synthetic, {TABLE: shape})
     assert images.prune(TABLE, {"j1"}) == 2
-    left = sorted(i["p"]["S"] for i in synthetic.scan(TableName=TABLE)["Items"])
-    assert left == ["JOB#o#j2", "ORG#o"]
+    left = sorted((i["p"]["S"], i["s"]["S"]) for i in synthetic.scan(TableName=TABLE)["Items"])
+    assert left == [("JOB#o#3", "j2"), ("ORG#o", "QSTAT#q")]
 
 
 def test_the_schema_shape_is_the_table_the_stack_creates(aws: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ def _record(pk: str, sk: str) -> dict[str, Any]:
 
 
 SAMPLES = {
-    ("JOB#o#j", "JOB"): True,
+    ("JOB#o#3", "0190e2a4-1c2d-7abc-8d03-0123456789ab"): True,  # a job item: JOB#{org}#{shard} / {id}
     ("WORKER#o#w", "WORKER"): True,
     ("SCHEDULE#o#s", "SCHEDULE"): True,
     ("SCHEDULE#o#s", "RUN#000000000000001#r"): True,
@@ -87,7 +87,7 @@ def test_the_failure_queue_agrees_with_the_local_stack(synthesized: Synthesized)
 
 
 LIVE_SAMPLES = {
-    ("JOB#o#j", "JOB"): True,
+    ("JOB#o#3", "0190e2a4-1c2d-7abc-8d03-0123456789ab"): True,  # a job item: JOB#{org}#{shard} / {id}
     ("WORKER#o#w", "WORKER"): True,
     ("WORKFLOW#o#w", "WORKFLOW"): True,
     ("SCHEDULE#o#s", "RUN#000000000000001#r"): True,

@@ -5,7 +5,7 @@ its condition guards against. Transitions take their from-states from shared/job
 
 Key layout of the job domain's items (org ids are UUIDs and queue names exclude '#', so no key is
 ambiguous):
-  job              pk JOB#{org}#{job_id}        sk JOB
+  job              pk JOB#{org}#{shard}         sk {job_id}  (the shard is in the id: keys.job_key)
   job payload      pk JOBP#{org}#{job_id}#{n}   sk P      (a payload too large for the job item)
   idempotency key  pk IDEM#{org}#{key}          sk IDEM
   queue counters   pk ORG#{org}                 sk QSTAT#{queue}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import zlib
+import re
 from typing import Any
 
 from shared.jobs.states import JobStatus
@@ -14,12 +14,41 @@ S = JobStatus
 # --- keys ----------------------------------------------------------------------------------
 
 
+# A job id as new_job_id writes it: lowercase hex in the 8-4-4-4-12 layout.
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The id's byte 9 (hex digits 18-19, right after the RFC 4122 variant byte; characters 21-22 of the
+# dashed form) holds its job shard; shard_of (the ready shard) reads the last 6 hex digits instead.
+_SHARD_CHARS = slice(21, 23)
+MAX_JOB_SHARDS = 256  # one byte of the id
+NO_JOB_PARTITION = "-"  # where an id that new_job_id cannot have written is looked up: nothing is there
+
+
+def job_shard(job_id: str) -> int | None:
+    """The job shard written into the id at create; None for an id new_job_id cannot have made."""
+    return int(job_id[_SHARD_CHARS], 16) if _JOB_ID.fullmatch(job_id) else None
+
+
+def job_partition(org_id: str, shard: int | str) -> str:
+    return f"JOB#{org_id}#{shard}"
+
+
 def job_key(org_id: str, job_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"JOB#{org_id}#{job_id}"}, "sk": {"S": "JOB"}}
+    # One of the organization's job partitions, sorted by id, i.e. by creation time: the table is
+    # its own job listing (docs/architecture.md, "The job's key"). The shard comes from the id, so
+    # a job is found with no lookup and stays found when the shard count is raised. An id that
+    # does not parse points into a partition that holds nothing (404, as for any unknown id).
+    shard = job_shard(job_id)
+    partition = job_partition(org_id, NO_JOB_PARTITION if shard is None else shard)
+    return {"pk": {"S": partition}, "sk": {"S": job_id or NO_JOB_PARTITION}}
 
 
-def job_id_from_pk(pk: str) -> str:
-    return pk.rsplit("#", 1)[1]
+def is_job_id(job_id: str) -> bool:
+    return job_shard(job_id) is not None
+
+
+def job_id_from_key(item: dict[str, Any]) -> str:
+    """The job id of a job item's (or an index entry's) keys, in DynamoDB's JSON form."""
+    return str(item["sk"]["S"])
 
 
 def idempotency_key(org_id: str, key: str) -> dict[str, Any]:
@@ -47,13 +76,21 @@ def payload_key(org_id: str, job_id: str, attempt: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOBP#{org_id}#{job_id}#{attempt}"}, "sk": {"S": "P"}}
 
 
-def new_job_id(now_ms: int) -> str:
-    """A UUID (version 7 layout) whose first 48 bits are the creation time in milliseconds, the
-    rest random: ids sort by creation time (the listing indexes sort on created_at, which the item
-    carries anyway; a time-ordered id keeps the ids a user sees in the same order)."""
-    value = (now_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+def new_job_id(now_ms: int, shards: int, entropy: bytes | None = None) -> str:
+    """A UUID (version 7 layout) whose first 48 bits are the creation time in milliseconds, then
+    a job shard in [0, shards) in byte 9, the rest random: ids sort by creation time, so a job
+    partition sorted by id lists newest first, and job_key finds the partition from the id alone.
+
+    `entropy` (12 bytes; os.urandom by default) supplies the 74 random bits and the shard: its
+    last two bytes choose the shard (bias below 0.4% for any shard count up to 256)."""
+    if not 1 <= shards <= MAX_JOB_SHARDS:
+        raise ValueError(f"job shards must be 1-{MAX_JOB_SHARDS}, not {shards}")
+    entropy = os.urandom(12) if entropy is None else entropy
+    shard = int.from_bytes(entropy[10:12], "big") % shards
+    value = (now_ms & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(entropy[:10], "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    value = (value & ~(0xFF << 48)) | (shard << 48)  # byte 9: the job shard (job_shard)
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
@@ -75,16 +112,6 @@ def timer_pk(org_id: str, queue: str) -> str:
 
 
 ALL_QUEUES_PARTITION = "QUEUES"  # by_org partition listing every queue of the deployment
-
-
-def job_list_pk(org_id: str, shard: int) -> str:
-    return f"{org_id}#{shard}"
-
-
-def job_list_shard(job_id: str, shards: int) -> int:
-    # From the id's random bits (crc32 of the whole id), so one organization's creates, which share
-    # the id's time prefix, spread evenly over the shards.
-    return zlib.crc32(job_id.encode("utf-8")) % shards
 
 
 def workers_by_org_pk(org_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.jobs.expressions.keys import idempotency_key, job_list_pk, ready_pk, ready_sk, timer_pk
+from shared.jobs.expressions.keys import idempotency_key, job_partition, ready_pk, ready_sk, timer_pk
 from shared.jobs.states import JobStatus, from_states
 from shared.plumbing import dynamo_codec, schema
 from shared.plumbing.table_keys import TIMER_DIGITS, timer_sk
@@ -471,7 +471,7 @@ def delete_dead_letter(table: str, key: dict[str, Any]) -> dict[str, Any]:
 # --- queries -------------------------------------------------------------------------------
 
 
-def query_job_list(
+def query_job_partition(
     table: str,
     org_id: str,
     shard: int,
@@ -480,23 +480,29 @@ def query_job_list(
     queue: str | None = None,
     start_key: dict[str, Any] | None = None,
     oldest_first: bool = False,
+    projection: str | None = None,
 ) -> dict[str, Any]:
-    """One shard of an organization's job listing, newest first; with `queue`, filtered in the index
-    on the projected queue_name (a page may then come back empty with more to read)."""
-    index = schema.JOB_LIST_INDEX
+    """One of an organization's job partitions, newest first (the sort key is the time-ordered
+    id), read consistently: a job is listed as soon as its create returns. With `queue`, filtered
+    on queue_name (a page may then come back empty with more to read); `projection` names the
+    attributes wanted (#status for status)."""
     args: dict[str, Any] = {
         "TableName": table,
-        "IndexName": index.name,
         "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": index.partition_key.name},
-        "ExpressionAttributeValues": {":pk": {"S": job_list_pk(org_id, shard)}},
+        "ExpressionAttributeNames": {"#pk": "pk"},
+        "ExpressionAttributeValues": {":pk": {"S": job_partition(org_id, shard)}},
         "ScanIndexForward": oldest_first,
+        "ConsistentRead": True,
         "Limit": limit,
     }
     if queue is not None:
         args["FilterExpression"] = "#queue = :queue"
         args["ExpressionAttributeNames"]["#queue"] = "queue_name"
         args["ExpressionAttributeValues"][":queue"] = {"S": queue}
+    if projection is not None:
+        args["ProjectionExpression"] = projection
+        if "#status" in projection:
+            args["ExpressionAttributeNames"]["#status"] = "status"
     if start_key:
         args["ExclusiveStartKey"] = start_key
     return args

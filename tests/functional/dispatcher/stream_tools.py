@@ -39,7 +39,7 @@ def scanned_counts() -> dict[tuple[str, str], dict[str, int]]:
     while True:
         page = db.scan(**args)
         for raw in page.get("Items", []):
-            if raw["pk"]["S"].startswith("JOB#") and raw["sk"]["S"] == "JOB":
+            if raw["pk"]["S"].startswith("JOB#"):  # job items: JOB#{org}#{shard} / {job id}
                 item = dynamo_codec.decode_item(raw)
                 counts[(item["org_id"], item["queue_name"])][item["status"]] += 1
         if "LastEvaluatedKey" not in page:

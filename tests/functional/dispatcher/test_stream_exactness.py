@@ -190,9 +190,9 @@ def test_a_record_that_keeps_failing_goes_to_the_failure_queue_and_the_rest_go_o
     armed: list[str] = []
 
     def arm_timers(batch: list[dict[str, Any]]) -> None:
-        if any(r["dynamodb"]["Keys"]["pk"]["S"].endswith(poison) for r in batch):
+        if any(r["dynamodb"]["Keys"]["sk"]["S"] == poison for r in batch):  # a job's sk is its id
             raise RuntimeError("poison")
-        armed.extend(r["dynamodb"]["Keys"]["pk"]["S"].rsplit("#", 1)[1] for r in batch)
+        armed.extend(r["dynamodb"]["Keys"]["sk"]["S"] for r in batch)
         original(batch)
 
     monkeypatch.setitem(dispatcher.SIDE_EFFECTS, "arm_timers", arm_timers)
@@ -206,7 +206,7 @@ def test_a_record_that_keeps_failing_goes_to_the_failure_queue_and_the_rest_go_o
     while poller.poll_once():
         pass
     (failed,) = _failure_queue_messages()
-    assert json.loads(failed)["keys"]["pk"].endswith(poison)
+    assert json.loads(failed)["keys"]["sk"] == poison
     assert set(after) <= set(armed)  # the records after it were handled
     # Its count went with it (nothing after it was counted twice or lost): the scan has one more.
     scanned = scanned_counts()

@@ -40,7 +40,8 @@ def _stored_item(org_id: str, job_id: str) -> dict[str, object]:
 
     found = aws_clients.client("dynamodb").get_item(
         TableName=settings().table_name,
-        Key={"pk": {"S": f"JOB#{org_id}#{job_id}"}, "sk": {"S": "JOB"}},
+        # The job's partition is the shard written in its id (byte 9, characters 21-22).
+        Key={"pk": {"S": f"JOB#{org_id}#{int(job_id[21:23], 16)}"}, "sk": {"S": job_id}},
         ConsistentRead=True,
     )
     return found["Item"]

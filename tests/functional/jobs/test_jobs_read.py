@@ -328,3 +328,27 @@ def test_history_pages_and_orders(api, clock):
 
 def test_history_of_an_unknown_job_is_404(api):
     assert_error(api.get(f"{JOBS}/nope/history"), 404, "NOT_FOUND")
+
+
+# --- the job partitions (docs/architecture.md, "The job's key") ----------------------------
+
+
+def test_jobs_stay_found_and_listed_when_the_job_shard_count_is_raised(api, clock, monkeypatch):
+    from tests.conftest import reset_process_caches
+
+    def shards(count: int) -> None:
+        monkeypatch.setenv("SPOOLED_JOB_SHARDS", str(count))
+        reset_process_caches(clients=False)
+
+    shards(2)
+    before = _create_in_order(api, clock, 10)
+    assert {int(job_id[21:23], 16) for job_id in before} <= {0, 1}  # the shard is in the id
+    shards(8)
+    after = _create_in_order(api, clock, 20, queue="reports")
+    assert {int(job_id[21:23], 16) for job_id in after} - {0, 1}  # new jobs use the new shards
+    for job_id in before + after:
+        assert get_job(api, job_id)["id"] == job_id
+    # Read-after-write (consistent queries), newest first across every shard, the queue filter too.
+    assert _ids(api.get(JOBS, params={"limit": 100})) == list(reversed(before + after))
+    assert _ids(api.get(JOBS, params={"queue": "emails", "limit": 100})) == list(reversed(before))
+    assert _ids(api.get(JOBS, params={"limit": 5, "offset": 18})) == list(reversed(before + after))[18:23]

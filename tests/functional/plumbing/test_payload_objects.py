@@ -18,6 +18,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from shared.jobs import expressions as ex
 from shared.plumbing import aws_clients, schema
 from shared.plumbing.config import settings
 from shared.plumbing.payload_store import PayloadStore
@@ -68,7 +69,7 @@ def _rule_would_expire() -> set[str]:
 def _item(org_id: str, job_id: str) -> dict[str, Any]:
     return aws_clients.client("dynamodb").get_item(
         TableName=settings().table_name,
-        Key={"pk": {"S": f"JOB#{org_id}#{job_id}"}, "sk": {"S": "JOB"}},
+        Key=ex.job_key(org_id, job_id),
         ConsistentRead=True,
     )["Item"]
 

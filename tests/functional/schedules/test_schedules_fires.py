@@ -273,4 +273,4 @@ def test_a_soft_deleted_organizations_schedules_stop_firing(schedules: Harness, 
 
     from shared.jobs.store import JobStore
 
-    assert len(list(JobStore().iter_job_ids(org.id))) == 1
+    assert len(list(JobStore().iter_jobs(org.id))) == 1

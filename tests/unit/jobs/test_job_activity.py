@@ -19,8 +19,8 @@ def _job(status: str, *, at: int = T0, worker: str | None = None, **fields: Any)
     happy_path = status in ("processing", "completed")
     events = [] if happy_path else [{"t": at, "e": status, **({"w": worker} if worker else {})}]
     item = {
-        "pk": "JOB#o#j",
-        "sk": "JOB",
+        "pk": "JOB#o#3",
+        "sk": "j",
         "org_id": "o",
         "queue_name": "q",
         "status": status,

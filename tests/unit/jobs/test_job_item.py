@@ -25,20 +25,63 @@ T0 = 1_800_000_000_000
 
 
 def test_job_ids_are_uuids_that_sort_by_creation_time() -> None:
-    ids = [ex.new_job_id(T0 + step) for step in (0, 1, 2, 1_000, 86_400_000)]
+    ids = [ex.new_job_id(T0 + step, 8) for step in (0, 1, 2, 1_000, 86_400_000)]
     assert ids == sorted(ids)
     for job_id in ids:
         parsed = uuid.UUID(job_id)
         assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
-    assert ex.new_job_id(T0) != ex.new_job_id(T0)  # 74 random bits within one millisecond
+    assert ex.new_job_id(T0, 8) != ex.new_job_id(T0, 8)  # 66 random bits within one millisecond
 
 
-@pytest.mark.parametrize("shards", [1, 8, 64])
-def test_one_millisecond_of_ids_spreads_over_every_listing_shard(shards: int) -> None:
+@pytest.mark.parametrize("shards", [1, 8, 64, 256])
+def test_one_millisecond_of_ids_spreads_over_every_job_shard(shards: int) -> None:
     counts = [0] * shards
     for _ in range(shards * 50):
-        counts[ex.job_list_shard(ex.new_job_id(T0), shards)] += 1
-    assert min(counts) > 0
+        counts[ex.job_shard(ex.new_job_id(T0, shards))] += 1  # type: ignore[index]
+    assert min(counts) > 0 and len(counts) == shards  # every shard used, none past the count
+
+
+def test_the_job_shard_is_byte_9_of_the_id_and_the_key_comes_from_it() -> None:
+    entropy = bytes(range(10)) + (7).to_bytes(2, "big")  # the last two bytes choose the shard
+    job_id = ex.new_job_id(T0, 8, entropy)
+    assert job_id[21:23] == "07" and ex.job_shard(job_id) == 7
+    assert ex.job_key("org", job_id) == {"pk": {"S": "JOB#org#7"}, "sk": {"S": job_id}}
+    assert ex.job_id_from_key(ex.job_key("org", job_id)) == job_id
+    # A job stays found when the shard count is raised: its key reads nothing but the id.
+    assert ex.job_key("org", job_id) == ex.job_key("org", ex.new_job_id(T0, 8, entropy))
+
+
+def test_the_job_shard_and_the_ready_shard_come_from_different_bits() -> None:
+    base = bytes(range(10))
+    ids = [ex.new_job_id(T0, 256, base + shard.to_bytes(2, "big")) for shard in range(256)]
+    assert {ex.job_shard(job_id) for job_id in ids} == set(range(256))
+    assert len({ex.shard_of(job_id, 64) for job_id in ids}) == 1  # same random bits, same ready shard
+    other = [ex.new_job_id(T0, 8, bytes([0] * 7 + [n, n, n]) + b"\0\3") for n in range(64)]
+    assert {ex.job_shard(job_id) for job_id in other} == {3}
+    assert len({ex.shard_of(job_id, 64) for job_id in other}) > 1
+
+
+@pytest.mark.parametrize("job_id", ["", "j1", "not-a-job", "0" * 36, "0190E2A4-0000-7000-8000-000000000000"])
+def test_an_id_new_job_id_cannot_have_made_names_an_empty_partition(job_id: str) -> None:
+    assert ex.job_shard(job_id) is None and not ex.is_job_id(job_id)
+    key = ex.job_key("org", job_id)
+    assert key["pk"]["S"] == f"JOB#org#{ex.NO_JOB_PARTITION}" and key["sk"]["S"]
+
+
+@pytest.mark.parametrize("shards", [0, 257])
+def test_a_shard_count_outside_one_byte_is_refused(shards: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.plumbing.config import settings
+
+    with pytest.raises(ValueError):
+        ex.new_job_id(T0, shards)
+    monkeypatch.setenv("SPOOLED_JOB_SHARDS", str(shards))
+    settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="SPOOLED_JOB_SHARDS"):
+            settings()
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
 
 
 # --- payloads ----------------------------------------------------------------------------------
@@ -153,7 +196,7 @@ def test_history_is_read_off_the_item(record: JobRecord, kinds: list[str]) -> No
 
 
 def _job(status: str, **fields: Any) -> dict[str, Any]:
-    item = {"pk": "JOB#o#j1", "sk": "JOB", "id": "j1", "org_id": "o", "queue_name": "q", "status": status}
+    item = {"pk": "JOB#o#3", "sk": "j1", "id": "j1", "org_id": "o", "queue_name": "q", "status": status}
     return dynamo_codec.encode_item({**item, **fields})
 
 

@@ -12,7 +12,7 @@ from shared.jobs.queues import stream_apply
 from shared.plumbing import schema
 
 
-def _record(seq: str, pk: str = "JOB#o#j", sk: str = "JOB") -> dict[str, Any]:
+def _record(seq: str, pk: str = "JOB#o#3", sk: str = "j") -> dict[str, Any]:
     return {"dynamodb": {"SequenceNumber": seq, "Keys": {"pk": {"S": pk}, "sk": {"S": sk}}}}
 
 

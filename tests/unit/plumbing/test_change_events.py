@@ -11,8 +11,8 @@ from shared.plumbing.change_events import events_from_records
 
 ORG = "org-1"
 JOB = {
-    "pk": f"JOB#{ORG}#job-1",
-    "sk": "JOB",
+    "pk": f"JOB#{ORG}#3",
+    "sk": "job-1",
     "id": "job-1",
     "org_id": ORG,
     "queue_name": "emails",

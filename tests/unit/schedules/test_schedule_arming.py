@@ -77,7 +77,7 @@ def _run_image() -> dict[str, Any]:
 
 
 def _job_image() -> dict[str, Any]:
-    return dynamo_codec.encode_item({"pk": f"JOB#{ORG}#j1", "sk": "JOB", "id": "j1", "org_id": ORG})
+    return dynamo_codec.encode_item({"pk": f"JOB#{ORG}#3", "sk": "j1", "id": "j1", "org_id": ORG})
 
 
 @pytest.mark.parametrize(
