@@ -48,7 +48,12 @@ INLINE_PAYLOAD_BYTES = 500
 MAX_READY_SHARDS = 64
 SPLIT_MARKER = "pl"
 _MIN_SAVING = 0.9
-_BEST_QUALITY_UP_TO = 4096  # brotli's best quality costs ~2 ms per KB: only for small payloads
+# brotli's best quality (11) costs ~2.2 ms per KB of JSON against ~0.09 ms at quality 5, for ~9%
+# smaller output (realistic 1 KB: 415 against 454 bytes). Writes are billed by the started KB, so
+# those bytes only matter when they decide whether the payload fits the job item: quality 5 first,
+# quality 11 only for a small payload that quality 5 left too large to ride inline.
+_FAST_QUALITY = 5
+_BEST_QUALITY_UP_TO = 4096
 
 
 def pack_payload(text: str) -> dict[str, Any]:
@@ -56,8 +61,9 @@ def pack_payload(text: str) -> dict[str, Any]:
     import brotli  # only where payloads are written
 
     raw = text.encode("utf-8")
-    quality = 11 if len(raw) <= _BEST_QUALITY_UP_TO else 5
-    packed = brotli.compress(raw, quality=quality)
+    packed = brotli.compress(raw, quality=_FAST_QUALITY)
+    if len(packed) > INLINE_PAYLOAD_BYTES and len(raw) <= _BEST_QUALITY_UP_TO:
+        packed = brotli.compress(raw, quality=11)
     if len(packed) <= _MIN_SAVING * len(raw):
         return {"pz": {"B": packed}}
     return {"payload": {"S": text}}
