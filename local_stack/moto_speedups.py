@@ -51,7 +51,15 @@ with the table); a table query or an ALL index keeps moto's copy.
 8. Condition expressions. moto lexes a ConditionExpression with a list of regular expressions,
 character run by character run, on every conditional write; the service sends the same few texts.
 The tokens depend on the text alone, so they are kept per text (each hit gets fresh tokens: the
-parser builds its tree from them).
+parser builds its tree from them), built as plain tuples rather than through namedtuple._replace.
+
+9. Type tests in the update-expression code. moto's AST classes use ABCMeta, so every isinstance()
+of its traversals (ten passes over the tree per UpdateItem) and of Node.find_clauses is a
+Python-level __instancecheck__. The answers depend on the node's type alone, so they are kept per
+type (and per traverser class, whose processing map is a literal); the walk is moto's, step for step.
+
+10. Action lookup. For every call moto lists the handler class's functions (inspect.getmembers) and
+converts the action name to snake case character by character: both kept per class and per name.
 
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
@@ -276,6 +284,82 @@ def _cached_process(self: Any, node: Any) -> Any:
     return None
 
 
+# type(node) → whether moto's AST code treats it as a Node; (traverser class, type(node)) → the key
+# of the traverser's processing map that takes such a node, or None. The AST classes use ABCMeta, so
+# each isinstance() there is a Python-level __instancecheck__; its answer depends on the type alone
+# (moto registers no virtual subclasses), and each traverser's processing map is a literal whose
+# keys and order are the same for every instance of its class.
+_IS_NODE: dict[type, bool] = {}
+_DESCENDS: dict[type, bool] = {}
+_TAKEN_BY: dict[tuple[type, type], Any] = {}
+_new_tuple = tuple.__new__
+
+
+def _is_node(node_type: type) -> bool:
+    known = _IS_NODE.get(node_type)
+    if known is None:
+        from moto.dynamodb.parsing.ast_nodes import Node
+
+        known = _IS_NODE[node_type] = issubclass(node_type, Node)
+    return known
+
+
+def _taken_by(traverser: Any, node: Any) -> Any:
+    key = (type(traverser), type(node))
+    try:
+        return _TAKEN_BY[key]
+    except KeyError:
+        pass
+    taken_by = next((k for k in _processing_table(traverser) if isinstance(node, k)), None)
+    _TAKEN_BY[key] = taken_by
+    return taken_by
+
+
+def _processing_table(traverser: Any) -> dict[Any, Any]:
+    table = traverser.__dict__.get("_speedups_map")
+    if table is None:
+        table = traverser.__dict__["_speedups_map"] = traverser._processing_map()
+    return table  # type: ignore[no-any-return]
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's DepthFirstTraverser.traverse_node_recursively, step for step, with the type tests
+    answered from the tables above."""
+    if not _is_node(type(node)):
+        return node
+    parent_node = node.parent
+    if node.children is not None:
+        for i, child_node in enumerate(node.children):
+            self.pre_processing_of_child(node, i)
+            self.traverse_node_recursively(child_node, i)
+    taken_by = _taken_by(self, node)
+    if taken_by is not None:
+        node = _processing_table(self)[taken_by](node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
+def _find_clauses(self: Any, clause_types: Any) -> list[Any]:
+    """moto's Node.find_clauses, with "is it an Expression or an UpdateExpressionFunction" kept
+    per type."""
+    clauses = []
+    for child in self.children or []:
+        child_type = type(child)
+        if child_type in clause_types:
+            clauses.append(child)
+            continue
+        descends = _DESCENDS.get(child_type)
+        if descends is None:
+            from moto.dynamodb.parsing.ast_nodes import Expression, UpdateExpressionFunction
+
+            descends = _DESCENDS[child_type] = issubclass(child_type, (Expression, UpdateExpressionFunction))
+        if descends:
+            clauses.extend(child.find_clauses(clause_types))
+    return clauses
+
+
 def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[Any], items: list[Any]) -> Any:
     # moto's own order, compared on the attributes' Python values instead of through DynamoType's
     # rich comparisons (which compare exactly those values).
@@ -369,7 +453,9 @@ def _cached_lexing(lex: Any) -> Any:
             if len(tokens) >= 1024:  # texts the service does not repeat: bounded
                 tokens.clear()
             tokens[text] = cached
-        return deque(node._replace(children=list(node.children)) for node in cached)
+        # What node._replace(children=[...]) builds (a namedtuple is a tuple), without its Python-level
+        # field juggling: _replace alone was a seventh of moto's time per call under load.
+        return deque([_new_tuple(type(node), (*node[:-1], list(node.children))) for node in cached])
 
     return lexed
 
@@ -394,13 +480,14 @@ def originals(name: str) -> dict[Any, Any]:
 
 
 def install() -> None:
+    from moto.core import responses as responses_module
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing import validators
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
@@ -420,6 +507,10 @@ def install() -> None:
     )
     _patch(DepthFirstTraverser, "nodes_to_be_processed", _cached_types)
     _patch(DepthFirstTraverser, "process", _cached_process)
+    _patch(DepthFirstTraverser, "traverse_node_recursively", _traverse_node_recursively)
+    _patch(Node, "find_clauses", _find_clauses)
+    _patch_module(responses_module, "method_names_from_class", _method_names)
+    _patch_module(responses_module, "camelcase_to_underscores", _underscored)
     _patch(
         ConditionExpressionParser,
         "_lex_condition_expression",
@@ -450,6 +541,24 @@ def _tree_copy(value: Any, memo: Any = None) -> Any:
     if cached is not None and cached[0] is value and memo is None:
         return pickle.loads(cached[1])
     return copy.deepcopy(value, memo)
+
+
+@functools.lru_cache(maxsize=256)
+def _method_names(clazz: Any) -> list[str]:
+    """moto looks up an action's method by listing the handler class's functions (inspect.getmembers)
+    on every call; the classes do not change while the stack runs (install() patches before any
+    call). The caller only tests membership."""
+    from moto.core.utils import method_names_from_class
+
+    return method_names_from_class(clazz)
+
+
+@functools.lru_cache(maxsize=1024)
+def _underscored(name: str) -> str:
+    """moto.core.utils.camelcase_to_underscores, a pure function of an action name, char by char."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(name)
 
 
 def _parsed(make: Any, text: str) -> Any:

@@ -243,3 +243,69 @@ def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
         moto_speedups.uninstall()
     assert first == second == original
     assert all(a is not b for a, b in zip(first, second, strict=True))  # fresh tokens per parse
+
+
+@pytest.mark.parametrize(
+    ("expression", "values"),
+    [
+        (
+            "SET #s = :s, attempts = attempts + :one, lease = if_not_exists(lease, :l) REMOVE ready_pk",
+            {":s": {"S": "processing"}, ":one": {"N": "1"}, ":l": {"S": "lease"}},
+        ),
+        (
+            "SET tags = list_append(if_not_exists(tags, :empty), :t), m.k = :v ADD n :one DELETE s :set",
+            {
+                ":empty": {"L": []},
+                ":t": {"L": [{"S": "a"}]},
+                ":v": {"S": "v"},
+                ":one": {"N": "1"},
+                ":set": {"SS": ["x"]},
+            },
+        ),
+        ("SET attempts = :one, attempts = :one", {":one": {"N": "1"}}),  # overlapping paths
+        ("SET a = :one SET b = :one", {":one": {"N": "1"}}),  # two SET clauses
+        ("SET pk = :v", {":v": {"S": "other"}}),  # a key attribute
+        ("SET a = absent + :one", {":one": {"N": "1"}}),  # a path that does not exist
+        ("SET a = :undefined", {":one": {"N": "1"}}),  # a value that is not given
+        ("SET attempts = attempts + :s", {":s": {"S": "x"}}),  # a type mismatch
+    ],
+)
+def test_validation_with_the_type_tables_is_motos(expression: str, values: dict[str, Any]) -> None:
+    """The traversal and find_clauses shortcuts (type tests kept per type) validate and evaluate an
+    update expression exactly as moto's own code: the same resulting tree, or the same error."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    attrs = {
+        "pk": {"S": "a"},
+        "attempts": {"N": "2"},
+        "n": {"N": "1"},
+        "s": {"SS": ["x", "y"]},
+        "m": {"M": {}},
+    }
+
+    def validated() -> Any:
+        item = Item(DynamoType({"S": "a"}), None, attrs)
+        try:
+            tree = UpdateExpressionParser.make(expression)
+            result = UpdateExpressionValidator(tree, {"#s": "status"}, values, item, table).validate()
+        except Exception as error:  # the error itself is what is compared
+            return (type(error).__name__, str(error))
+        return _shape(result)
+
+    original = validated()
+    moto_speedups.install()
+    try:
+        fast = validated()
+    finally:
+        moto_speedups.uninstall()
+    assert fast == original
