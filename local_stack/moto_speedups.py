@@ -58,6 +58,12 @@ of its traversals (ten passes over the tree per UpdateItem) and of Node.find_cla
 Python-level __instancecheck__. The answers depend on the node's type alone, so they are kept per
 type (and per traverser class, whose processing map is a literal); the walk is moto's, step for step.
 
+11. Structural checks of update expressions. Of UpdateItem's ten validation passes, the first
+three (one SET/REMOVE/ADD clause each, no overlapping paths, no key attribute updated) read only
+the parse tree, the attribute names and the table's keys, and change nothing; two of them run on
+every clause node and search its whole subtree again. They are skipped once they passed for the
+same expression text, names and keys (a failure is never kept: it is raised again each time).
+
 10. Action lookup. For every call moto lists the handler class's functions (inspect.getmembers) and
 converts the action name to snake case character by character: both kept per class and per name.
 
@@ -517,6 +523,10 @@ def install() -> None:
         _cached_lexing(ConditionExpressionParser._lex_condition_expression),
     )
     _patch_module(validators, "deepcopy", _tree_copy)
+    _patch(
+        validators.UpdateExpressionValidator, "__init__", _remembering_source(validators.Validator.__init__)
+    )
+    _patch(validators.UpdateExpressionValidator, "validate", _validate)
     _patch_module(table_module, "copy", _QueryResultsCopy())
     make = UpdateExpressionParser.make  # a bound classmethod
     _patch(UpdateExpressionParser, "make", classmethod(lambda cls, text: _parsed(make, text)))
@@ -527,12 +537,12 @@ def _parsed_cached(make: Any, text: str) -> Any:
     tree = make(text)
     if len(_pickled_trees) >= 1024:  # trees the cache let go of: bounded, never wrong (keyed by tree)
         _pickled_trees.clear()
-    _pickled_trees[id(tree)] = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+    _pickled_trees[id(tree)] = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL), text)
     return tree
 
 
 # id(parse tree) → (the tree, kept alive so its id is not reused; its pickle)
-_pickled_trees: dict[int, tuple[Any, bytes]] = {}
+_pickled_trees: dict[int, tuple[Any, bytes, str]] = {}
 
 
 def _tree_copy(value: Any, memo: Any = None) -> Any:
@@ -561,12 +571,64 @@ def _underscored(name: str) -> str:
     return camelcase_to_underscores(name)
 
 
+# (expression text, its attribute names, the table's key attributes) whose structural checks passed
+_STRUCTURE_PASSED: set[tuple[Any, ...]] = set()
+
+
+def _structural_checks() -> tuple[type, ...]:
+    """The validators that only read the parse tree, the attribute names and the table's keys, and
+    change nothing: they run first, and pass or fail the same way for the same three."""
+    from moto.dynamodb.parsing import validators
+
+    return (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+
+
+def _remembering_source(init: Any) -> Any:
+    def initialized(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        self._speedups_source = expression
+        init(self, expression, *args, **kwargs)
+
+    return initialized
+
+
+def _validate(self: Any) -> Any:
+    """moto's Validator.validate, without the structural checks once they passed for the same
+    expression text, attribute names and table keys (the error, when they fail, is raised again
+    every time: only a pass is kept)."""
+    source = self.__dict__.get("_speedups_source")
+    cached = _pickled_trees.get(id(source))
+    key = None
+    if cached is not None and cached[0] is source:
+        names = self.expression_attribute_names
+        named = None if names is None else tuple(sorted(names.items()))
+        key = (cached[2], named, tuple(self.table.table_key_attrs))
+    structural = _structural_checks()
+    skip = key is not None and key in _STRUCTURE_PASSED
+    n = self.node_to_validate
+    for processor in self.processors:
+        if isinstance(processor, structural):
+            if skip:
+                continue
+        elif key is not None and not skip:
+            if len(_STRUCTURE_PASSED) >= 4096:  # bounded
+                _STRUCTURE_PASSED.clear()
+            _STRUCTURE_PASSED.add(key)  # every structural check, all before this one, passed
+            skip = True
+        n = processor.traverse(n)
+    return n
+
+
 def _parsed(make: Any, text: str) -> Any:
     return _parsed_cached(make, text)
 
 
 def uninstall() -> None:
     _buckets.clear()
+    _STRUCTURE_PASSED.clear()
     for (owner, name), (own, _) in _PATCHED.items():
         if own is None:
             delattr(owner, name)  # inherited again
