@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lifecycle import PAYLOAD_BYTES, payload_of_size
-from bench.throughput import RunningStack, local_stack
+from bench.throughput import RunningStack, cpu_seconds, local_stack
 
 # The issue's targets for these figures: key → (bound, "at_most" or "at_least").
 TARGETS: dict[str, tuple[float, str]] = {
@@ -115,12 +114,6 @@ def measure_latency(stack: RunningStack, repeats: int) -> tuple[dict[str, dict[s
         return results, last_claim
     finally:
         client.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def idle_cpu_percent(pid: int, seconds: float) -> float:
