@@ -13,8 +13,8 @@ These services already build their answers as plain dicts in wire format (attrib
 fast path takes only such answers: dicts, lists, strings, numbers and booleans (None members left
 out, datetimes as epoch seconds and bytes as base64 text, as the serializer does: a job's compressed
 payload is bytes, and until round 3 every stream batch holding one went the slow way, 70% of the
-stack's CPU under the 16-worker bench). Anything else (an error, bytes, a
-model object) goes through moto's own serializer, unchanged. tests/functional/test_moto_speedups.py
+stack's CPU under the 16-worker bench). Anything else (an error, a model object) goes through
+moto's own serializer, unchanged. tests/functional/test_moto_speedups.py
 compares the two paths on the calls the service makes.
 
 2. Queries. moto answers every Query by sorting the whole table (Python comparisons of its key
@@ -58,14 +58,14 @@ of its traversals (ten passes over the tree per UpdateItem) and of Node.find_cla
 Python-level __instancecheck__. The answers depend on the node's type alone, so they are kept per
 type (and per traverser class, whose processing map is a literal); the walk is moto's, step for step.
 
+10. Action lookup. For every call moto lists the handler class's functions (inspect.getmembers) and
+converts the action name to snake case character by character: both kept per class and per name.
+
 11. Structural checks of update expressions. Of UpdateItem's ten validation passes, the first
 three (one SET/REMOVE/ADD clause each, no overlapping paths, no key attribute updated) read only
 the parse tree, the attribute names and the table's keys, and change nothing; two of them run on
 every clause node and search its whole subtree again. They are skipped once they passed for the
 same expression text, names and keys (a failure is never kept: it is raised again each time).
-
-10. Action lookup. For every call moto lists the handler class's functions (inspect.getmembers) and
-converts the action name to snake case character by character: both kept per class and per name.
 
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
