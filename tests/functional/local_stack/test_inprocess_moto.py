@@ -122,8 +122,9 @@ def test_a_queue_waiter_sleeps_until_the_send(moto: InProcessMoto) -> None:
 
 
 def test_requests_moto_answers_go_unsigned_and_everything_else_is_signed(moto: InProcessMoto) -> None:
-    """SigV4 is skipped only where moto answers (it never checks it); a request over HTTP to
-    another address, and a presigned URL, are signed as before; stop() signs everything again."""
+    """SigV4 is skipped only for the services whose moto backends never check it; S3, a request
+    over HTTP to another address and a presigned URL are signed as before; stop() signs everything
+    again."""
     from botocore.awsrequest import AWSRequest
 
     dynamodb = _client("dynamodb")
@@ -141,6 +142,8 @@ def test_requests_moto_answers_go_unsigned_and_everything_else_is_signed(moto: I
         return "Authorization" in request.headers
 
     assert not signed(dynamodb, "https://dynamodb.us-east-1.amazonaws.com/")
+    assert not signed(dynamodb, "https://sqs.us-east-1.amazonaws.com/")
+    assert signed(dynamodb, "https://s3.amazonaws.com/bucket/key")  # moto's S3 checks who asks
     assert signed(dynamodb, "http://127.0.0.1:9/@connections/abc")
     presigned = _client("s3").generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
     assert "Signature=" in presigned
