@@ -7,9 +7,12 @@ developer's code has it), everything timed one request at a time:
   pays, measured in the same run so a loaded machine shows in both;
 - `get_job`: `client.jobs.get(id)`; `create`: `client.jobs.create(...)`; `claim_complete`:
   `client.jobs.claim(limit 1)` then `client.jobs.complete(...)`, timed together;
-- `idle`: the child's CPU time (user + system, all its threads, from /proc) over 30 s after the
-  above with nothing asked of it, as a share of one core (100 = one core busy). Its tables hold
-  the jobs just made and their timer messages, as a developer's stack does after a test run.
+- `idle`: the child's CPU time (user + system, all its threads, from /proc) over 30 s with nothing
+  asked of it, as a share of one core (100 = one core busy). Its tables hold the jobs just made, as
+  a developer's stack does after a test run. The sample starts only once the work above is over:
+  every claim armed a lease check (an SQS timer message due when the lease ends), and a lease check
+  coming due is work, not idleness, so the claims take the shortest lease (5 s) and the sample
+  waits until the last one is due and handled (SETTLE_SECONDS more).
 
 Jobs per second with 16 workers are part 5 (bench/throughput.py), batched and one at a time.
 `python -m bench.local_speed` runs parts 5 and 8 alone (about a minute) and prints the figures.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lifecycle import PAYLOAD_BYTES, payload_of_size
-from bench.throughput import RunningStack, local_stack
+from bench.throughput import RunningStack, cpu_seconds, local_stack
 
 # The issue's targets for these figures: key → (bound, "at_most" or "at_least").
 TARGETS: dict[str, tuple[float, str]] = {
@@ -40,6 +42,8 @@ TARGETS: dict[str, tuple[float, str]] = {
     "local_idle_cpu_percent": (5.0, "at_most"),
 }
 WARMUP_REQUESTS = 5  # lazy imports and clients of the stack's first requests
+LATENCY_LEASE_SECONDS = 5  # the shortest lease the API takes: the lease checks are soon over
+SETTLE_SECONDS = 3.0  # after the last lease check is due: its timer message received and handled
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -77,15 +81,25 @@ def _client(stack: RunningStack) -> Any:
     )
 
 
-def measure_latency(stack: RunningStack, repeats: int) -> dict[str, dict[str, Any]]:
+def measure_latency(stack: RunningStack, repeats: int) -> tuple[dict[str, dict[str, Any]], float]:
+    """The timings, and the monotonic time of the last claim (its lease check is due a lease later)."""
     client = _client(stack)
     queue = f"speed-{uuid.uuid4().hex[:8]}"
     payload = payload_of_size(PAYLOAD_BYTES)
+    last_claim = time.monotonic()
     try:
         job_id = client.jobs.create({"queue_name": queue, "payload": payload}).id
 
         def claim_complete() -> None:
-            claimed = client.jobs.claim({"queue_name": queue, "worker_id": "speed", "limit": 1})
+            nonlocal last_claim
+            last_claim = time.monotonic()
+            claim = {
+                "queue_name": queue,
+                "worker_id": "speed",
+                "limit": 1,
+                "lease_duration_secs": LATENCY_LEASE_SECONDS,
+            }
+            claimed = client.jobs.claim(claim)
             for job in claimed.jobs:
                 done = {"worker_id": "speed", "lease_id": job.lease_id, "result": {"ok": True}}
                 client.jobs.complete(job.id, done)
@@ -97,15 +111,9 @@ def measure_latency(stack: RunningStack, repeats: int) -> dict[str, dict[str, An
         }
         # Claims one of the jobs just created each time (all of them were made above).
         results["claim_complete"] = _timed(claim_complete, repeats)
-        return results
+        return results, last_claim
     finally:
         client.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def idle_cpu_percent(pid: int, seconds: float) -> float:
@@ -116,13 +124,16 @@ def idle_cpu_percent(pid: int, seconds: float) -> float:
 
 def measure(log_path: Path, shards: int, repeats: int, idle_seconds: float) -> dict[str, Any]:
     with local_stack(log_path, shards) as stack:
-        latency = measure_latency(stack, repeats)
+        latency, last_claim = measure_latency(stack, repeats)
         assert stack.pid is not None
-        time.sleep(1.0)  # let the stream and timers of the last requests settle before sampling
+        # The stream, the timers and the lease checks of the requests above run their course first.
+        settled_at = last_claim + LATENCY_LEASE_SECONDS + SETTLE_SECONDS
+        waited = max(0.0, settled_at - time.monotonic())
+        time.sleep(waited)
         idle = idle_cpu_percent(stack.pid, idle_seconds)
     return {
         "latency": latency,
-        "idle": {"seconds": idle_seconds, "cpu_percent": idle},
+        "idle": {"seconds": idle_seconds, "cpu_percent": idle, "settle_seconds": round(waited, 1)},
         "note": (
             "One SDK client on a kept-alive connection, one request at a time; the stack and the "
             "bench share this machine's cores. Idle CPU: 100 = one core busy for the whole sample."

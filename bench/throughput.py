@@ -5,12 +5,15 @@ Each run gets a fresh stack (moto's queries scan whole tables, so runs must not 
 other's jobs). W workers, each with its own SpooledClient, first enqueue their share of the jobs
 (one create per job, or bulk requests of up to 100), then claim (limit 1, or 10) and complete until
 every job is done. The clock runs from the moment all workers start to the last completion.
-Every claim is logged with its job id, for the shard-spread check of part 6.
+Every claim is logged with its job id, for the shard-spread check of part 6. Each run also reports
+the stack's CPU time per job (`stack_cpu_ms_per_job`, all its threads, from /proc): what the jobs
+per second cost, a figure the machine's load moves far less than the rate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import uuid
@@ -26,6 +29,12 @@ API_KEY = "sp_test_bench_0123456789abcdefghijklmnopqrstuvwxyzAB"
 STARTUP_SECONDS = 60.0
 LEASE_SECONDS = 300
 REQUEST_TIMEOUT_SECONDS = 300.0  # under 16 workers the stack serializes every AWS call: be patient
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 @dataclass
@@ -145,10 +154,12 @@ def run(stack: RunningStack, workers: int, jobs: int, batched: bool) -> dict[str
     ]
     for thread in threads:
         thread.start()
+    cpu_before = cpu_seconds(stack.pid) if stack.pid is not None else None
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
+    cpu = None if cpu_before is None or stack.pid is None else cpu_seconds(stack.pid) - cpu_before
     if progress.errors:
         error = progress.errors[0]
         raise BenchError(f"a worker failed ({workers} workers): {error!r}") from error
@@ -163,6 +174,7 @@ def run(stack: RunningStack, workers: int, jobs: int, batched: bool) -> dict[str
         "jobs": jobs,
         "seconds": round(seconds, 2),
         "jobs_per_second": round(jobs / seconds, 2),
+        "stack_cpu_ms_per_job": None if cpu is None else round(1000 * cpu / jobs, 2),
         "claim_order": [job_id for _, job_id in sorted(progress.claims)],
     }
 

@@ -13,6 +13,12 @@ never both pass their check. Requests that moto does not answer (the WebSocket m
 moto_speedups.py replaces moto's generic response serializer with json.dumps where the answer is
 plain data, the largest share of moto's time per call.
 
+Requests to moto's DynamoDB, DynamoDB Streams, SQS and Scheduler are not signed: those backends
+never check a signature, and moto reads the region from the endpoint's host and the account from
+the access key, which with the stack's offline credentials is the default account, as without one.
+SigV4 was a quarter of an in-process GetItem's CPU. Everything else (S3, whose moto backend treats
+an unsigned request as anonymous; presigned URLs; requests over HTTP) is signed as before.
+
 After each write the matching bell of local_stack/wakeups.py rings, so the event-source loops can
 sleep instead of polling.
 """
@@ -49,6 +55,41 @@ def _call_of(request: Any) -> tuple[str, str]:
     return service, _header(request, "X-Amz-Target").rpartition(".")[2]
 
 
+# The services the stack calls per request and per loop, whose moto backends never look at a
+# signature. Not S3: moto treats an unsigned S3 request as anonymous and answers 403.
+_UNSIGNED_SERVICES = ("dynamodb", "streams.dynamodb", "sqs", "scheduler")
+_UNSIGNED_HOSTS = tuple(f"{service}.us-east-1.amazonaws.com" for service in _UNSIGNED_SERVICES)
+
+
+def _skip_signing_for_moto() -> None:
+    from botocore.signers import RequestSigner
+
+    if "_moto_sign" in vars(RequestSigner):
+        return
+    sign = RequestSigner.sign
+
+    def signed_unless_for_moto(
+        self: Any, operation_name: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        signing_type = kwargs.get("signing_type", args[1] if len(args) > 1 else "standard")
+        host = urlsplit(request.url).hostname or ""
+        if signing_type == "standard" and host in _UNSIGNED_HOSTS:
+            return None
+        return sign(self, operation_name, request, *args, **kwargs)
+
+    RequestSigner._moto_sign = sign  # type: ignore[attr-defined]
+    RequestSigner.sign = signed_unless_for_moto  # type: ignore[method-assign]
+
+
+def _sign_everything() -> None:
+    from botocore.signers import RequestSigner
+
+    original = vars(RequestSigner).get("_moto_sign")
+    if original is not None:
+        RequestSigner.sign = original  # type: ignore[method-assign]
+        del RequestSigner._moto_sign
+
+
 class InProcessMoto:
     def __init__(self, wakeups: Wakeups | None = None) -> None:
         self.wakeups = wakeups or Wakeups()
@@ -77,10 +118,12 @@ class InProcessMoto:
         # The instance attribute shadows the method both of moto's entry points call.
         botocore_stubber.process_request = atomic
         self._stubber = botocore_stubber
+        _skip_signing_for_moto()
         self.wakeups.next_visible = self.next_visible
         return self
 
     def stop(self, keep_data: bool = True) -> None:
+        _sign_everything()
         if self._stubber is not None:
             if "process_request" in vars(self._stubber):  # another InProcessMoto's stop took it off
                 del self._stubber.process_request

@@ -11,8 +11,10 @@ Profiled under `make dev` load it was a third of the stack's CPU: an UpdateItem 
 These services already build their answers as plain dicts in wire format (attribute values as
 {"S": ...}, keys named as in the API), so `json.dumps` of the same dict is the same document. The
 fast path takes only such answers: dicts, lists, strings, numbers and booleans (None members left
-out and datetimes as epoch seconds, as the serializer does). Anything else (an error, bytes, a
-model object) goes through moto's own serializer, unchanged. tests/functional/test_moto_speedups.py
+out, datetimes as epoch seconds and bytes as base64 text, as the serializer does: a job's compressed
+payload is bytes, and until round 3 every stream batch holding one went the slow way, 70% of the
+stack's CPU under the 16-worker bench). Anything else (an error, a model object) goes through
+moto's own serializer, unchanged. tests/functional/test_moto_speedups.py
 compares the two paths on the calls the service makes.
 
 2. Queries. moto answers every Query by sorting the whole table (Python comparisons of its key
@@ -49,7 +51,21 @@ with the table); a table query or an ALL index keeps moto's copy.
 8. Condition expressions. moto lexes a ConditionExpression with a list of regular expressions,
 character run by character run, on every conditional write; the service sends the same few texts.
 The tokens depend on the text alone, so they are kept per text (each hit gets fresh tokens: the
-parser builds its tree from them).
+parser builds its tree from them), built as plain tuples rather than through namedtuple._replace.
+
+9. Type tests in the update-expression code. moto's AST classes use ABCMeta, so every isinstance()
+of its traversals (ten passes over the tree per UpdateItem) and of Node.find_clauses is a
+Python-level __instancecheck__. The answers depend on the node's type alone, so they are kept per
+type (and per traverser class, whose processing map is a literal); the walk is moto's, step for step.
+
+10. Action lookup. For every call moto lists the handler class's functions (inspect.getmembers) and
+converts the action name to snake case character by character: both kept per class and per name.
+
+11. Structural checks of update expressions. Of UpdateItem's ten validation passes, the first
+three (one SET/REMOVE/ADD clause each, no overlapping paths, no key attribute updated) read only
+the parse tree, the attribute names and the table's keys, and change nothing; two of them run on
+every clause node and search its whole subtree again. They are skipped once they passed for the
+same expression text, names and keys (a failure is never kept: it is raised again each time).
 
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
@@ -58,6 +74,7 @@ is copying those attributes.
 
 from __future__ import annotations
 
+import base64
 import calendar
 import copy
 import functools
@@ -109,6 +126,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime):  # "unixtimestamp", truncated to the millisecond
         seconds = calendar.timegm(value.timetuple())
         return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    if isinstance(value, bytes):  # a blob ("B", "BS": compressed payloads) goes out as base64 text
+        return base64.b64encode(value).decode("ascii")
     raise _NotPlain(type(value).__name__)
 
 
@@ -271,6 +290,82 @@ def _cached_process(self: Any, node: Any) -> Any:
     return None
 
 
+# type(node) → whether moto's AST code treats it as a Node; (traverser class, type(node)) → the key
+# of the traverser's processing map that takes such a node, or None. The AST classes use ABCMeta, so
+# each isinstance() there is a Python-level __instancecheck__; its answer depends on the type alone
+# (moto registers no virtual subclasses), and each traverser's processing map is a literal whose
+# keys and order are the same for every instance of its class.
+_IS_NODE: dict[type, bool] = {}
+_DESCENDS: dict[type, bool] = {}
+_TAKEN_BY: dict[tuple[type, type], Any] = {}
+_new_tuple = tuple.__new__
+
+
+def _is_node(node_type: type) -> bool:
+    known = _IS_NODE.get(node_type)
+    if known is None:
+        from moto.dynamodb.parsing.ast_nodes import Node
+
+        known = _IS_NODE[node_type] = issubclass(node_type, Node)
+    return known
+
+
+def _taken_by(traverser: Any, node: Any) -> Any:
+    key = (type(traverser), type(node))
+    try:
+        return _TAKEN_BY[key]
+    except KeyError:
+        pass
+    taken_by = next((k for k in _processing_table(traverser) if isinstance(node, k)), None)
+    _TAKEN_BY[key] = taken_by
+    return taken_by
+
+
+def _processing_table(traverser: Any) -> dict[Any, Any]:
+    table = traverser.__dict__.get("_speedups_map")
+    if table is None:
+        table = traverser.__dict__["_speedups_map"] = traverser._processing_map()
+    return table  # type: ignore[no-any-return]
+
+
+def _traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+    """moto's DepthFirstTraverser.traverse_node_recursively, step for step, with the type tests
+    answered from the tables above."""
+    if not _is_node(type(node)):
+        return node
+    parent_node = node.parent
+    if node.children is not None:
+        for i, child_node in enumerate(node.children):
+            self.pre_processing_of_child(node, i)
+            self.traverse_node_recursively(child_node, i)
+    taken_by = _taken_by(self, node)
+    if taken_by is not None:
+        node = _processing_table(self)[taken_by](node)
+        node.parent = parent_node
+        if parent_node:
+            parent_node.children[child_id] = node
+    return node
+
+
+def _find_clauses(self: Any, clause_types: Any) -> list[Any]:
+    """moto's Node.find_clauses, with "is it an Expression or an UpdateExpressionFunction" kept
+    per type."""
+    clauses = []
+    for child in self.children or []:
+        child_type = type(child)
+        if child_type in clause_types:
+            clauses.append(child)
+            continue
+        descends = _DESCENDS.get(child_type)
+        if descends is None:
+            from moto.dynamodb.parsing.ast_nodes import Expression, UpdateExpressionFunction
+
+            descends = _DESCENDS[child_type] = issubclass(child_type, (Expression, UpdateExpressionFunction))
+        if descends:
+            clauses.extend(child.find_clauses(clause_types))
+    return clauses
+
+
 def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[Any], items: list[Any]) -> Any:
     # moto's own order, compared on the attributes' Python values instead of through DynamoType's
     # rich comparisons (which compare exactly those values).
@@ -364,7 +459,9 @@ def _cached_lexing(lex: Any) -> Any:
             if len(tokens) >= 1024:  # texts the service does not repeat: bounded
                 tokens.clear()
             tokens[text] = cached
-        return deque(node._replace(children=list(node.children)) for node in cached)
+        # What node._replace(children=[...]) builds (a namedtuple is a tuple), without its Python-level
+        # field juggling: _replace alone was a seventh of moto's time per call under load.
+        return deque([_new_tuple(type(node), (*node[:-1], list(node.children))) for node in cached])
 
     return lexed
 
@@ -389,13 +486,14 @@ def originals(name: str) -> dict[Any, Any]:
 
 
 def install() -> None:
+    from moto.core import responses as responses_module
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing import validators
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
@@ -415,12 +513,20 @@ def install() -> None:
     )
     _patch(DepthFirstTraverser, "nodes_to_be_processed", _cached_types)
     _patch(DepthFirstTraverser, "process", _cached_process)
+    _patch(DepthFirstTraverser, "traverse_node_recursively", _traverse_node_recursively)
+    _patch(Node, "find_clauses", _find_clauses)
+    _patch_module(responses_module, "method_names_from_class", _method_names)
+    _patch_module(responses_module, "camelcase_to_underscores", _underscored)
     _patch(
         ConditionExpressionParser,
         "_lex_condition_expression",
         _cached_lexing(ConditionExpressionParser._lex_condition_expression),
     )
     _patch_module(validators, "deepcopy", _tree_copy)
+    _patch(
+        validators.UpdateExpressionValidator, "__init__", _remembering_source(validators.Validator.__init__)
+    )
+    _patch(validators.UpdateExpressionValidator, "validate", _validate)
     _patch_module(table_module, "copy", _QueryResultsCopy())
     make = UpdateExpressionParser.make  # a bound classmethod
     _patch(UpdateExpressionParser, "make", classmethod(lambda cls, text: _parsed(make, text)))
@@ -431,12 +537,12 @@ def _parsed_cached(make: Any, text: str) -> Any:
     tree = make(text)
     if len(_pickled_trees) >= 1024:  # trees the cache let go of: bounded, never wrong (keyed by tree)
         _pickled_trees.clear()
-    _pickled_trees[id(tree)] = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+    _pickled_trees[id(tree)] = (tree, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL), text)
     return tree
 
 
 # id(parse tree) → (the tree, kept alive so its id is not reused; its pickle)
-_pickled_trees: dict[int, tuple[Any, bytes]] = {}
+_pickled_trees: dict[int, tuple[Any, bytes, str]] = {}
 
 
 def _tree_copy(value: Any, memo: Any = None) -> Any:
@@ -447,12 +553,82 @@ def _tree_copy(value: Any, memo: Any = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
+@functools.lru_cache(maxsize=256)
+def _method_names(clazz: Any) -> list[str]:
+    """moto looks up an action's method by listing the handler class's functions (inspect.getmembers)
+    on every call; the classes do not change while the stack runs (install() patches before any
+    call). The caller only tests membership."""
+    from moto.core.utils import method_names_from_class
+
+    return method_names_from_class(clazz)
+
+
+@functools.lru_cache(maxsize=1024)
+def _underscored(name: str) -> str:
+    """moto.core.utils.camelcase_to_underscores, a pure function of an action name, char by char."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(name)
+
+
+# (expression text, its attribute names, the table's key attributes) whose structural checks passed
+_STRUCTURE_PASSED: set[tuple[Any, ...]] = set()
+
+
+def _structural_checks() -> tuple[type, ...]:
+    """The validators that only read the parse tree, the attribute names and the table's keys, and
+    change nothing: they run first, and pass or fail the same way for the same three."""
+    from moto.dynamodb.parsing import validators
+
+    return (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+
+
+def _remembering_source(init: Any) -> Any:
+    def initialized(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        self._speedups_source = expression
+        init(self, expression, *args, **kwargs)
+
+    return initialized
+
+
+def _validate(self: Any) -> Any:
+    """moto's Validator.validate, without the structural checks once they passed for the same
+    expression text, attribute names and table keys (the error, when they fail, is raised again
+    every time: only a pass is kept)."""
+    source = self.__dict__.get("_speedups_source")
+    cached = _pickled_trees.get(id(source))
+    key = None
+    if cached is not None and cached[0] is source:
+        names = self.expression_attribute_names
+        named = None if names is None else tuple(sorted(names.items()))
+        key = (cached[2], named, tuple(self.table.table_key_attrs))
+    structural = _structural_checks()
+    skip = key is not None and key in _STRUCTURE_PASSED
+    n = self.node_to_validate
+    for processor in self.processors:
+        if isinstance(processor, structural):
+            if skip:
+                continue
+        elif key is not None and not skip:
+            if len(_STRUCTURE_PASSED) >= 4096:  # bounded
+                _STRUCTURE_PASSED.clear()
+            _STRUCTURE_PASSED.add(key)  # every structural check, all before this one, passed
+            skip = True
+        n = processor.traverse(n)
+    return n
+
+
 def _parsed(make: Any, text: str) -> Any:
     return _parsed_cached(make, text)
 
 
 def uninstall() -> None:
     _buckets.clear()
+    _STRUCTURE_PASSED.clear()
     for (owner, name), (own, _) in _PATCHED.items():
         if own is None:
             delattr(owner, name)  # inherited again

@@ -119,3 +119,33 @@ def test_a_queue_waiter_sleeps_until_the_send(moto: InProcessMoto) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="now")
     waiter.join(timeout=5)
     assert woke and woke[0] - sent < 4.0  # woken by the send, long before the 5 s limit
+
+
+def test_requests_moto_answers_go_unsigned_and_everything_else_is_signed(moto: InProcessMoto) -> None:
+    """SigV4 is skipped only for the services whose moto backends never check it; S3, a request
+    over HTTP to another address and a presigned URL are signed as before; stop() signs everything
+    again."""
+    from botocore.awsrequest import AWSRequest
+
+    dynamodb = _client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}}).get("Item") is None
+
+    def signed(client: Any, url: str) -> bool:
+        request = AWSRequest(method="POST", url=url, data=b"{}", headers={})
+        client._request_signer.sign("GetItem", request)
+        return "Authorization" in request.headers
+
+    assert not signed(dynamodb, "https://dynamodb.us-east-1.amazonaws.com/")
+    assert not signed(dynamodb, "https://sqs.us-east-1.amazonaws.com/")
+    assert signed(dynamodb, "https://s3.amazonaws.com/bucket/key")  # moto's S3 checks who asks
+    assert signed(dynamodb, "http://127.0.0.1:9/@connections/abc")
+    presigned = _client("s3").generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+    assert "Signature=" in presigned
+    moto.stop(keep_data=False)
+    assert signed(dynamodb, "https://dynamodb.us-east-1.amazonaws.com/")

@@ -22,6 +22,7 @@ from tests.conftest import ADMIN_KEY, JWT_SECRET, SHARED_MOCK, ApiClient, reset_
 class Comparison:
     def __init__(self) -> None:
         self.fast = Counter[str]()
+        self.slow = Counter[str]()
         self.mismatches: list[str] = []
 
     def wrap(self, original: Any, fast: Any) -> Any:
@@ -31,6 +32,8 @@ class Comparison:
             operation = handler._get_action()
             if moto_speedups.fast_body(action_result) is not None:
                 self.fast[operation] += 1
+            else:
+                self.slow[operation] += 1
             same = (
                 got[0] == expected[0]
                 and got[1].get("Content-Type") == expected[1].get("Content-Type")
@@ -85,6 +88,9 @@ def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison)
     jobs = "/api/v1/jobs"
     one = api.post(jobs, {"queue_name": "q", "payload": {"text": "é ü 😀", "n": 1.5, "list": [1, None]}})
     assert one.status == 201, one
+    # Compressible: stored brotli-compressed, a binary attribute in the item and its stream records.
+    packed = api.post(jobs, {"queue_name": "q", "payload": {"data": "x" * 1000}})
+    assert packed.status == 201, packed
     assert api.post(jobs, {"queue_name": "q", "payload": {}, "idempotency_key": "k1"}).status == 201
     assert api.post(jobs, {"queue_name": "q", "payload": {}, "idempotency_key": "k1"}).status == 200
     bulk = api.post(f"{jobs}/bulk", {"queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(12)]})
@@ -114,6 +120,8 @@ def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison)
     assert not compared.mismatches, "\n".join(compared.mismatches[:5])
     for operation in ("GetItem", "UpdateItem", "Query", "GetRecords", "TransactWriteItems"):
         assert compared.fast[operation] > 0, (operation, compared.fast)
+    # Binary attributes (the compressed payload) take the fast path too: no record batch is left out.
+    assert compared.slow["GetRecords"] == 0, compared.slow
 
 
 def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(compared: Comparison) -> None:
@@ -235,3 +243,101 @@ def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
         moto_speedups.uninstall()
     assert first == second == original
     assert all(a is not b for a, b in zip(first, second, strict=True))  # fresh tokens per parse
+
+
+@pytest.mark.parametrize(
+    ("expression", "values"),
+    [
+        (
+            "SET #s = :s, attempts = attempts + :one, lease = if_not_exists(lease, :l) REMOVE ready_pk",
+            {":s": {"S": "processing"}, ":one": {"N": "1"}, ":l": {"S": "lease"}},
+        ),
+        (
+            "SET tags = list_append(if_not_exists(tags, :empty), :t), m.k = :v ADD n :one DELETE s :set",
+            {
+                ":empty": {"L": []},
+                ":t": {"L": [{"S": "a"}]},
+                ":v": {"S": "v"},
+                ":one": {"N": "1"},
+                ":set": {"SS": ["x"]},
+            },
+        ),
+        ("SET attempts = :one, attempts = :one", {":one": {"N": "1"}}),  # overlapping paths
+        ("SET a = :one SET b = :one", {":one": {"N": "1"}}),  # two SET clauses
+        ("SET pk = :v", {":v": {"S": "other"}}),  # a key attribute
+        ("SET a = absent + :one", {":one": {"N": "1"}}),  # a path that does not exist
+        ("SET a = :undefined", {":one": {"N": "1"}}),  # a value that is not given
+        ("SET attempts = attempts + :s", {":s": {"S": "x"}}),  # a type mismatch
+    ],
+)
+def test_validation_with_the_type_tables_is_motos(expression: str, values: dict[str, Any]) -> None:
+    """The traversal and find_clauses shortcuts (type tests kept per type) validate and evaluate an
+    update expression exactly as moto's own code: the same resulting tree, or the same error."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    attrs = {
+        "pk": {"S": "a"},
+        "attempts": {"N": "2"},
+        "n": {"N": "1"},
+        "s": {"SS": ["x", "y"]},
+        "m": {"M": {}},
+    }
+
+    def validated() -> Any:
+        item = Item(DynamoType({"S": "a"}), None, attrs)
+        try:
+            tree = UpdateExpressionParser.make(expression)
+            result = UpdateExpressionValidator(tree, {"#s": "status"}, values, item, table).validate()
+        except Exception as error:  # the error itself is what is compared
+            return (type(error).__name__, str(error))
+        return _shape(result)
+
+    original = validated()
+    moto_speedups.install()
+    try:
+        fast, again = validated(), validated()  # the second after a pass skips the structural checks
+    finally:
+        moto_speedups.uninstall()
+    assert fast == again == original
+
+
+def test_structural_checks_are_skipped_only_for_the_same_names() -> None:
+    """A pass is kept per expression text *and* attribute names: the same text naming a key
+    attribute through its names still fails."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+
+    def validate(names: dict[str, str]) -> None:
+        item = Item(DynamoType({"S": "a"}), None, {"pk": {"S": "a"}})
+        tree = UpdateExpressionParser.make("SET #k = :v")
+        UpdateExpressionValidator(tree, names, {":v": {"S": "x"}}, item, table).validate()
+
+    moto_speedups.install()
+    try:
+        validate({"#k": "status"})
+        validate({"#k": "status"})  # skipped this time
+        assert moto_speedups._STRUCTURE_PASSED
+        with pytest.raises(Exception, match="pk"):
+            validate({"#k": "pk"})
+    finally:
+        moto_speedups.uninstall()
