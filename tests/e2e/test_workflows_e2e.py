@@ -216,7 +216,11 @@ def test_every_read_of_a_workflow_parses_with_the_values_a_user_reads(
         "pdf to be released",
     )
 
-    running_wf = client.workflows.get(created.workflow_id)
+    # The workflow's progress is the stream's to write, a moment after the release it also makes.
+    running_wf = wait_until(
+        lambda: wf if (wf := client.workflows.get(created.workflow_id)).completed_jobs == 1 else None,
+        "the workflow to count the completed job",
+    )
     assert running_wf.status == "running" and running_wf.started_at is not None
     assert (running_wf.completed_jobs, running_wf.progress_percent) == (1, 25.0)
     assert created.workflow_id in [row.id for row in client.workflows.list()]
