@@ -3,8 +3,9 @@ first job is created, not by the stream.
 
 So a queue is in `GET /api/v1/queues` as soon as its first create returns, and the minute sweep
 sees it even when the stream is down or a batch failed. The registry entry is a small item
-(ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition, read with the
-counter items by the same query (shared/jobs/expressions/queues.py).
+(ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition. It is also how the
+readers of the per-queue partitions (counters, activity: QSTAT#{org}#{queue}) find an
+organization's queues: `names` is one consistent query of the registry entries.
 
 Cost: a per-container set remembers what this container registered, so only the first create of
 each queue in each container writes: one conditional UpdateItem, 1 WRU (plus 1 WRU for the by_org
@@ -55,6 +56,30 @@ def forget() -> None:
     """Drop the per-container cache (tests that start from an empty table)."""
     with _lock:
         _registered.clear()
+
+
+def names(table: str, org_id: str) -> list[str]:
+    """Every queue the organization ever registered, by name (one consistent query; ~50 bytes a
+    queue, so 0.5 read units per ~80 queues)."""
+    db = aws_clients.client("dynamodb")
+    args = ex.query_registered_queues(table, org_id)
+    found: list[str] = []
+    while True:
+        response = db.query(**args)
+        found.extend(raw["queue_name"]["S"] for raw in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return found
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def is_registered(table: str, org_id: str, queue: str) -> bool:
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table,
+        Key=ex.queue_registry_key(org_id, queue),
+        ConsistentRead=True,
+        ProjectionExpression="pk",
+    )
+    return "Item" in found
 
 
 def page(table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[list[QueueKey], Any]:
