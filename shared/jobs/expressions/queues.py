@@ -164,18 +164,14 @@ def add_to_queue_counters(
     values[":now"] = now_ms
     values[":queue"] = queue
     values[":org"] = org_id
-    # The counter item doubles as the registry of queues the timer sweep walks: its keys in the
-    # by_org index never change, so the index is written once per queue, not once per update.
-    values[":all"] = ALL_QUEUES_PARTITION
-    values[":queue_sk"] = f"{org_id}#{queue}"
+    # No by_org key: the registry item (register_queue) is what lists a queue, once; every path
+    # that writes a job registers its queue first.
     adds = ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
     return {
         "TableName": table,
         "Key": queue_counter_key(org_id, queue),
         "UpdateExpression": (
-            "SET updated_at = :now, queue_name = :queue, org_id = :org, "
-            "org_pk = if_not_exists(org_pk, :all), created_sk = if_not_exists(created_sk, :queue_sk)"
-            + (f" ADD {adds}" if adds else "")
+            "SET updated_at = :now, queue_name = :queue, org_id = :org" + (f" ADD {adds}" if adds else "")
         ),
         **({"ExpressionAttributeNames": names} if names else {}),
         "ExpressionAttributeValues": dynamo_codec.encode_values(values),
@@ -186,10 +182,11 @@ def add_to_queue_counters(
 # A queue is registered by its first create (shared/jobs/queues/registry.py: JobStore.create and
 # create_many, and a workflow's create), not by the stream: a small item ORG#{org} / QREG#{queue}
 # whose by_org key puts it in the QUEUES partition the sweep pages through. It is the list of an
-# organization's queues that every reader of the per-queue partitions starts from. It is not the
-# counter item, so registering writes no QueueStats frame for live updates and the stream's counter
-# transactions never conflict with it. (The counter item keeps its own if_not_exists registry key
-# in by_org, so the sweep also finds a queue whose registration was lost: it dedupes.)
+# organization's queues that every reader of the per-queue partitions starts from, and the only
+# item in the QUEUES partition (the sweep, /metrics). It is not the counter item, so registering
+# writes no QueueStats frame for live updates and the stream's counter transactions never
+# conflict with it. A create whose registration fails fails with it, so no queue holds a job
+# unregistered.
 
 
 def queue_registry_key(org_id: str, queue: str) -> dict[str, Any]:

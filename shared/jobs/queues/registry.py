@@ -91,5 +91,4 @@ def page(table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> 
     for raw in response.get("Items", []):
         org_id, queue = raw[schema.BY_ORG_INDEX.sort_key.name]["S"].split("#", 1)
         queues.append((org_id, queue))
-    # A queue can be named twice (its registry item and its counter item): callers dedupe.
     return queues, response.get("LastEvaluatedKey")
