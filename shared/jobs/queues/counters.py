@@ -59,7 +59,7 @@ def read_counts(table: str, org_id: str, queues: Iterable[str] | None = None) ->
         wanted = registry.names(table, org_id)
         registered = set(wanted)
     else:
-        wanted = list(dict.fromkeys(queues))
+        wanted = registry.possible(queues)
         registered = set()
     db = aws_clients.client("dynamodb")
     counts: dict[str, dict[str, int]] = {name: dict.fromkeys(ALL_STATUSES, 0) for name in registered}

@@ -17,6 +17,7 @@ and add no round trip.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.plumbing import aws_clients, schema
 from shared.plumbing.aws_clients import is_conditional_failure
+from shared.plumbing.request_models import QUEUE_NAME_PATTERN
 
 QueueKey = tuple[str, str]
 
@@ -56,6 +58,15 @@ def forget() -> None:
     """Drop the per-container cache (tests that start from an empty table)."""
     with _lock:
         _registered.clear()
+
+
+_NAME = re.compile(QUEUE_NAME_PATTERN)
+
+
+def possible(queues: Iterable[str]) -> list[str]:
+    """The names a queue could have, once each: a name no create accepts holds no job, so its
+    partition is not read (a filter from a query string may be anything, even longer than a key)."""
+    return [name for name in dict.fromkeys(queues) if _NAME.fullmatch(name)]
 
 
 def names(table: str, org_id: str) -> list[str]:
