@@ -289,7 +289,7 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
         doomed += table_service.keys_in_partition(table, schema.BY_ORG_INDEX, f"{prefix}{org_id}", 100_000)
     # Each queue's own partitions (counters and activity buckets; Lambda-worker slots), found
     # through the registry, which is in ORG#{org} and goes with it below.
-    queues = queue_registry.names(table, org_id)
+    queues = queue_registry.queue_names_of(table, org_id)
     partitions = [ex.queue_partition_pk(org_id, queue) for queue in queues]
     for partition in (*partitions, f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
         doomed += _keys_in_base_partition(db, table, partition)

@@ -170,7 +170,7 @@ def _bucket_items(
     table: str, org_id: str, granularity: str, from_s: int, to_s: int, queues: Iterable[str] | None
 ) -> Iterable[dict[str, Any]]:
     """The decoded buckets of `queues` (default: every registered queue) starting in [from_s, to_s]."""
-    names = registry.possible(queues) if queues is not None else registry.names(table, org_id)
+    names = registry.possible(queues) if queues is not None else registry.queue_names_of(table, org_id)
     db = aws_clients.client("dynamodb")
 
     def one_queue(queue: str) -> list[dict[str, Any]]:

@@ -126,7 +126,8 @@ class QueueConfigService(TableService):
 
     def list(self, ctx: AuthContext) -> list[dict[str, Any]]:
         # Names only: the registry (one query) and the configs; no counter is read.
-        configs, registered = self._config_items(ctx.org_id), queue_registry.names(self.table, ctx.org_id)
+        configs = self._config_items(ctx.org_id)
+        registered = queue_registry.queue_names_of(self.table, ctx.org_id)
         now_ms = self.clock.now_ms()
         names = sorted(name for name in set(configs) | set(registered) if ctx.allows_queue(name))
         return [

@@ -56,7 +56,7 @@ def read_counts(table: str, org_id: str, queues: Iterable[str] | None = None) ->
     Cost: the registry query (when `queues` is None) and one eventually consistent BatchGetItem per
     100 queues, 0.5 read units a queue: each counter item sits in its queue's own partition."""
     if queues is None:
-        wanted = registry.names(table, org_id)
+        wanted = registry.queue_names_of(table, org_id)
         registered = set(wanted)
     else:
         wanted = registry.possible(queues)

@@ -5,7 +5,7 @@ So a queue is in `GET /api/v1/queues` as soon as its first create returns, and t
 sees it even when the stream is down or a batch failed. The registry entry is a small item
 (ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition. It is also how the
 readers of the per-queue partitions (counters, activity: QSTAT#{org}#{queue}) find an
-organization's queues: `names` is one consistent query of the registry entries.
+organization's queues: `queue_names_of` is one consistent query of the registry entries.
 
 Cost: a per-container set remembers what this container registered, so only the first create of
 each queue in each container writes: one conditional UpdateItem, 1 WRU (plus 1 WRU for the by_org
@@ -69,7 +69,7 @@ def possible(queues: Iterable[str]) -> list[str]:
     return [name for name in dict.fromkeys(queues) if _NAME.fullmatch(name)]
 
 
-def names(table: str, org_id: str) -> list[str]:
+def queue_names_of(table: str, org_id: str) -> list[str]:
     """Every queue the organization ever registered, by name (one consistent query; a registry
     item is ~150 bytes, so 1 read unit per ~25 queues)."""
     db = aws_clients.client("dynamodb")

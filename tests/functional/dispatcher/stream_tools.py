@@ -69,7 +69,7 @@ def created_totals(org_id: str) -> dict[str, int]:
 
     db = aws_clients.client("dynamodb")
     totals: dict[str, int] = {}
-    for queue in registry.names(settings().table_name, org_id):
+    for queue in registry.queue_names_of(settings().table_name, org_id):
         raw = db.get_item(
             TableName=settings().table_name, Key=ex.queue_counter_key(org_id, queue), ConsistentRead=True
         ).get("Item")
