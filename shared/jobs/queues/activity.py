@@ -11,8 +11,8 @@ Each stream batch is folded into a few ADDs per queue:
   - jobs_processed / jobs_failed on the worker that completed or failed the job.
 Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
 items per queue, from the queue's own partition QSTAT#{org}#{queue}), never the jobs. Like the
-counters, this is eventually consistent and exact: it is
-applied with them, once per stream record (shared/jobs/queues/stream_apply.py).
+counters, this is eventually consistent and exact: it is applied with them, once per stream
+record (shared/jobs/queues/stream_apply.py).
 """
 
 from __future__ import annotations
