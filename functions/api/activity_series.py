@@ -64,9 +64,10 @@ class ActivitySeries(TableService):
 
         now_s = self.clock.now_ms() // 1000
         first = (now_s // INTERVAL_SECONDS - (MINUTES - 1)) * INTERVAL_SECONDS
-        raw = job_activity.read_minutes(self.table, ctx.org_id, first, now_s)
+        only = [queue] if queue is not None else None  # one queue: its partition alone
+        raw = job_activity.read_minutes(self.table, ctx.org_id, first, now_s, only)
         minutes = {start: {q: c for q, c in by_queue.items() if wanted(q)} for start, by_queue in raw.items()}
-        counts = queue_counters.read_counts(self.table, ctx.org_id)
+        counts = queue_counters.read_counts(self.table, ctx.org_id, only)
         depth_now: Counter[str] = Counter()
         for name, by_status in counts.items():
             if wanted(name):

@@ -63,7 +63,7 @@ def registered_queues(store: JobStore) -> list[tuple[str, str]]:
         found, cursor = registry.page(store.table, cursor, LIST_PAGE)
         queues.extend(found)
         if not cursor:
-            return list(dict.fromkeys(queues))  # named by its registry item and its counter item
+            return list(dict.fromkeys(queues))
 
 
 def sweep_queues(

@@ -275,7 +275,7 @@ class JobService:
     def stats(self, ctx: AuthContext, queue: str | None) -> dict[str, int]:
         if queue:
             ctx.require_visible(queue)
-        counts = queue_counters.read_counts(self.store.table, ctx.org_id)
+        counts = queue_counters.read_counts(self.store.table, ctx.org_id, [queue] if queue else None)
         totals = dict.fromkeys(ALL_STATUSES, 0)
         for name, by_status in counts.items():
             if (queue and name != queue) or not ctx.allows_queue(name):

@@ -139,7 +139,9 @@ def queue_stats_frames(records: Iterable[dict[str, Any]]) -> list[Frame]:
         change = record.get("dynamodb", {})
         new = change.get("NewImage")
         keys = change.get("Keys") or new or {}
-        if not new or not keys.get("sk", {}).get("S", "").startswith("QSTAT#"):
+        pk, sk = keys.get("pk", {}).get("S", ""), keys.get("sk", {}).get("S")
+        # The counter item of a queue's partition (QSTAT#{org}#{queue} / QSTAT), not its buckets.
+        if not new or not pk.startswith("QSTAT#") or sk != "QSTAT":
             continue
         after, before = dynamo_codec.decode_item(new), dynamo_codec.decode_item(change.get("OldImage") or {})
         counts = _stats_counts(after)

@@ -44,8 +44,8 @@ class Dashboard(TableService):
         for name in names:
             for status, n in counts.get(name, {}).items():
                 totals[status] += n
-        day = job_activity.last_24_hours(self.table, ctx.org_id, now_ms)
-        hour = job_activity.last_hour(self.table, ctx.org_id, now_ms)
+        day = job_activity.last_24_hours(self.table, ctx.org_id, now_ms, names)
+        hour = job_activity.last_hour(self.table, ctx.org_id, now_ms, names)
         workers = WorkerDirectory(self.table, self.clock).status_counts(ctx.org_id, ctx.allows_queue)
         live = sum(n for status, n in workers.items() if status != "offline")
         return {

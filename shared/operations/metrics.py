@@ -1,8 +1,9 @@
 """GET /metrics: the deployment's job counts in Prometheus text format (exposition 0.0.4).
 
 For the operator, across organizations (labelled by organization id, never by name). Read from
-the queue counter items the stream maintains: the by_org index lists every queue's counter item
-(partition QUEUES), one BatchGetItem per 100 queues reads them.
+the queue counter items the stream maintains: the queue registry lists every queue (the by_org
+index's QUEUES partition), and one BatchGetItem per 100 queues reads their counter items, each in
+its queue's own partition. A registered queue the stream has not counted yet is not shown.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.jobs import expressions as ex
+from shared.jobs.queues import registry as queue_registry
 from shared.jobs.states import ALL_STATUSES
 from shared.operations.dashboard import PROCESS_STARTED_MS
-from shared.plumbing import schema, table_service
+from shared.plumbing import table_service
 from shared.plumbing.config import settings
 from shared.plumbing.table_service import TableService
 
@@ -67,9 +69,12 @@ def render(counter_items: list[dict[str, Any]], now_ms: int) -> str:
 
 class Metrics(TableService):
     def text(self) -> str:
-        items = table_service.items_in_partition(
-            self.table, schema.BY_ORG_INDEX, ex.ALL_QUEUES_PARTITION, MAX_QUEUES
-        )
-        return render(
-            [item for item in items if "org_id" in item and "queue_name" in item], self.clock.now_ms()
-        )
+        queues: dict[tuple[str, str], None] = {}
+        cursor = None
+        while len(queues) < MAX_QUEUES:
+            page, cursor = queue_registry.page(self.table, cursor, limit=1_000)
+            queues.update(dict.fromkeys(page))
+            if not cursor:
+                break
+        keys = [ex.queue_counter_key(org_id, queue) for org_id, queue in list(queues)[:MAX_QUEUES]]
+        return render(table_service.get_items(self.table, keys), self.clock.now_ms())

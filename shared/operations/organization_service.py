@@ -23,6 +23,7 @@ from shared.identity.organizations import (
 from shared.jobs import expressions as ex
 from shared.jobs import purge as job_purge
 from shared.jobs.queues import counters as queue_counters
+from shared.jobs.queues import registry as queue_registry
 from shared.jobs.workers.directory import WorkerDirectory
 from shared.operations import usage as org_usage
 from shared.plumbing import aws_clients, dynamo_codec, schema, table_keys, table_service
@@ -286,8 +287,13 @@ def purge_organization(table: str, org: dict[str, Any], clock: Clock) -> None:
     # sit in their own partitions and leave with their TTL.
     for prefix in org_usage.OTHER_RESOURCE_PARTITIONS.values():
         doomed += table_service.keys_in_partition(table, schema.BY_ORG_INDEX, f"{prefix}{org_id}", 100_000)
-    for partition in (f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
+    # Each queue's own partitions (counters and activity buckets; Lambda-worker slots), found
+    # through the registry, which is in ORG#{org} and goes with it below.
+    queues = queue_registry.queue_names_of(table, org_id)
+    partitions = [ex.queue_partition_pk(org_id, queue) for queue in queues]
+    for partition in (*partitions, f"ORG#{org_id}", hooks.subscriptions_pk(org_id)):
         doomed += _keys_in_base_partition(db, table, partition)
+    doomed += [ex.lambda_slots_key(org_id, queue) for queue in queues]
     doomed.append(identity_ex.slug_key(org["slug"]))
     if org.get("billing_email"):  # the claim item of deployments from before issue 12
         doomed.append(identity_ex.billing_email_key(org["billing_email"]))

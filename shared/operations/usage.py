@@ -53,7 +53,7 @@ def current(table: str, org: dict[str, Any], clock: Clock) -> dict[str, int]:
     workers = WorkerDirectory(table, clock).status_counts(org_id)
     usage = {
         "jobs_today": job_activity.total(
-            job_activity.today(table, org_id, now_ms, org.get("usage_reset_at")), "created"
+            job_activity.today(table, org_id, now_ms, org.get("usage_reset_at"), set(counts)), "created"
         ),
         "active_jobs": sum(c.get(s, 0) for c in counts.values() for s in ACTIVE_JOB_STATUSES),
         "queues": len(queues),

@@ -188,12 +188,12 @@ STREAM_FAILURE_QUEUE = FailureQueueDefinition(
 DISPATCHER_STREAM = StreamReaderDefinition(
     # The dispatcher acts on jobs (counters, activity, timers, releases, pumps, webhooks), workers,
     # schedules and their runs, workflows, and queue configs (queue.paused/resumed webhooks). It
-    # writes counters and activity buckets (ORG#…/QSTAT#, ACT#), stream marks (SMARK#) and
-    # nothing it reads back: those are left out.
+    # writes counters and activity buckets (each queue's partition QSTAT#…), stream marks (SMARK#)
+    # and Lambda-worker slots (LAMBDA#), nothing it reads back: no pattern below names them.
     name="dispatcher",
     # Up to 1,000 records per invocation (no batching window: a quiet stream is handled at once).
     # Counters, activity and marks cost a fixed few writes per queue and batch, so a busy stream's
-    # larger batches are what keeps its ORG#{org} partition far below 1,000 writes/s: at 100
+    # larger batches are what keeps a queue's QSTAT# partition far below 1,000 writes/s: at 100
     # records a batch it capped one queue near 4,000 jobs/s (make bench, part 6).
     batch_size=1000,
     # Partial batch responses restart at the failing record, so a poison record holds its shard
@@ -207,7 +207,8 @@ DISPATCHER_STREAM = StreamReaderDefinition(
 
 LIVE_STREAM = StreamReaderDefinition(
     # Live updates turn the same kinds of change into frames, plus the queue counters (QueueStats
-    # frames) and credential changes (API keys, login families) that close sockets. They write
+    # frames: the QSTAT item of each queue's partition, not its activity buckets beside it) and
+    # credential changes (API keys, login families) that close sockets. They write
     # connections (LIVE#, LIVECONN#) and the server-sent-events log, which are left out; an API
     # key's last-use touch still comes back (the key is needed for revocations).
     name="live-updates",
@@ -215,7 +216,8 @@ LIVE_STREAM = StreamReaderDefinition(
     retry_attempts=2,  # news only while fresh (stacks/live_updates.py also caps the record age)
     filters=(
         key_prefix_pattern(("JOB#", "WORKER#", "SCHEDULE#", "WORKFLOW#", "RFAM#", "APIKEY#")),
-        key_prefix_pattern(("ORG#",), ("QUEUE#", "QSTAT#")),
+        key_prefix_pattern(("ORG#",), ("QUEUE#",)),
+        key_prefix_pattern(("QSTAT#",), ("QSTAT",)),
     ),
 )
 

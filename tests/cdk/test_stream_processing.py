@@ -33,9 +33,11 @@ SAMPLES = {
     ("SCHEDULE#o#s", "RUN#000000000000001#r"): True,
     ("WORKFLOW#o#w", "WORKFLOW"): True,
     ("ORG#o", "QUEUE#emails"): True,
-    ("ORG#o", "QSTAT#emails"): False,  # the counters it writes
-    ("ORG#o", "ACT#H#0000000000#emails"): False,  # the activity buckets it writes
+    ("QSTAT#o#emails", "QSTAT"): False,  # the counters it writes
+    ("QSTAT#o#emails", "ACT#H#0000000000"): False,  # the activity buckets it writes
+    ("ORG#o", "QREG#emails"): False,  # the queue registry
     ("SMARK#o#emails", "0" * 40): False,  # its stream marks
+    ("LAMBDA#o#emails", "SLOTS"): False,  # the Lambda-worker slots it takes and frees
     ("LIVE#o", "CONN#c"): False,  # the live-updates connections
     ("OUTHOOK#o#h", "DELIVERY#1#d"): False,
 }
@@ -92,13 +94,15 @@ LIVE_SAMPLES = {
     ("WORKFLOW#o#w", "WORKFLOW"): True,
     ("SCHEDULE#o#s", "RUN#000000000000001#r"): True,
     ("ORG#o", "QUEUE#emails"): True,
-    ("ORG#o", "QSTAT#emails"): True,  # QueueStats frames
+    ("QSTAT#o#emails", "QSTAT"): True,  # QueueStats frames
     ("APIKEY#k", "APIKEY"): True,  # a revoked key closes its sockets
     ("RFAM#f", "RFAM"): True,  # a revoked login closes its sockets
     ("LIVE#o", "CONN#c"): False,  # the connections it writes
     ("LIVECONN#c", "LIVECONN"): False,
-    ("ORG#o", "ACT#H#0000000000#emails"): False,
+    ("QSTAT#o#emails", "ACT#H#0000000000"): False,  # the activity buckets beside the counters
+    ("ORG#o", "QREG#emails"): False,
     ("SMARK#o#emails", "0" * 40): False,
+    ("LAMBDA#o#emails", "SLOTS"): False,
 }
 
 

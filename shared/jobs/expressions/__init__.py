@@ -8,10 +8,12 @@ ambiguous):
   job              pk JOB#{org}#{shard}         sk {job_id}  (the shard is in the id: keys.job_key)
   job payload      pk JOBP#{org}#{job_id}#{n}   sk P      (a payload too large for the job item)
   idempotency key  pk IDEM#{org}#{key}          sk IDEM
-  queue counters   pk ORG#{org}                 sk QSTAT#{queue}
+  queue counters   pk QSTAT#{org}#{queue}       sk QSTAT  (one partition per queue, with its
+                                                          activity buckets: keys.py)
+  queue registry   pk ORG#{org}                 sk QREG#{queue}
   queue config     pk ORG#{org}                 sk QUEUE#{queue}
   worker           pk WORKER#{org}#{worker_id}  sk WORKER
-  (timers, live workers, Lambda-worker slots: timers.py; activity buckets: queues.py)
+  (timers, live workers, Lambda-worker slots: timers.py; activity buckets, registry: queues.py)
 
 One module per concept (keys, lifecycle, timers, dependencies, queues, workers), re-exported here
 as one namespace, so callers write `ex.claim(...)`. Keys every domain shares (the organization

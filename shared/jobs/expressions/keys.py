@@ -55,8 +55,21 @@ def idempotency_key(org_id: str, key: str) -> dict[str, Any]:
     return {"pk": {"S": f"IDEM#{org_id}#{key}"}, "sk": {"S": "IDEM"}}
 
 
+# One partition per queue for what the stream writes about it (issue 11, point 4): its counter
+# item and its activity buckets. Under ORG#{org} they made one partition take every queue's stream
+# writes, which capped an organization near 9,300 jobs/s (make bench, part 6); per queue, a
+# partition takes one queue's share. Readers find the queues in the registry (ORG#{org} / QREG#,
+# written once per queue) and read these by key: shared/jobs/queues/counters.py and activity.py.
+QUEUE_PARTITION_PREFIX = "QSTAT#"
+QUEUE_COUNTER_SK = "QSTAT"
+
+
+def queue_partition_pk(org_id: str, queue: str) -> str:
+    return f"{QUEUE_PARTITION_PREFIX}{org_id}#{queue}"
+
+
 def queue_counter_key(org_id: str, queue: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"QSTAT#{queue}"}}
+    return {"pk": {"S": queue_partition_pk(org_id, queue)}, "sk": {"S": QUEUE_COUNTER_SK}}
 
 
 def queue_config_key(org_id: str, queue: str) -> dict[str, Any]:

@@ -2,19 +2,38 @@
 
 Counters and activity are written from the table's stream (shared.jobs.queues); the configuration
 by the queues API. The comment on each says which race its condition guards against.
+
+Where they live: the configuration (QUEUE#{queue}) and the registry entry (QREG#{queue}) in the
+organization's partition ORG#{org}, written rarely; the counter item (QSTAT) and the activity
+buckets (ACT#…) in the queue's own partition QSTAT#{org}#{queue} (keys.queue_partition_pk), since
+every stream batch writes them: one partition per queue, so an organization's queues do not share
+one partition's 1,000 writes/s.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.jobs.expressions.keys import ALL_QUEUES_PARTITION, queue_config_key, queue_counter_key, worker_key
+from shared.jobs.expressions.keys import (
+    ALL_QUEUES_PARTITION,
+    queue_config_key,
+    queue_counter_key,
+    queue_partition_pk,
+    worker_key,
+)
 from shared.plumbing import dynamo_codec
 from shared.plumbing.update_builder import Update as _Update
 
 
-def activity_sk(granularity: str, bucket_start_s: int, queue: str) -> str:
-    return f"ACT#{granularity}#{bucket_start_s:010d}#{queue}"
+def activity_sk(granularity: str, bucket_start_s: int) -> str:
+    return f"ACT#{granularity}#{bucket_start_s:010d}"
+
+
+def activity_key(org_id: str, queue: str, granularity: str, bucket_start_s: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": queue_partition_pk(org_id, queue)},
+        "sk": {"S": activity_sk(granularity, bucket_start_s)},
+    }
 
 
 def upsert_queue_config(
@@ -80,8 +99,7 @@ def add_to_activity_bucket(
     for name, value in counts.items():
         u.adds.append(f"{u.n(name)} {u.v(name, value)}")
     u.set("queue_name", queue).set("bucket_start", bucket_start_s).set("expires_ttl", expires_s)
-    key = {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": activity_sk(granularity, bucket_start_s, queue)}}
-    return u.build(table, key)
+    return u.build(table, activity_key(org_id, queue, granularity, bucket_start_s))
 
 
 def add_to_worker_counts(table: str, worker_id: str, org_id: str, counts: dict[str, int]) -> dict[str, Any]:
@@ -94,33 +112,38 @@ def add_to_worker_counts(table: str, worker_id: str, org_id: str, counts: dict[s
     return u.build(table, worker_key(org_id, worker_id))
 
 
-def query_activity(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> dict[str, Any]:
-    # '~' sorts after every character a queue name may contain, so the range ends after to_s's buckets.
+def query_activity(
+    table: str, org_id: str, queue: str, granularity: str, from_s: int, to_s: int
+) -> dict[str, Any]:
+    # One queue's buckets of one granularity starting in [from_s, to_s]: a range of its partition.
+    # Eventually consistent (half the read units): the buckets trail the jobs by a stream batch anyway.
     return {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
         "ExpressionAttributeValues": {
-            ":pk": {"S": f"ORG#{org_id}"},
-            ":low": {"S": f"ACT#{granularity}#{from_s:010d}"},
-            ":high": {"S": f"ACT#{granularity}#{to_s:010d}#~"},
+            ":pk": {"S": queue_partition_pk(org_id, queue)},
+            ":low": {"S": activity_sk(granularity, from_s)},
+            ":high": {"S": activity_sk(granularity, to_s)},
         },
     }
 
 
-def query_queue_counters(table: str, org_id: str) -> dict[str, Any]:
-    # The registry items (QREG#) and the counter items (QSTAT#) in one range: "QREG#" sorts just
-    # before "QSTAT#", '~' after every character a queue name may hold, and nothing else of the
-    # organization's partition starts between them (queue configs are QUEUE#, activity ACT#).
+def query_registered_queues(table: str, org_id: str) -> dict[str, Any]:
+    # Consistent: a queue is listed as soon as the create that registered it returns (issue 11).
+    # Only the names: the counters are read by key from each queue's partition (read_queue_counters).
     return {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {
-            ":pk": {"S": f"ORG#{org_id}"},
-            ":low": {"S": "QREG#"},
-            ":high": {"S": "QSTAT#~"},
-        },
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :reg)",
+        "ExpressionAttributeValues": {":pk": {"S": f"ORG#{org_id}"}, ":reg": {"S": "QREG#"}},
+        "ProjectionExpression": "queue_name",
         "ConsistentRead": True,
     }
+
+
+def read_queue_counters(table: str, org_id: str, queues: list[str]) -> dict[str, Any]:
+    # Eventually consistent (0.5 read units per queue, up to 100 queues a call): the counters trail
+    # the jobs by a stream batch whatever the read, so a strongly consistent one buys nothing.
+    return {table: {"Keys": [queue_counter_key(org_id, queue) for queue in queues]}}
 
 
 def add_to_queue_counters(
@@ -141,18 +164,14 @@ def add_to_queue_counters(
     values[":now"] = now_ms
     values[":queue"] = queue
     values[":org"] = org_id
-    # The counter item doubles as the registry of queues the timer sweep walks: its keys in the
-    # by_org index never change, so the index is written once per queue, not once per update.
-    values[":all"] = ALL_QUEUES_PARTITION
-    values[":queue_sk"] = f"{org_id}#{queue}"
+    # No by_org key: the registry item (register_queue) is what lists a queue, once; every path
+    # that writes a job registers its queue first.
     adds = ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
     return {
         "TableName": table,
         "Key": queue_counter_key(org_id, queue),
         "UpdateExpression": (
-            "SET updated_at = :now, queue_name = :queue, org_id = :org, "
-            "org_pk = if_not_exists(org_pk, :all), created_sk = if_not_exists(created_sk, :queue_sk)"
-            + (f" ADD {adds}" if adds else "")
+            "SET updated_at = :now, queue_name = :queue, org_id = :org" + (f" ADD {adds}" if adds else "")
         ),
         **({"ExpressionAttributeNames": names} if names else {}),
         "ExpressionAttributeValues": dynamo_codec.encode_values(values),
@@ -160,12 +179,14 @@ def add_to_queue_counters(
 
 
 # --- the queue registry ----------------------------------------------------------------------
-# A queue is registered by its first create (shared/jobs/queues/registry.py), not by the stream:
-# a small item ORG#{org} / QREG#{queue} whose by_org key puts it in the QUEUES partition the sweep
-# pages through. It is not the counter item, so registering writes no QueueStats frame for live
-# updates and the stream's counter transactions never conflict with it. (The counter item keeps
-# its own if_not_exists registry key, for jobs written outside JobStore.create, e.g. a workflow's
-# jobs: the sweep and GET /queues list each queue once whichever item names it.)
+# A queue is registered by its first create (shared/jobs/queues/registry.py: JobStore.create and
+# create_many, and a workflow's create), not by the stream: a small item ORG#{org} / QREG#{queue}
+# whose by_org key puts it in the QUEUES partition the sweep pages through. It is the list of an
+# organization's queues that every reader of the per-queue partitions starts from, and the only
+# item in the QUEUES partition (the sweep, /metrics). It is not the counter item, so registering
+# writes no QueueStats frame for live updates and the stream's counter transactions never
+# conflict with it. A create whose registration fails fails with it, so no queue holds a job
+# unregistered.
 
 
 def queue_registry_key(org_id: str, queue: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ TIMERS = schema.TIMER_INDEX
 
 # Keys of this module:
 #   live-worker registry  timers index partition LIVE_WORKERS, sort {worker_id} (worker items)
-#   Lambda-worker slots   pk ORG#{org}   sk LAMBDA#{queue}   slots: {job_id: lease end ms}
+#   Lambda-worker slots   pk LAMBDA#{org}#{queue}   sk SLOTS   slots: {job_id: lease end ms}
 #   far-timer hop ledger  pk TIMERHOP#{org}#{job_id}   sk {timer_sk}   hop (TTL expires_ttl)
 
 LIVE_WORKERS_PARTITION = "LIVE_WORKERS"
@@ -44,7 +44,10 @@ def claim_far_timer_hop(
 
 
 def lambda_slots_key(org_id: str, queue: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORG#{org_id}"}, "sk": {"S": f"LAMBDA#{queue}"}}
+    # Its own partition per queue: every pushed job takes and frees a slot (2 writes), which under
+    # ORG#{org} would have capped all of an organization's Lambda-worker queues together near
+    # 500 jobs/s. No stream reader's filter names LAMBDA#, so the slots reach neither.
+    return {"pk": {"S": f"LAMBDA#{org_id}#{queue}"}, "sk": {"S": "SLOTS"}}
 
 
 def _held_lease_fence(u: _Update, worker_id: str, lease_id: str) -> None:

@@ -10,18 +10,21 @@ Each stream batch is folded into a few ADDs per queue:
   - monotonic totals on the queue's counter item, which /metrics exposes as Prometheus counters;
   - jobs_processed / jobs_failed on the worker that completed or failed the job.
 Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
-items per queue), never the jobs. Like the counters, this is eventually consistent and exact: it is
-applied with them, once per stream record (shared/jobs/queues/stream_apply.py).
+items per queue, from the queue's own partition QSTAT#{org}#{queue}), never the jobs. Like the
+counters, this is eventually consistent and exact: it is applied with them, once per stream
+record (shared/jobs/queues/stream_apply.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.jobs import expressions as ex
+from shared.jobs.queues import registry
 from shared.plumbing import aws_clients, dynamo_codec
 
 HOURLY = "H"
@@ -155,62 +158,90 @@ def bucket_updates(table: str, activity: Activity) -> list[dict[str, Any]]:
 
 
 # --- reading -------------------------------------------------------------------------------
+# Each queue's buckets sit in its own partition (QSTAT#{org}#{queue}), so an organization-wide read
+# is one query per queue, named by the registry. The read units are what one query over the
+# organization's partition cost before (a read is billed per 4 KB returned, and the same buckets
+# are returned), plus 0.5 per queue with no bucket in the range; the queries run a few at a time.
+
+READ_THREADS = 8
 
 
-def read(table: str, org_id: str, granularity: str, from_s: int, to_s: int) -> dict[str, Counter[str]]:
-    """queue → summed counts of the buckets starting in [from_s, to_s]."""
+def _bucket_items(
+    table: str, org_id: str, granularity: str, from_s: int, to_s: int, queues: Iterable[str] | None
+) -> Iterable[dict[str, Any]]:
+    """The decoded buckets of `queues` (default: every registered queue) starting in [from_s, to_s]."""
+    names = registry.possible(queues) if queues is not None else registry.queue_names_of(table, org_id)
     db = aws_clients.client("dynamodb")
+
+    def one_queue(queue: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        args = ex.query_activity(table, org_id, queue, granularity, from_s, to_s)
+        while True:
+            response = db.query(**args)
+            items.extend(dynamo_codec.decode_item(raw) for raw in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    if len(names) <= 1:
+        return [item for name in names for item in one_queue(name)]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(names))) as pool:
+        return [item for items in pool.map(one_queue, names) for item in items]
+
+
+def _counts(item: dict[str, Any]) -> dict[str, int]:
+    return {
+        name: value
+        for name, value in item.items()
+        if isinstance(value, int) and name not in ("bucket_start", "expires_ttl")
+    }
+
+
+def read(
+    table: str, org_id: str, granularity: str, from_s: int, to_s: int, queues: Iterable[str] | None = None
+) -> dict[str, Counter[str]]:
+    """queue → summed counts of the buckets starting in [from_s, to_s] (of `queues`, default all)."""
     sums: dict[str, Counter[str]] = defaultdict(Counter)
-    args = ex.query_activity(table, org_id, granularity, from_s, to_s)
-    while True:
-        response = db.query(**args)
-        for raw in response.get("Items", []):
-            item = dynamo_codec.decode_item(raw)
-            for name, value in item.items():
-                if isinstance(value, int) and name not in ("bucket_start", "expires_ttl"):
-                    sums[item["queue_name"]][name] += value
-        if "LastEvaluatedKey" not in response:
-            return sums
-        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    for item in _bucket_items(table, org_id, granularity, from_s, to_s, queues):
+        sums[item["queue_name"]].update(_counts(item))
+    return sums
 
 
-def read_minutes(table: str, org_id: str, from_s: int, to_s: int) -> dict[int, dict[str, Counter[str]]]:
+def read_minutes(
+    table: str, org_id: str, from_s: int, to_s: int, queues: Iterable[str] | None = None
+) -> dict[int, dict[str, Counter[str]]]:
     """minute start → queue → counts of the 1-minute buckets starting in [from_s, to_s]."""
-    db = aws_clients.client("dynamodb")
     minutes: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    args = ex.query_activity(table, org_id, MINUTE, from_s, to_s)
-    while True:
-        response = db.query(**args)
-        for raw in response.get("Items", []):
-            item = dynamo_codec.decode_item(raw)
-            counts = minutes[int(item["bucket_start"])][item["queue_name"]]
-            for name, value in item.items():
-                if isinstance(value, int) and name not in ("bucket_start", "expires_ttl"):
-                    counts[name] += value
-        if "LastEvaluatedKey" not in response:
-            return minutes
-        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    for item in _bucket_items(table, org_id, MINUTE, from_s, to_s, queues):
+        minutes[int(item["bucket_start"])][item["queue_name"]].update(_counts(item))
+    return minutes
 
 
-def last_24_hours(table: str, org_id: str, now_ms: int) -> dict[str, Counter[str]]:
+def last_24_hours(
+    table: str, org_id: str, now_ms: int, queues: Iterable[str] | None = None
+) -> dict[str, Counter[str]]:
     """The current hour and the 23 before it (a 23-24 h window, whole UTC hours)."""
     hour = (now_ms // 1000) // 3600 * 3600
-    return read(table, org_id, HOURLY, hour - 23 * 3600, hour)
+    return read(table, org_id, HOURLY, hour - 23 * 3600, hour, queues)
 
 
-def last_hour(table: str, org_id: str, now_ms: int) -> dict[str, Counter[str]]:
+def last_hour(
+    table: str, org_id: str, now_ms: int, queues: Iterable[str] | None = None
+) -> dict[str, Counter[str]]:
     """The current 5-minute bucket and the 11 before it (a 55-60 minute window)."""
     bucket = (now_ms // 1000) // 300 * 300
-    return read(table, org_id, FIVE_MINUTES, bucket - 11 * 300, bucket)
+    return read(table, org_id, FIVE_MINUTES, bucket - 11 * 300, bucket, queues)
 
 
-def today(table: str, org_id: str, now_ms: int, since_ms: int | None = None) -> dict[str, Counter[str]]:
+def today(
+    table: str, org_id: str, now_ms: int, since_ms: int | None = None, queues: Iterable[str] | None = None
+) -> dict[str, Counter[str]]:
     """Since UTC midnight (or since `since_ms`, an admin usage reset, if later), in whole hours."""
     now_s = now_ms // 1000
     start = now_s // 86400 * 86400
     if since_ms is not None:
         start = max(start, (since_ms // 1000) // 3600 * 3600)
-    return read(table, org_id, HOURLY, start, now_s // 3600 * 3600)
+    return read(table, org_id, HOURLY, start, now_s // 3600 * 3600, queues)
 
 
 def total(sums: dict[str, Counter[str]], name: str, queues: Iterable[str] | None = None) -> int:

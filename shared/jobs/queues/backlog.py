@@ -1,6 +1,7 @@
 """The backlog the minute sweep reports: pending jobs, and how long the oldest claimable one has waited.
 
-Pending depth comes from the stream-kept queue counters (one query per organization). The age is
+Pending depth comes from the stream-kept queue counters (read by key, one BatchGetItem per 100
+swept queues). The age is
 read only for queues with pending jobs: the head of each ready shard (one item each), then those
 heads' created_at and scheduled_at, so that a job that was scheduled or in retry backoff counts
 from the moment it became claimable, not from its creation. The head of a shard is its highest
@@ -33,7 +34,7 @@ def measure(table: str, queues: Iterable[tuple[str, str]], shards: int, now_ms: 
     oldest = 0
     db = aws_clients.client("dynamodb")
     for org_id, names in by_org.items():
-        counts = counters.read_counts(table, org_id)
+        counts = counters.read_counts(table, org_id, names)  # by key: the swept queues only
         for queue in names:
             waiting = counts.get(queue, {}).get("pending", 0)
             if waiting <= 0:

@@ -1,8 +1,9 @@
 """Queues (contract §2.5, §3.7): list, get, config, stats, pause, resume, delete.
 
-A queue exists implicitly once a job names it (it then has a counter item, QSTAT#) and gets a
+A queue exists implicitly once a job names it (its first create registers it, QREG#) and gets a
 config item (QUEUE#) on PUT config or pause; both live in the organization's partition, so a
-list is two queries of one partition. A queue's `settings` are stored as JSON text (the timers
+list is two queries of one partition. Its counters sit in the queue's own partition and are read
+by key only where a document shows them. A queue's `settings` are stored as JSON text (the timers
 read retry_backoff / lambda_worker from them, shared/jobs/queues/settings.py); the pause markers are
 top-level attributes, shown inside `settings` on the way out, so pausing never has to
 read-modify-write the settings object.
@@ -21,6 +22,7 @@ from shared.jobs import expressions as ex
 from shared.jobs import purge as job_purge
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
+from shared.jobs.queues import registry as queue_registry
 from shared.jobs.queues import settings as queue_settings
 from shared.jobs.workers.directory import WorkerDirectory
 from shared.plumbing import dynamo_codec, table_keys
@@ -123,9 +125,11 @@ class QueueConfigService(TableService):
     # --- endpoints -----------------------------------------------------------------------
 
     def list(self, ctx: AuthContext) -> list[dict[str, Any]]:
-        configs, counts = self.overview(ctx.org_id)
+        # Names only: the registry (one query) and the configs; no counter is read.
+        configs = self._config_items(ctx.org_id)
+        registered = queue_registry.queue_names_of(self.table, ctx.org_id)
         now_ms = self.clock.now_ms()
-        names = sorted(name for name in set(configs) | set(counts) if ctx.allows_queue(name))
+        names = sorted(name for name in set(configs) | set(registered) if ctx.allows_queue(name))
         return [
             summary_document(config_document(ctx.org_id, name, configs.get(name), now_ms))
             for name in names[:MAX_LISTED]
@@ -135,7 +139,7 @@ class QueueConfigService(TableService):
         require_valid_name(name)
         ctx.require_visible(name)
         item = self.config_item(ctx.org_id, name)
-        if item is None and name not in queue_counters.read_counts(self.table, ctx.org_id):
+        if item is None and name not in queue_counters.read_counts(self.table, ctx.org_id, [name]):
             raise NotFound()
         return config_document(ctx.org_id, name, item, self.clock.now_ms())
 
@@ -254,8 +258,8 @@ class QueueConfigService(TableService):
         require_valid_name(name)
         ctx.require_visible(name)
         now_ms = self.clock.now_ms()
-        counts = queue_counters.read_counts(self.table, ctx.org_id).get(name, {})
-        day = job_activity.last_24_hours(self.table, ctx.org_id, now_ms)
+        counts = queue_counters.read_counts(self.table, ctx.org_id, [name]).get(name, {})
+        day = job_activity.last_24_hours(self.table, ctx.org_id, now_ms, [name])
         workers = WorkerDirectory(self.table, self.clock).active_per_queue(ctx.org_id)
         return {
             "queue_name": name,
@@ -272,7 +276,7 @@ class QueueConfigService(TableService):
         require_valid_name(name)
         ctx.require_queue(name)
         has_config = self.config_item(ctx.org_id, name) is not None
-        counts = queue_counters.read_counts(self.table, ctx.org_id).get(name)
+        counts = queue_counters.read_counts(self.table, ctx.org_id, [name]).get(name)
         if delete_jobs:
             try:
                 deleted = job_purge.purge(self.table, ctx.org_id, name)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.jobs import expressions as ex
+from shared.jobs.queues import registry
 from shared.jobs.states import ALL_STATUSES
 from shared.plumbing import aws_clients, dynamo_codec
 
@@ -47,20 +48,32 @@ def deltas_from_records(records: Iterable[dict[str, Any]]) -> dict[QueueKey, dic
     }
 
 
-def read_counts(table: str, org_id: str) -> dict[str, dict[str, int]]:
-    """queue name → {status: count} for every queue of the organization that ever had a job (a queue
-    registered by its first create and not yet counted by the stream: all zeros)."""
+def read_counts(table: str, org_id: str, queues: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+    """queue name → {status: count} for `queues` (by default every queue the organization
+    registered; a registered queue the stream has not counted yet: all zeros). A queue named in
+    `queues` that has neither a registry entry nor a counter item is left out.
+
+    Cost: the registry query (when `queues` is None) and one eventually consistent BatchGetItem per
+    100 queues, 0.5 read units a queue: each counter item sits in its queue's own partition."""
+    if queues is None:
+        wanted = registry.queue_names_of(table, org_id)
+        registered = set(wanted)
+    else:
+        wanted = registry.possible(queues)
+        registered = set()
     db = aws_clients.client("dynamodb")
-    counts: dict[str, dict[str, int]] = {}
-    args = ex.query_queue_counters(table, org_id)
-    while True:
-        response = db.query(**args)
-        for raw in response.get("Items", []):
-            item = dynamo_codec.decode_item(raw)
-            if str(item["sk"]).startswith("QREG#"):  # registered by its first create: listed from then on
-                counts.setdefault(item["queue_name"], dict.fromkeys(ALL_STATUSES, 0))
-                continue
-            counts[item["queue_name"]] = {status: int(item.get(status, 0)) for status in ALL_STATUSES}
-        if "LastEvaluatedKey" not in response:
-            return counts
-        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    counts: dict[str, dict[str, int]] = {name: dict.fromkeys(ALL_STATUSES, 0) for name in registered}
+    for start in range(0, len(wanted), 100):
+        request = ex.read_queue_counters(table, org_id, wanted[start : start + 100])
+        while request:
+            response = db.batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(table, []):
+                item = dynamo_codec.decode_item(raw)
+                counts[item["queue_name"]] = {status: int(item.get(status, 0)) for status in ALL_STATUSES}
+            request = response.get("UnprocessedKeys") or {}
+    if queues is not None:
+        missing = [name for name in wanted if name not in counts]
+        for name in missing:
+            if registry.is_registered(table, org_id, name):
+                counts[name] = dict.fromkeys(ALL_STATUSES, 0)
+    return counts

@@ -3,8 +3,9 @@ first job is created, not by the stream.
 
 So a queue is in `GET /api/v1/queues` as soon as its first create returns, and the minute sweep
 sees it even when the stream is down or a batch failed. The registry entry is a small item
-(ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition, read with the
-counter items by the same query (shared/jobs/expressions/queues.py).
+(ORG#{org} / QREG#{queue}) with its by_org index key in the QUEUES partition. It is also how the
+readers of the per-queue partitions (counters, activity: QSTAT#{org}#{queue}) find an
+organization's queues: `queue_names_of` is one consistent query of the registry entries.
 
 Cost: a per-container set remembers what this container registered, so only the first create of
 each queue in each container writes: one conditional UpdateItem, 1 WRU (plus 1 WRU for the by_org
@@ -16,6 +17,7 @@ and add no round trip.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.plumbing import aws_clients, schema
 from shared.plumbing.aws_clients import is_conditional_failure
+from shared.plumbing.request_models import QUEUE_NAME_PATTERN
 
 QueueKey = tuple[str, str]
 
@@ -57,6 +60,39 @@ def forget() -> None:
         _registered.clear()
 
 
+_NAME = re.compile(QUEUE_NAME_PATTERN)
+
+
+def possible(queues: Iterable[str]) -> list[str]:
+    """The names a queue could have, once each: a name no create accepts holds no job, so its
+    partition is not read (a filter from a query string may be anything, even longer than a key)."""
+    return [name for name in dict.fromkeys(queues) if _NAME.fullmatch(name)]
+
+
+def queue_names_of(table: str, org_id: str) -> list[str]:
+    """Every queue the organization ever registered, by name (one consistent query; a registry
+    item is ~150 bytes, so 1 read unit per ~25 queues)."""
+    db = aws_clients.client("dynamodb")
+    args = ex.query_registered_queues(table, org_id)
+    found: list[str] = []
+    while True:
+        response = db.query(**args)
+        found.extend(raw["queue_name"]["S"] for raw in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return found
+        args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def is_registered(table: str, org_id: str, queue: str) -> bool:
+    found = aws_clients.client("dynamodb").get_item(
+        TableName=table,
+        Key=ex.queue_registry_key(org_id, queue),
+        ConsistentRead=True,
+        ProjectionExpression="pk",
+    )
+    return "Item" in found
+
+
 def page(table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> tuple[list[QueueKey], Any]:
     """One page of registered queues, oldest first, and the cursor of the next (None at the end)."""
     response = aws_clients.client("dynamodb").query(
@@ -66,5 +102,4 @@ def page(table: str, cursor: dict[str, Any] | None = None, limit: int = 100) -> 
     for raw in response.get("Items", []):
         org_id, queue = raw[schema.BY_ORG_INDEX.sort_key.name]["S"].split("#", 1)
         queues.append((org_id, queue))
-    # A queue can be named twice (its registry item and its counter item): callers dedupe.
     return queues, response.get("LastEvaluatedKey")

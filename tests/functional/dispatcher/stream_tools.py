@@ -62,13 +62,18 @@ def stored_counts(org_ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:
 
 
 def created_totals(org_id: str) -> dict[str, int]:
-    """queue → created_total (the monotonic counter /metrics exposes)."""
+    """queue → created_total (the monotonic counter /metrics exposes), from each registered queue's
+    counter item (its own partition, QSTAT#{org}#{queue})."""
+    from shared.jobs import expressions as ex
+    from shared.jobs.queues import registry
+
     db = aws_clients.client("dynamodb")
-    page = db.query(
-        TableName=settings().table_name,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :q)",
-        ExpressionAttributeValues={":pk": {"S": f"ORG#{org_id}"}, ":q": {"S": "QSTAT#"}},
-        ConsistentRead=True,
-    )
-    rows = [dynamo_codec.decode_item(raw) for raw in page.get("Items", [])]
-    return {row["queue_name"]: int(row.get("created_total", 0)) for row in rows}
+    totals: dict[str, int] = {}
+    for queue in registry.queue_names_of(settings().table_name, org_id):
+        raw = db.get_item(
+            TableName=settings().table_name, Key=ex.queue_counter_key(org_id, queue), ConsistentRead=True
+        ).get("Item")
+        if raw is not None:
+            row = dynamo_codec.decode_item(raw)
+            totals[row["queue_name"]] = int(row.get("created_total", 0))
+    return totals

@@ -8,6 +8,7 @@ from typing import Any
 from spooled.types.dashboard import DashboardData
 from spooled.types.workers import Worker, WorkerSummary
 
+from shared.jobs.states import ALL_STATUSES
 from tests.conftest import ApiClient, Org
 from tests.functional.identity.support import ADMIN_HEADERS, claim, create_key, enqueue
 
@@ -79,6 +80,9 @@ def test_metrics(tenant_api: ApiClient, tenant: Org, clock: Any, drain: Callable
         f"spooled_jobs_completed_total{{{labels}}} 1",
     ]:
         assert expected in lines, expected
+    # One series per queue: the registry entry that lists the queue is not a second row of zeros.
+    pending = [line for line in response.text.splitlines() if line.startswith(f"spooled_jobs{{{labels},")]
+    assert len(pending) == len(set(pending)) == len(ALL_STATUSES)
 
 
 def test_metrics_token(tenant_api: ApiClient, configure: Callable[..., None]) -> None:

@@ -144,7 +144,7 @@ def test_ping_and_error_frames() -> None:
 
 
 def counter_record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
-    keys = {"pk": f"ORG#{ORG}", "sk": "QSTAT#emails"}
+    keys = {"pk": f"QSTAT#{ORG}#emails", "sk": "QSTAT"}
     change: dict[str, Any] = {"Keys": dynamo_codec.encode_item(keys)}
     if old is not None:
         change["OldImage"] = dynamo_codec.encode_item({**keys, **old})
@@ -192,4 +192,12 @@ def test_queue_stats_from_counter_items(
 def test_queue_stats_ignore_other_items() -> None:
     record = counter_record(None, {**COUNTER, "pending": 1})
     record["dynamodb"]["Keys"]["sk"] = {"S": "QUEUE#emails"}
+    assert queue_stats_frames([record]) == []
+
+
+def test_queue_stats_ignore_the_activity_buckets_beside_the_counters() -> None:
+    # The buckets share the counter item's partition (QSTAT#{org}#{queue}) and carry queue_name and
+    # counts too; only the QSTAT item is a queue's counts.
+    record = counter_record(None, {**COUNTER, "pending": 1})
+    record["dynamodb"]["Keys"]["sk"] = {"S": "ACT#m1#0000000060"}
     assert queue_stats_frames([record]) == []

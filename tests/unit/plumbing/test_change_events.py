@@ -157,7 +157,7 @@ def test_queue_pause_and_resume(old: dict[str, Any] | None, new: dict[str, Any],
 
 
 def test_other_items_are_not_events() -> None:
-    counter = {"pk": f"ORG#{ORG}", "sk": "QSTAT#emails", "pending": 3}
+    counter = {"pk": f"QSTAT#{ORG}#emails", "sk": "QSTAT", "pending": 3}
     assert events_from_records([record(None, counter)]) == []
 
 
