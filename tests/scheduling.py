@@ -26,11 +26,19 @@ import pytest
 
 # Seconds per test of a group the last run did not time (a fresh clone): rough, from 2-core runs.
 # What matters is the order of magnitude: the layers that wait on a local stack or on jsii go first.
-_PER_TEST_GUESS = {"e2e": 5.0, "bench": 2.0, "browser": 10.0, "cdk": 1.5, "fuzz": 30.0, "functional": 0.4}
+_PER_TEST_GUESS = {"e2e": 5.0, "bench": 2.0, "browser": 10.0, "cdk": 0.6, "fuzz": 30.0, "functional": 0.4}
 _DEFAULT_PER_TEST_GUESS = 0.05  # unit tests
-# Groups whose cost is one slow fixture rather than their test count (first run on a fresh clone).
-_GROUP_GUESS = {"tests/bench/test_bench_small.py": 90.0}
+# Groups whose length is one slow fixture or test rather than their test count (2-core runs).
+_GROUP_GUESS = {
+    "tests/bench/test_bench_small.py": 90.0,
+    "tests/functional/jobs/test_flow_control.py": 120.0,
+    "tests/functional/jobs/test_lifecycle_state_machine.py": 50.0,
+    "tests/functional/jobs/test_timers_delay.py": 30.0,
+    "tests/functional/jobs/test_fault_injection.py": 25.0,
+}
 CACHE_KEY = "spooled/xdist-group-seconds"
+# Layers whose modules share a package-scoped local stack per worker: dealt out first, together.
+_STACK_FIRST = ("e2e",)
 # The --dist modes this scheduling replaces (`make test` asks for loadgroup).
 GROUPED_MODES = ("load", "loadgroup", "loadscope", "loadfile")
 # Layers kept whole on one worker (see the module docstring).
@@ -72,6 +80,10 @@ def estimated_seconds(items: list[pytest.Item], timed: dict[str, Any]) -> dict[s
 def order_longest_first(items: list[pytest.Item], timed: dict[str, Any]) -> None:
     """Sort `items` in place so that groups come longest first; within a group, as written.
 
+    The e2e modules come before all others, longest first among them: they share a local stack
+    per worker (package scope), which pytest stops when a worker's next test is from elsewhere, so
+    an e2e module dealt out later would start a second stack on that worker.
+
     Every worker runs this on its own collection with the same cache, so the collections stay
     identical (xdist checks); the scheduler deals the groups out in this order.
     """
@@ -79,7 +91,12 @@ def order_longest_first(items: list[pytest.Item], timed: dict[str, Any]) -> None
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         first_seen.setdefault(group_of(item.nodeid), index)
-    items.sort(key=lambda item: (-estimates[group_of(item.nodeid)], first_seen[group_of(item.nodeid)]))
+
+    def key(item: pytest.Item) -> tuple[bool, float, int]:
+        group = group_of(item.nodeid)
+        return (layer_of(item.nodeid) not in _STACK_FIRST, -estimates[group], first_seen[group])
+
+    items.sort(key=key)
 
 
 class GroupTimes:
