@@ -129,6 +129,12 @@ class _SharedMock:
             self._mock.stop(keep_data=False)
             self._mock = None
 
+    def dynamodb_writes(self) -> int | None:
+        """DynamoDB writes answered so far (the in-process moto rings a bell after each one, under
+        the same lock): unchanged means no new stream records. None when the mock is not running
+        (a test on a moto server)."""
+        return self._mock.wakeups.writes if self._mock is not None else None
+
 
 SETUP_CLIENTS = _SetupClients()
 SHARED_MOCK = _SharedMock()
