@@ -5,7 +5,7 @@
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
   are kept: see the fixture). It is the local stack's in-process moto (each call under the moto
   lock, moto_speedups on); the race tests run against local_stack.embedded_moto.EmbeddedMoto, a
-  server, as before (see tests/functional/jobs/test_claim_race.py).
+  server, as before, with the same speedups (see tests/functional/jobs/conftest.py).
 - `clock`: a FixedClock; with `api`, everything in the service reads "now" from it; tests move it.
 - `org` / `other_org`: two seeded organizations with an unrestricted API key each.
 - `api` / `other_api`: call the real API Lambda handler with an API Gateway HTTP API (v2) event,
