@@ -13,7 +13,7 @@ was scheduled alone and each worker built the modules' fixtures again (two runs 
 two browsers, two sets of synths). `GroupScheduling` below groups by node id instead.
 
 Groups are dealt out longest first (the classic longest-processing-time rule), so that the last
-groups to start are short and both workers finish together instead of one running a long module
+groups to start are short and the workers finish together instead of one running a long module
 alone. A group's length is what it took in the last run (pytest's cache, written by the controller
 at the end of each run); groups with no such figure fall back to a per-layer estimate.
 """
