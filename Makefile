@@ -28,13 +28,16 @@ dev: install node_modules/.package-lock.json
 	PORT=$(PORT) $(BIN)/python -m local_stack
 
 ## Install what is missing, lint, synthesize the stack (cdk-nag and checkov must pass), and run every test.
-## The tests run in TEST_WORKERS processes (pytest-xdist; `auto`: one per core). Each test module, and
-## the CDK tests as a whole, stays on one worker (tests/conftest.py); TEST_WORKERS=0 runs them in one.
-TEST_WORKERS ?= auto
+## The tests run in TEST_WORKERS processes (pytest-xdist): one more than the cores, because the e2e,
+## bench and browser tests spend a third of their time waiting on a local stack, a lease or a
+## browser (on 2 cores, 3 workers took 193 s where 2 took 227 s for the same 299 tests). Each test
+## module, and the CDK tests as a whole, stays on one worker, longest first (tests/scheduling.py);
+## TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 test: install synth checkov chromium
 	$(BIN)/python -m ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(BIN)/python -m ruff check .
@@ -95,8 +98,18 @@ openapi: install
 	$(BIN)/python -m scripts.openapi
 
 ## Synthesize the stack into cdk.out/ offline; fails on any unacknowledged cdk-nag finding.
-synth: bundle node_modules/.package-lock.json
+## A no-op while cdk.out/ is newer than everything the template and the bundle are made of (the
+## stamp is written only after a passing synth, so a failed one runs again).
+SYNTH_INPUTS := app.py cdk.json requirements-lambda.txt package.json package-lock.json \
+  $(shell find stacks shared functions scripts dashboard_ui -type f -not -path '*/__pycache__/*' \
+    -not -path '*/node_modules/*' -not -name '*.pyc' 2>/dev/null)
+SYNTH_STAMP := cdk.out/.synth-stamp
+$(SYNTH_STAMP): $(STAMP) node_modules/.package-lock.json $(SYNTH_INPUTS)
+	$(BIN)/python -m scripts.build_lambda_bundle
 	npx cdk synth --no-notices --quiet
+	touch $@
+
+synth: $(SYNTH_STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -105,9 +118,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 ## checkov on the synthesized template: fails on any finding stacks/checkov.py does not acknowledge.
 ## --skip-download: offline (no guideline download); the checks themselves ship with the package.
-checkov: synth $(CHECKOV_STAMP)
-	$(CHECKOV_VENV)/bin/checkov $(foreach t,$(wildcard cdk.out/*.template.json),-f $(t)) \
+## A no-op until the template (a new synth) or checkov changes.
+CHECKOV_RUN := cdk.out/.checkov-stamp
+$(CHECKOV_RUN): $(SYNTH_STAMP) $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov $$(printf -- '-f %s ' cdk.out/*.template.json) \
 	  --framework cloudformation --compact --quiet --skip-download
+	touch $@
+
+checkov: $(CHECKOV_RUN)
 
 ## Deploy to the account/region of the current AWS credentials (docs/deploy.md). CDK_ARGS passes
 ## options through, e.g. CDK_ARGS="-c retain=false --parameters ApiThrottleRateLimit=50".

@@ -16,18 +16,27 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local_stack import moto_speedups
 from local_stack.moto_lock import ATOMIC
 
 
 class _AtomicApp:
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], speedups: bool = False) -> None:
         self.app = app
         self.lock = ATOMIC
+        self.speedups = speedups
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self.lock:
             # The body is produced inside the lock too: moto builds it from live backend state.
-            return [b"".join(self.app(environ, start_response))]
+            body = b"".join(self.app(environ, start_response))
+            if self.speedups:
+                # Still under the lock, as in inprocess_moto.py: the query buckets of
+                # moto_speedups are dropped after every call that may have written. Calls to other
+                # services (SQS's target is "AmazonSQS.<action>") count as writes: only safer.
+                target = environ.get("HTTP_X_AMZ_TARGET", "")
+                moto_speedups.dynamodb_called(target.rpartition(".")[2])
+            return [body]
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -36,8 +45,15 @@ class _QuietHandler(MotoRequestHandler):
 
 
 class EmbeddedMoto:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = _AtomicApp(DomainDispatcherApplication(create_backend_app))
+    """`speedups`: moto_speedups.py's exact shortcuts, as the in-process moto of `make dev` and the
+    functional tests has them (installed for this process while the server runs). The threaded
+    job tests (tests/functional/jobs/conftest.py) start it so: their tables grow by the thousand
+    items and plain moto sorts a whole table for every Query. The lock around each call, and so
+    the atomicity of every conditional write, is the same either way."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speedups: bool = False) -> None:
+        self._speedups = speedups
+        app = _AtomicApp(DomainDispatcherApplication(create_backend_app), speedups)
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_QuietHandler
         )
@@ -49,9 +65,13 @@ class EmbeddedMoto:
         return f"http://{host}:{port}"
 
     def start(self) -> EmbeddedMoto:
+        if self._speedups:
+            moto_speedups.install()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=5)
+        if self._speedups:
+            moto_speedups.uninstall()

@@ -5,7 +5,7 @@
   start of each test, with the service's cached settings and singletons reset (its boto3 clients
   are kept: see the fixture). It is the local stack's in-process moto (each call under the moto
   lock, moto_speedups on); the race tests run against local_stack.embedded_moto.EmbeddedMoto, a
-  server, as before (see tests/functional/jobs/test_claim_race.py).
+  server, as before, with the same speedups (see tests/functional/jobs/conftest.py).
 - `clock`: a FixedClock; with `api`, everything in the service reads "now" from it; tests move it.
 - `org` / `other_org`: two seeded organizations with an unrestricted API key each.
 - `api` / `other_api`: call the real API Lambda handler with an API Gateway HTTP API (v2) event,
@@ -26,6 +26,8 @@ from urllib.parse import urlencode
 # moto hooks botocore when imported: every client made after this import can be mocked.
 import moto  # noqa: F401
 import pytest
+
+from tests import scheduling
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -127,41 +129,53 @@ class _SharedMock:
             self._mock.stop(keep_data=False)
             self._mock = None
 
+    def dynamodb_writes(self) -> int | None:
+        """DynamoDB writes answered so far (the in-process moto rings a bell after each one, under
+        the same lock): unchanged means no new stream records. None when the mock is not running
+        (a test on a moto server)."""
+        return self._mock.wakeups.writes if self._mock is not None else None
+
 
 SETUP_CLIENTS = _SetupClients()
 SHARED_MOCK = _SharedMock()
 
-# Parallel runs (`make test`: pytest-xdist, `--dist loadgroup`). Each worker is a process of its own
-# (its own in-process moto, its own `python -m local_stack` for the e2e and browser packages, free
-# ports), so what must stay together is what a module or a session shares:
-# - a test module's tests: module-scoped fixtures (one moto per module, the account tests'
-#   `account_aws`, the small bench's one run) are built once, not once per worker;
-# - every CDK test: one synth per session (tests/cdk/conftest.py) and one build of build/lambda_bundle,
-#   a folder in the repository that two workers must not fill at once.
-_ONE_GROUP = ("cdk",)
-# Groups are dealt out in collection order; the layers whose modules take longest, mostly waiting on
-# a local stack (e2e, the small bench, the browser) or starting jsii (cdk), go first, so that the
-# short unit modules fill the end of both workers instead of one long module running alone.
-_FIRST = ("e2e", "bench", "browser", "cdk", "fuzz", "functional", "unit")
+# Parallel runs (`make test`: pytest-xdist). Each worker is a process of its own (its own in-process
+# moto, its own `python -m local_stack` for the e2e and browser packages, free ports); which tests
+# must share a worker, and in what order the groups are dealt out, is tests/scheduling.py's.
+_GROUP_TIMES = scheduling.GroupTimes()
 
 
-def _layer(item: pytest.Item) -> str:
-    parts = item.nodeid.split("/")
-    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
-# tryfirst: xdist's own hook turns the marks into the groups it schedules by.
-@pytest.hookimpl(tryfirst=True)
+def _last_group_times(config: pytest.Config) -> dict[str, Any]:
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    timed = cache.get(scheduling.CACHE_KEY, {}) if cache is not None else {}
+    return timed if isinstance(timed, dict) else {}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: no error when it is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") not in scheduling.GROUPED_MODES:
+        return None  # e.g. --dist each: xdist's own
+    return scheduling.make_scheduler(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not hasattr(config, "workerinput"):  # not an xdist worker: run in the written order
-        return
-    rank = {layer: index for index, layer in enumerate(_FIRST)}
-    # A stable sort: the order within each layer (and so within each module) is kept.
-    items.sort(key=lambda item: rank.get(_layer(item), len(rank)))
-    for item in items:
-        layer = _layer(item)
-        group = layer if layer in _ONE_GROUP else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    if _is_xdist_worker(config):  # in one process, the tests run in the written order
+        scheduling.order_longest_first(items, _last_group_times(config))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _GROUP_TIMES.add(report)  # on the controller (xdist) or the one process: what each group took
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    cache = getattr(config, "cache", None)
+    if cache is not None and not _is_xdist_worker(config) and _GROUP_TIMES.seconds:
+        cache.set(scheduling.CACHE_KEY, _GROUP_TIMES.merged_into(_last_group_times(config)))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,5 +1,9 @@
 """What the job tests with many threads share: a moto server behind one lock per request
-(local_stack.embedded_moto), since in-process moto is not thread-safe."""
+(local_stack.embedded_moto), since in-process moto is not thread-safe.
+
+The server runs with moto_speedups (the exact shortcuts the in-process moto of the other tests and
+of `make dev` has): the flow-control race registers a worker per claim, and plain moto sorts the
+whole table for every Query, so that test took 4-5 minutes under load instead of under one."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     SHARED_MOCK.stop()  # the in-process mock must not stand between the clients and the server
     SHARED_MOCK.empty()  # the embedded server shares moto's in-process backends with earlier tests
-    server = EmbeddedMoto().start()
+    server = EmbeddedMoto(speedups=True).start()
     try:
         for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
             monkeypatch.delenv(name)
