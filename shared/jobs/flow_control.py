@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.jobs.expressions import flow_control as fx
-from shared.jobs.expressions import job_key
+from shared.jobs.expressions import is_job_image, job_key
 from shared.jobs.queues.settings import QueueSettings, settings_of
 from shared.plumbing import aws_clients, dynamo_codec
 from shared.plumbing.aws_clients import is_conditional_failure
@@ -304,8 +304,7 @@ def _left_processing(records: Iterable[dict[str, Any]]) -> Iterable[tuple[str, s
     for record in records:
         change = record.get("dynamodb", {})
         old = change.get("OldImage") or {}
-        is_job = old.get("pk", {}).get("S", "").startswith("JOB#")  # a job item (sk: its id)
-        if not is_job or old.get("status", {}).get("S") != "processing":
+        if not is_job_image(old) or old.get("status", {}).get("S") != "processing":
             continue
         new = change.get("NewImage") or {}
         lease_id = old.get("lease_id", {}).get("S")

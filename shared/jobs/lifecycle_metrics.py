@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from shared.jobs.expressions.keys import is_job_image
 from shared.plumbing import observability as obs
 
 # history event kind → metric; a failure event carries the worker id ("w") when a worker reported
@@ -37,7 +38,7 @@ def counts_from_records(records: Iterable[dict[str, Any]]) -> Counter[tuple[str,
     for record in records:
         change = record.get("dynamodb", {})
         new = change.get("NewImage")
-        if not new or not new.get("pk", {}).get("S", "").startswith("JOB#"):
+        if not new or not is_job_image(new):
             continue
         org_id = new.get("org_id", {}).get("S", "")
         queue = new.get("queue_name", {}).get("S", "")

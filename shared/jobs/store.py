@@ -112,8 +112,8 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def create(self, job: NewJob) -> tuple[str, bool]:
         """Write a new job; with an idempotency key, return the existing job instead of a second one."""
-        queue_registry.register(self.table, job.org_id, job.queue_name, self.clock.now_ms())  # GET /queues
         now_ms = self.clock.now_ms()
+        queue_registry.register(self.table, job.org_id, job.queue_name, now_ms)  # GET /queues
         job_id = ex.new_job_id(now_ms, self.job_shards)
         if job.idempotency_key:
             existing = self._existing_for_key(job.org_id, job.idempotency_key)
@@ -167,11 +167,11 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def create_many(self, jobs: list[NewJob]) -> list[tuple[str, bool]]:
         """Bulk create. Jobs without an idempotency key go in 25-item batch writes."""
-        queue_registry.register_all(self.table, ((j.org_id, j.queue_name) for j in jobs), self.clock.now_ms())
+        now_ms = self.clock.now_ms()
+        queue_registry.register_all(self.table, ((j.org_id, j.queue_name) for j in jobs), now_ms)
         results: list[tuple[str, bool] | None] = [None] * len(jobs)
         plain: list[tuple[int, str, dict[str, Any], str | None]] = []
         split: list[dict[str, Any]] = []
-        now_ms = self.clock.now_ms()
         for index, job in enumerate(jobs):
             if job.idempotency_key:
                 results[index] = self.create(job)

@@ -29,7 +29,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.jobs.states import JobStatus
 from shared.jobs.store import JobStore
-from shared.plumbing import dynamo_codec, schema
+from shared.plumbing import schema
 from shared.plumbing.timer_queue import (
     MAX_DELAY_SECONDS,
     MAX_NAMED_TIMERS,
@@ -58,12 +58,6 @@ CHECK_EVERY_HOPS = 16
 LEDGER_GRACE_SECONDS = 86_400
 
 Sleep = Callable[[float], None]
-
-
-def _job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
-        return None
-    return dynamo_codec.decode_item(image)
 
 
 def changed_timer(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
@@ -103,7 +97,7 @@ def timers_to_arm(records: Iterable[dict[str, Any]], now_ms: int) -> list[TimerM
     far: list[TimerMessage] = []
     for record in records:
         change = record.get("dynamodb", {})
-        old, new = _job_image(change.get("OldImage")), _job_image(change.get("NewImage"))
+        old, new = ex.decoded_job_image(change.get("OldImage")), ex.decoded_job_image(change.get("NewImage"))
         lease = _lease_to_check(old, new)
         if lease is not None and new is not None:
             leases[(new["org_id"], new["queue_name"])].append(lease)
@@ -141,8 +135,8 @@ def queues_to_pump(records: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     queues: dict[tuple[str, str], None] = {}
     for record in records:
         change = record.get("dynamodb", {})
-        old = _job_image(change.get("OldImage"))
-        new = _job_image(change.get("NewImage"))
+        old = ex.decoded_job_image(change.get("OldImage"))
+        new = ex.decoded_job_image(change.get("NewImage"))
         became_ready = new is not None and "ready_pk" in new and (old is None or "ready_pk" not in old)
         left_processing = (
             old is not None

@@ -8,18 +8,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from shared.jobs import expressions as ex
 from shared.jobs.dependencies import Dependencies
 from shared.jobs.states import TERMINAL
 from shared.jobs.store import JobStore
-from shared.plumbing import dynamo_codec
 
 logger = logging.getLogger(__name__)
-
-
-def _job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
-        return None
-    return dynamo_codec.decode_item(image)
 
 
 def changes(records: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -29,8 +23,8 @@ def changes(records: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, str]], l
     workflows: dict[tuple[str, str], None] = {}
     for record in records:
         change = record.get("dynamodb", {})
-        old = _job_image(change.get("OldImage"))
-        new = _job_image(change.get("NewImage"))
+        old = ex.decoded_job_image(change.get("OldImage"))
+        new = ex.decoded_job_image(change.get("NewImage"))
         if new is None or (old is not None and old.get("status") == new.get("status")):
             continue
         if new["status"] in TERMINAL:

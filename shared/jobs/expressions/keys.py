@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from shared.jobs.states import JobStatus
+from shared.plumbing import dynamo_codec
 
 S = JobStatus
 
@@ -28,8 +29,21 @@ def job_shard(job_id: str) -> int | None:
     return int(job_id[_SHARD_CHARS], 16) if _JOB_ID.fullmatch(job_id) else None
 
 
+JOB_PARTITION_PREFIX = "JOB#"
+
+
 def job_partition(org_id: str, shard: int | str) -> str:
-    return f"JOB#{org_id}#{shard}"
+    return f"{JOB_PARTITION_PREFIX}{org_id}#{shard}"
+
+
+def is_job_image(image: dict[str, Any] | None) -> bool:
+    """Whether a stream image (DynamoDB JSON) is a job item's; payload items (JOBP#…) are not."""
+    return bool(image) and image.get("pk", {}).get("S", "").startswith(JOB_PARTITION_PREFIX)  # type: ignore[union-attr]
+
+
+def decoded_job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job item's stream image as plain values; None for any other item (or none)."""
+    return dynamo_codec.decode_item(image) if image is not None and is_job_image(image) else None
 
 
 def job_key(org_id: str, job_id: str) -> dict[str, Any]:

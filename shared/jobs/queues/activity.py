@@ -92,26 +92,22 @@ def _last_event_worker(image: dict[str, Any]) -> str | None:
     return worker.get("S")
 
 
-def _is_job(image: dict[str, Any] | None) -> bool:
-    return bool(image) and image.get("pk", {}).get("S", "").startswith("JOB#")  # type: ignore[union-attr]
-
-
 def fold(records: Iterable[dict[str, Any]]) -> Activity:
     """Stream records (NEW_AND_OLD_IMAGES) → counts per bucket, totals per queue, counts per worker."""
     activity = Activity()
     for record in records:
         change = record.get("dynamodb", {})
         old, new = change.get("OldImage"), change.get("NewImage")
-        if not _is_job(new):
+        if not ex.is_job_image(new):
             # A deleted job changes no activity, but a deleted waiting job shortens its queue.
             when = change.get("ApproximateCreationDateTime")  # epoch seconds; boto3 gives a datetime
-            if _is_job(old) and when is not None:
+            if ex.is_job_image(old) and when is not None:
                 at_ms = int((when.timestamp() if hasattr(when, "timestamp") else float(when)) * 1000)
                 org, queue = _scalar(old, "org_id"), _scalar(old, "queue_name")
                 activity.depth_change(org, queue, at_ms, _scalar(old, "status"), None)
             continue
         org, queue = _scalar(new, "org_id"), _scalar(new, "queue_name")
-        if not _is_job(old):
+        if not ex.is_job_image(old):
             created_at = _scalar(new, "created_at")
             activity.count(org, queue, created_at, "created")
             activity.depth_change(org, queue, created_at, None, _scalar(new, "status"))

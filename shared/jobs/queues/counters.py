@@ -23,7 +23,7 @@ QueueKey = tuple[str, str]  # (org_id, queue_name)
 
 
 def _job_image(image: dict[str, Any] | None) -> tuple[QueueKey, str] | None:
-    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
+    if not image or not ex.is_job_image(image):
         return None
     return (image["org_id"]["S"], image["queue_name"]["S"]), image["status"]["S"]
 

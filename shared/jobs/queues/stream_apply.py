@@ -56,7 +56,7 @@ def sequence(record: dict[str, Any]) -> str:
 def queue_of(record: dict[str, Any]) -> QueueKey | None:
     change = record.get("dynamodb", {})
     for image in (change.get("NewImage"), change.get("OldImage")):
-        if image and image.get("pk", {}).get("S", "").startswith("JOB#"):
+        if image and ex.is_job_image(image):
             return image["org_id"]["S"], image["queue_name"]["S"]
     return None
 

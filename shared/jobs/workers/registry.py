@@ -154,7 +154,7 @@ def lease_changes(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], tu
     changes: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
     for record in records:
         change = record.get("dynamodb", {})
-        old, new = _job_image(change.get("OldImage")), _job_image(change.get("NewImage"))
+        old, new = ex.decoded_job_image(change.get("OldImage")), ex.decoded_job_image(change.get("NewImage"))
         held_before = _holder(old)
         held_after = _holder(new)
         if held_before == held_after:
@@ -192,12 +192,6 @@ def held_jobs(table: str, org_id: str, worker_id: str) -> set[str]:
         ProjectionExpression="leases",
     )
     return set(found.get("Item", {}).get("leases", {}).get("SS", []))
-
-
-def _job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not image or not image.get("pk", {}).get("S", "").startswith("JOB#"):
-        return None
-    return dynamo_codec.decode_item(image)
 
 
 def _holder(image: dict[str, Any] | None) -> tuple[str, str] | None:

@@ -245,6 +245,19 @@ def test_cached_condition_tokens_are_the_lexers(expression: str) -> None:
     assert all(a is not b for a, b in zip(first, second, strict=True))  # fresh tokens per parse
 
 
+def _moto_table() -> Any:
+    """A moto table keyed on `pk` alone, for validating update expressions against."""
+    from moto.dynamodb.models.table import Table
+
+    return Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+
+
 @pytest.mark.parametrize(
     ("expression", "values"),
     [
@@ -274,17 +287,10 @@ def test_validation_with_the_type_tables_is_motos(expression: str, values: dict[
     """The traversal and find_clauses shortcuts (type tests kept per type) validate and evaluate an
     update expression exactly as moto's own code: the same resulting tree, or the same error."""
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
-    from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 
-    table = Table(
-        "t",
-        account_id="123456789012",
-        region="us-east-1",
-        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
+    table = _moto_table()
     attrs = {
         "pk": {"S": "a"},
         "attempts": {"N": "2"},
@@ -315,17 +321,10 @@ def test_structural_checks_are_skipped_only_for_the_same_names() -> None:
     """A pass is kept per expression text *and* attribute names: the same text naming a key
     attribute through its names still fails."""
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
-    from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 
-    table = Table(
-        "t",
-        account_id="123456789012",
-        region="us-east-1",
-        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
-    )
+    table = _moto_table()
 
     def validate(names: dict[str, str]) -> None:
         item = Item(DynamoType({"S": "a"}), None, {"pk": {"S": "a"}})
