@@ -107,10 +107,10 @@ JOB_SHARDS = 256
 # the goal's rate through: this workload makes ~1.11 requests per job (a create per 100, a claim
 # per 10, a complete each), so 50,000 jobs/s is ~3.3 million requests a minute, which the default
 # refuses 1,000 times over. Each scenario runs with twice what its goal rate needs. The limiter
-# takes requests in chunks of up to a fiftieth of the limit (shared/identity/rate_limits.py), so
-# its window item's writes per job depend on that limit: at the default one it took a write per
-# ~60 requests, and its partition looked like a ceiling at ~47,000 jobs/s only because the model
-# ran an organization at 1,000 times the rate its own limit allows.
+# adds a container's requests to its window item every tenth of what is left of the limit (a fiftieth
+# once it sees other containers; shared/identity/rate_limits.py), so the item's writes per job depend
+# on that limit; and the model must run an organization at a rate its own limit allows, or most of
+# its requests would be refused.
 REQUESTS_PER_JOB = 1 / ROUND + 1 / 10 + 1
 ORG_RATE_LIMITS = {name: int(rate * REQUESTS_PER_JOB * 60 * 2) for name, rate in GOAL_RATES.items()}
 

@@ -192,24 +192,21 @@ def revoke_token_family(table: str, family: str, reason: str, now_ms: int) -> di
     }
 
 
-def count_request(
-    table: str, subject: str, window_start_s: int, limit: int, expires_s: int, requests: int = 1
+def count_requests(
+    table: str, subject: str, window_start_s: int, expires_s: int, requests: int
 ) -> dict[str, Any]:
-    """Fixed-window rate limit: one ADD of the requests a container takes at once, refused by the
-    condition unless all of them fit, so parallel takers can never push the count past the limit
-    (a refused ADD writes nothing, and the request it was for is answered 429 before it touches
-    anything else)."""
+    """Fixed-window rate limit: one ADD of the requests a container admitted since its last one,
+    returning the window's count. Unconditional: those requests were admitted already (all but
+    the last), and two containers adding at once must both be counted; ADD is what makes the
+    count exact under any concurrency, and the caller refuses its request if the count it gets
+    back is over the limit."""
     return {
         "TableName": table,
         "Key": rate_window_key(subject, window_start_s),
-        "UpdateExpression": "ADD #n :one SET expires_ttl = :ttl",
-        "ConditionExpression": "attribute_not_exists(#n) OR #n <= :last_start",
+        "UpdateExpression": "ADD #n :added SET expires_ttl = :ttl",
         "ExpressionAttributeNames": {"#n": "n"},
-        "ExpressionAttributeValues": dynamo_codec.encode_values(
-            {":one": requests, ":last_start": limit - requests, ":ttl": expires_s}
-        ),
+        "ExpressionAttributeValues": dynamo_codec.encode_values({":added": requests, ":ttl": expires_s}),
         "ReturnValues": "UPDATED_NEW",
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 

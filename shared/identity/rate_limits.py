@@ -1,14 +1,27 @@
 """Request rate limits (contract §1.6): DynamoDB fixed-window counters.
 
-Each container takes its requests from a window's item (`RATE#{subject}`, one item per window,
-TTL'd) in chunks: a conditional ADD of several requests at once, refused once they would not fit,
-so the limit holds under any concurrency and a refused request is answered 429 before the route
-runs: nothing it carries is written. A busy container's chunk doubles per window up to a fiftieth
-of the limit, so an organization at full speed costs one write per ~60 requests, not one per
-request (issue 11: the per-request write was a third of a job's write units and capped an
-organization at 1,000 requests/s on one item). The price: requests a container took and did not
-use are lost to the others until the window ends (at most a fiftieth of the limit per container);
-a limit under 50 is counted one request at a time, exactly as before.
+Each window is one item (`RATE#{subject}`, one per subject and minute, TTL'd) holding the window's
+count. A container counts the requests it admits locally and adds them to the item in one write
+(an ADD that returns the new count) once they reach a flush size; between flushes it admits while
+the count it last read plus its own unflushed requests is under the limit, and refuses without a
+write once they are not. So a request is answered 429 before the route runs (nothing it carries is
+written), and a refusal costs nothing.
+
+The flush size is what trades write units for exactness (issue 11: one write per request was a
+third of a job's write units):
+- a container that has seen no other container's requests in the window's count flushes every
+  tenth of what is left of the limit (300 requests at 3,000 a minute, then 270, 243, ...): within
+  one container the limit is exact, a quiet organization writes nothing at all (unflushed requests
+  of a window that ended are dropped: nothing reads them), and one at full speed writes ~50 times
+  per window;
+- once a flush shows another container's requests (the count grew by more than its own), every
+  fiftieth of the limit, as long as it sees them;
+- near the limit the flush size falls to 1, so each request is then counted before it is admitted.
+Requests a container admitted and has not flushed are invisible to the others: up to a tenth of the
+limit per container new to a window, a fiftieth per container that knows it is sharing, may pass
+the limit before every container has seen the full count. Nothing is held back: no container takes
+requests it might not use, so the limit is never stranded. A limit under 10 is counted one request
+at a time.
 
 Limits: a key's own `rate_limit` (requests per minute), an organization-wide limit
 (SPOOLED_ORG_RATE_LIMIT_PER_MINUTE, 3,000 by default), a per-client-address limit on every request
@@ -100,24 +113,46 @@ class Verdict:
             raise refusal(self.window, self.now_s)
 
 
-MAX_CHUNK_SHARE = 50  # a container takes at most limit / 50 requests per write
+ALONE_SHARE = 10  # a container alone in a window flushes every tenth of what is left of the limit
+SHARED_SHARE = 50  # one that has seen others' requests, every fiftieth of the limit
 
-# (subject, window start) → requests this container took and has not used yet, with the
-# window's count after its last take; subject → the chunk it takes next. Per process, like the
-# container it stands for; a window's entries go when the window does.
-_taken: dict[tuple[str, int], tuple[int, int]] = {}
-_chunks: dict[str, int] = {}
-_taken_lock = threading.Lock()
+
+@dataclass
+class _Count:
+    """This container's view of one window: the count it last read, what it admitted since and has
+    not flushed, and whether the window's count has shown another container's requests."""
+
+    known: int = 0
+    pending: int = 0
+    flushed: int = 0  # this container's own requests in `known`
+    shared: bool = False
+
+
+# (subject, window start) → this container's count; subject → whether its last window was shared
+# (a container that shared the last window starts the next one with the smaller flush size). Per
+# process, like the container it stands for; a window's entry goes when the window does.
+_counts: dict[tuple[str, int], _Count] = {}
+_was_shared: dict[str, bool] = {}
+_counts_lock = threading.Lock()
 
 
 def forget_taken() -> None:
-    with _taken_lock:
-        _taken.clear()
-        _chunks.clear()
+    with _counts_lock:
+        _counts.clear()
+        _was_shared.clear()
 
 
 # The test fixtures reset every cache a shared module holds through `cache_clear`.
 forget_taken.cache_clear = forget_taken  # type: ignore[attr-defined]
+
+
+def flush_size(limit: int, known: int, shared: bool) -> int:
+    """How many admitted requests a container holds before it adds them to the window's count."""
+    left = max(0, limit - known)
+    size = left // ALONE_SHARE
+    if shared:
+        size = min(size, limit // SHARED_SHARE)
+    return max(1, size)
 
 
 class RateLimiter(TableService):
@@ -127,33 +162,34 @@ class RateLimiter(TableService):
         start = now_s - now_s % window_seconds
         end = start + window_seconds
         name = f"{scope}#{subject}"
-        with _taken_lock:
-            left, used = _taken.get((name, start), (0, 0))
-            if left > 0:
-                _taken[(name, start)] = (left - 1, used)
-                return Window(scope, limit, limit - used + left - 1, end, allowed=True)
-            for stale in [key for key in _taken if key[1] < start]:
-                del _taken[stale]
-            chunk = _chunks.get(name, 1) if (name, start) in _taken else 1
-        chunk = max(1, min(chunk, limit // MAX_CHUNK_SHARE))
-        for size in dict.fromkeys((chunk, 1)):  # the chunk, then a single request if it did not fit
-            try:
-                response = aws_clients.client("dynamodb").update_item(
-                    **ex.count_request(self.table, name, start, limit, end + window_seconds, size)
-                )
-            except Exception as error:
-                code = getattr(error, "response", {}).get("Error", {}).get("Code")
-                if code == "ConditionalCheckFailedException":
-                    continue
-                # The limiter's store failing must not take the API down with it: fail open, loudly.
-                logger.exception("rate limiter unavailable; request let through")
-                return Window(scope, limit, limit, end, allowed=True)
-            used = int(response["Attributes"]["n"]["N"])
-            with _taken_lock:
-                _taken[(name, start)] = (size - 1, used)
-                _chunks[name] = size * 2  # busy enough to need another take: take more next time
-            return Window(scope, limit, limit - used + size - 1, end, allowed=True)
-        return Window(scope, limit, 0, end, allowed=False)
+        with _counts_lock:
+            count = _counts.get((name, start))
+            if count is None:
+                for stale in [key for key in _counts if key[1] < start]:
+                    _was_shared[stale[0]] = _counts.pop(stale).shared
+                count = _counts[(name, start)] = _Count(shared=_was_shared.get(name, False))
+            if count.known + count.pending >= limit:
+                return Window(scope, limit, 0, end, allowed=False)
+            count.pending += 1
+            if count.pending < flush_size(limit, count.known, count.shared):
+                return Window(scope, limit, limit - count.known - count.pending, end, allowed=True)
+            flushing, count.pending = count.pending, 0
+            count.flushed += flushing  # before the write: a flush of another thread may land first
+        try:
+            response = aws_clients.client("dynamodb").update_item(
+                **ex.count_requests(self.table, name, start, end + window_seconds, flushing)
+            )
+        except Exception:
+            # The limiter's store failing must not take the API down with it: fail open, loudly.
+            logger.exception("rate limiter unavailable; request let through")
+            return Window(scope, limit, limit, end, allowed=True)
+        total = int(response["Attributes"]["n"]["N"])
+        with _counts_lock:
+            count.known = max(count.known, total)
+            count.shared = count.shared or total > count.flushed
+            over = total > limit  # others' requests filled the window first: this one is refused
+            remaining = limit - count.known - count.pending
+        return Window(scope, limit, 0 if over else remaining, end, allowed=not over)
 
     def admit(self, ctx: AuthContext) -> Verdict:
         """The limits of an authenticated request: the key's own, then the organization's."""

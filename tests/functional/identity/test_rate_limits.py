@@ -8,6 +8,7 @@ from collections.abc import Callable
 import boto3
 import pytest
 
+from shared.identity import rate_limits
 from shared.plumbing.clock import FixedClock
 from shared.plumbing.config import settings
 from tests.conftest import ApiClient, Org, install_clock
@@ -134,3 +135,95 @@ def test_without_limits_no_headers_and_no_writes(
     response = tenant_api.get("/api/v1/jobs")
     assert response.status == 200
     assert not any(name.startswith("x-ratelimit") for name in response.headers)
+
+
+# --- how a container counts (shared/identity/rate_limits.py) ---------------------------------
+
+
+def _window_count(subject: str) -> int | None:
+    item = boto3.client("dynamodb").get_item(
+        TableName=settings().table_name,
+        Key={"pk": {"S": f"RATE#{subject}"}, "sk": {"S": f"W#{WINDOW_START_S:010d}"}},
+    ).get("Item")
+    return int(item["n"]["N"]) if item else None
+
+
+def _limiter() -> rate_limits.RateLimiter:
+    return rate_limits.RateLimiter(clock=FixedClock(T0.now_ms()))
+
+
+def test_a_container_alone_admits_exactly_the_limit_and_writes_once_per_tenth_of_what_is_left(
+    tenant_api: ApiClient,
+) -> None:
+    """Issue 11: a write per request was a third of a job's write units. Alone, the container
+    flushes at 100, 90, 81, ... of 1,000 and is exact: request 1,001 is refused, and so is every
+    later one, with no write."""
+    rate_limits.forget_taken()
+    limiter, writes = _limiter(), []
+    for n in range(1, 1_001):
+        window = limiter.hit("organization", "alone", 1_000)
+        assert window.allowed, n
+        assert window.remaining == 1_000 - n
+        count = _window_count("organization#alone")
+        if not writes or count != writes[-1]:
+            writes.append(count)
+    assert writes[:4] == [None, 100, 190, 271]  # nothing written until the first tenth is used
+    assert writes[-1] == 1_000 and len(writes) - 1 <= 60  # all counted in 59 writes, not 1,000
+    for _ in range(3):
+        assert not limiter.hit("organization", "alone", 1_000).allowed
+    assert _window_count("organization#alone") == 1_000  # refusals write nothing
+
+
+def test_a_quiet_subject_writes_nothing_and_a_new_window_starts_from_zero(tenant_api: ApiClient) -> None:
+    rate_limits.forget_taken()
+    limiter = _limiter()
+    for _ in range(99):
+        assert limiter.hit("organization", "quiet", 1_000).allowed
+    assert _window_count("organization#quiet") is None
+    limiter.clock.advance(60)  # the next window: the 99 unflushed requests counted for nothing
+    window = limiter.hit("organization", "quiet", 1_000)
+    assert window.allowed and window.remaining == 999
+
+
+def test_a_container_that_sees_another_ones_requests_flushes_every_fiftieth_and_refuses_past_the_limit(
+    tenant_api: ApiClient,
+) -> None:
+    """Two containers: the other one's requests appear in the window's count at this one's first
+    flush. From then on it flushes every fiftieth of the limit (20 of 1,000), and once the count it
+    reads back is over the limit, its request is refused."""
+    rate_limits.forget_taken()
+    limiter = _limiter()
+    table, key = settings().table_name, {"pk": {"S": "RATE#organization#busy"}}
+    for _ in range(99):
+        assert limiter.hit("organization", "busy", 1_000).allowed
+    # The other container flushed 850 requests meanwhile.
+    boto3.client("dynamodb").update_item(
+        TableName=table,
+        Key={**key, "sk": {"S": f"W#{WINDOW_START_S:010d}"}},
+        UpdateExpression="ADD n :n",
+        ExpressionAttributeValues={":n": {"N": "850"}},
+    )
+    window = limiter.hit("organization", "busy", 1_000)  # the 100th: this container's first flush
+    assert window.allowed and window.remaining == 50 and _window_count("organization#busy") == 950
+    assert rate_limits.flush_size(1_000, 950, shared=True) == 5  # a tenth of the 50 left
+    admitted = 0
+    while limiter.hit("organization", "busy", 1_000).allowed:
+        admitted += 1
+    assert admitted == 50 and _window_count("organization#busy") == 1_000
+
+
+@pytest.mark.parametrize(
+    ("limit", "known", "shared", "size"),
+    [
+        (3_000, 0, False, 300),  # alone at the start of a window: a tenth of the limit
+        (3_000, 2_700, False, 30),  # a tenth of what is left
+        (3_000, 0, True, 60),  # sharing: at most a fiftieth of the limit
+        (3_000, 2_900, True, 10),  # sharing, near the end: a tenth of what is left is smaller
+        (3_000, 2_995, False, 1),  # the last few: each request is counted before it is admitted
+        (3_000, 3_000, False, 1),
+        (9, 0, False, 1),  # limits under 10 are counted one request at a time
+        (5, 0, True, 1),
+    ],
+)
+def test_flush_size(limit: int, known: int, shared: bool, size: int) -> None:
+    assert rate_limits.flush_size(limit, known, shared) == size
