@@ -303,8 +303,7 @@ def test_stats_and_queues_agree_with_a_full_scan_after_a_random_workload_with_re
 def test_what_exactness_costs_per_record(api: Any, org: Any) -> None:
     """A 100-record batch of one queue (creates, claims, completions within a minute): the write
     units of its transaction(s), all items under 1 KB, each billed twice in a transaction: the
-    mark, the counter item, and the activity buckets of one hour, one five-minute span and one
-    minute."""
+    mark, the counter item, and the activity buckets of one hour and one minute."""
     recorder = Recorder()
     ids = [h.create(api, queue_name="cost") for _ in range(34)]
     for job in h.claim(api, "cost", limit=33):
@@ -329,5 +328,5 @@ def test_what_exactness_costs_per_record(api: Any, org: Any) -> None:
         db.meta.events.unregister("before-parameter-build.dynamodb.*", count)
     write_units = 2 * sum(items)
     print(f"\nexactness cost: {items} items, {write_units} WRU per 100 records; reads {reads}")
-    assert items == [5]  # one transaction for the batch (one queue), none for the replay
-    assert write_units == 10  # 0.1 WRU per record, 0.02 of it the mark
+    assert items == [4]  # one transaction for the batch (one queue), none for the replay
+    assert write_units == 8  # 0.08 WRU per record, 0.02 of it the mark
