@@ -98,7 +98,12 @@ class DispatcherTriggers(Construct):
                 # From the oldest record: items written between table and mapping creation count too.
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=STREAM_BATCH_SIZE,
-                bisect_batch_on_error=True,
+                # No bisection: the handler never raises (it answers a partial batch response), so
+                # only a crash or timeout retries the batch, whole, from its first record, whose
+                # stream marks say what was applied (shared/jobs/queues/stream_apply.py). Bisecting
+                # would restart at the middle record too, which needed a second mark per queue and
+                # batch (2-4 WRU) for a retry that almost never happens.
+                bisect_batch_on_error=False,
                 retry_attempts=STREAM_RETRY_ATTEMPTS,
                 report_batch_item_failures=True,
                 on_failure=event_sources.SqsDlq(stream_failures),

@@ -19,7 +19,7 @@ from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
 from shared.plumbing.table_service import TableService
 
-MINUTES = 60
+MINUTES = job_activity.LAST_HOUR_MINUTES  # the minutes GET /dashboard's recent_activity sums
 INTERVAL_SECONDS = 60
 FLOWS = ("created", "completed", "failed", "deadlettered")
 

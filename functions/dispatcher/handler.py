@@ -149,7 +149,7 @@ def handle_stream(records: list[dict[str, Any]], context: Any = None) -> dict[st
     for name in SIDE_EFFECTS:
         done = min(done, _first_failure(name, records[:done]))
     try:
-        stream_apply.apply(store().table, records[:done], store().clock.now_ms(), batch=records)
+        stream_apply.apply(store().table, records[:done], store().clock.now_ms())
     except Exception:
         # Nothing of this delivery is lost: the marks say which queues were applied, so the whole
         # batch, retried from its first record (the same marks), applies the rest.

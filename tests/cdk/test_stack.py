@@ -267,7 +267,8 @@ def test_dispatcher_consumes_the_queue_and_the_stream(synthesized: Synthesized) 
     stream = mappings["JobsTable.StreamArn"]
     assert stream["FunctionName"] == {"Ref": dispatcher}
     assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert stream["BisectBatchOnFunctionError"] is True
+    # Retried whole from its first record, never in halves (its stream marks are keyed by it).
+    assert stream["BisectBatchOnFunctionError"] is False
     assert 0 < stream["MaximumRetryAttempts"] <= 10
     assert stream["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [failures, "Arn"]}}}
     # Lambda rejects a mapping whose function may outlive the queue's visibility timeout.

@@ -235,7 +235,8 @@ def query_queue_registry(
 
 # --- stream watermarks -----------------------------------------------------------------------
 # A stream batch's counter and activity deltas are applied once per record, whatever Lambda
-# re-delivers, by one small item per (queue, batch start): pk SMARK#{org}#{queue}, sk the
+# re-delivers (the batch again, or from a reported record on; never from its middle, as bisection
+# would: stacks/dispatcher.py), by one small item per (queue, batch start): pk SMARK#{org}#{queue}, sk the
 # SequenceNumber of the batch's first record, padded to 40 digits (AWS gives 21-40 digits; padded,
 # string order is numeric order), holding `w`, the padded number of the last record of that queue
 # whose deltas are applied. The deltas and the mark move in one transaction (shared/jobs/queues/
@@ -272,24 +273,6 @@ def advance_stream_mark(
         "UpdateExpression": "SET w = :new, expires_ttl = :exp",
         "ConditionExpression": condition,
         "ExpressionAttributeValues": dynamo_codec.encode_values(values),
-    }
-
-
-def stream_mark_hint(
-    table: str, org_id: str, queue: str, at_sequence: str, new: str, expires_s: int
-) -> dict[str, Any]:
-    """The same statement ("this queue's records from here through `new` are applied") under the
-    key of a record inside the batch where Lambda would restart after bisecting it: a crash after
-    the commit retries the batch in halves, and the second half starts there. Unconditional: a
-    mark only ever states what was applied, and while this batch is in flight nothing else of the
-    shard is (one batch per shard at a time, ParallelizationFactor 1)."""
-    return {
-        "TableName": table,
-        "Key": stream_mark_key(org_id, queue, at_sequence),
-        "UpdateExpression": "SET w = :new, expires_ttl = :exp",
-        "ExpressionAttributeValues": dynamo_codec.encode_values(
-            {":new": padded_sequence(new), ":exp": expires_s}
-        ),
     }
 
 

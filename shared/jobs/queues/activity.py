@@ -1,18 +1,22 @@
 """What happened to jobs over time, kept from the table's stream (like shared/jobs/queues/counters.py).
 
 Each stream batch is folded into a few ADDs per queue:
-  - time buckets per queue: hourly (`H`, for "last 24 h" and "today"), 5-minute (`M`, for
-    "last hour") and 1-minute (`m1`, for the dashboard's charts) counts of jobs created, claimed,
-    completed, failed and dead-lettered, plus sums for average wait and processing times;
+  - time buckets per queue: hourly (`H`, for "last 24 h" and "today") and 1-minute (`m1`, for
+    "last hour" and the dashboard's charts) counts of jobs created, claimed, completed, failed and
+    dead-lettered, plus sums for average wait and processing times;
   - in the 1-minute buckets only, the net change of the queue's pending and processing counts
     (`d_pending`, `d_processing`), so that queue depth over the last hour is the current count
     minus the changes since (GET /api/v1/dashboard/activity) rather than a sampled series;
   - monotonic totals on the queue's counter item, which /metrics exposes as Prometheus counters;
   - jobs_processed / jobs_failed on the worker that completed or failed the job.
-Dashboards, queue stats and usage read a bounded range of buckets (25 hourly or 13 five-minute
+Dashboards, queue stats and usage read a bounded range of buckets (up to 24 hourly or 60 one-minute
 items per queue, from the queue's own partition QSTAT#{org}#{queue}), never the jobs. Like the
 counters, this is eventually consistent and exact: it is applied with them, once per stream
 record (shared/jobs/queues/stream_apply.py).
+
+Two sizes, not three: each size is one more item in every stream batch's transaction (2 WRU per
+queue and batch), so the last hour, once read from 5-minute buckets (`M`), is summed from its
+1-minute ones (see last_hour for what that costs the reader).
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from shared.jobs.queues import registry
 from shared.plumbing import aws_clients, dynamo_codec
 
 HOURLY = "H"
-FIVE_MINUTES = "M"
 MINUTE = "m1"
-BUCKET_SECONDS = {HOURLY: 3600, FIVE_MINUTES: 300, MINUTE: 60}
+BUCKET_SECONDS = {HOURLY: 3600, MINUTE: 60}
 # Kept a little longer than they are read; the queries bound the range, so TTL lag is harmless.
-BUCKET_KEEP_SECONDS = {HOURLY: 49 * 3600, FIVE_MINUTES: 2 * 3600, MINUTE: 2 * 3600}
+BUCKET_KEEP_SECONDS = {HOURLY: 49 * 3600, MINUTE: 2 * 3600}
+LAST_HOUR_MINUTES = 60  # the current minute and the 59 before it, as the dashboard's charts
 DEPTH_STATUSES = ("pending", "processing")
 
 ACTIVE_STATUSES = ("processing",)
@@ -224,9 +228,14 @@ def last_24_hours(
 def last_hour(
     table: str, org_id: str, now_ms: int, queues: Iterable[str] | None = None
 ) -> dict[str, Counter[str]]:
-    """The current 5-minute bucket and the 11 before it (a 55-60 minute window)."""
-    bucket = (now_ms // 1000) // 300 * 300
-    return read(table, org_id, FIVE_MINUTES, bucket - 11 * 300, bucket, queues)
+    """The current minute and the 59 before it (a 59-60 minute window: the same minutes as
+    GET /api/v1/dashboard/activity's points, so the dashboard's hour agrees with its charts)."""
+    # One query per queue of up to 60 items (~240 bytes each when every minute saw every kind of
+    # change; a minute with no change has no item): at most 2 RRU per queue, eventually consistent,
+    # where the 12 five-minute buckets it replaced were at most 0.5. The reads are per dashboard
+    # view; the 2 WRU per queue it saves are per stream batch.
+    minute = (now_ms // 1000) // 60 * 60
+    return read(table, org_id, MINUTE, minute - (LAST_HOUR_MINUTES - 1) * 60, minute, queues)
 
 
 def today(

@@ -1,27 +1,28 @@
 """Counter and activity deltas of a stream batch, applied exactly once per stream record.
 
-Lambda re-delivers a stream batch whole (a failed invocation), from a reported record on
-(ReportBatchItemFailures), or in halves (bisect on error), and each retry of a shard starts at its
-checkpoint. So each (queue, first record of the batch) gets a watermark item: the last record of
-that queue whose deltas are applied (shared/jobs/expressions/queues.py, "stream watermarks"). A
-delivery reads the marks of its queues (one BatchGetItem), folds only the records after each mark,
-and applies them in one TransactWriteItems per queue whose first item moves the mark, conditioned
-on the value read: a replay adds nothing, a concurrent duplicate is cancelled whole.
+Lambda re-delivers a stream batch whole (a crashed or timed-out invocation) or from a reported
+record on (ReportBatchItemFailures), and each retry of a shard starts at its checkpoint; it never
+bisects the dispatcher's batches (stacks/dispatcher.py). So each (queue, first record of the batch)
+gets a watermark item: the last record of that queue whose deltas are applied
+(shared/jobs/expressions/queues.py, "stream watermarks"). A delivery reads the marks of its queues
+(one BatchGetItem), folds only the records after each mark, and applies them in one
+TransactWriteItems per queue whose first item moves the mark, conditioned on the value read: a
+replay adds nothing, a concurrent duplicate is cancelled whole.
 
 The caller applies only the prefix of the batch whose side effects succeeded and reports the next
 record as the batch item failure, so the retry starts at a record whose marks do not exist yet and
-whose deltas were never applied. A crash after the commit makes Lambda bisect: the first half
-starts at the same record (its mark says what is done), the second at the middle record, under
-whose key the same transaction wrote the same mark (a "hint").
+whose deltas were never applied. A crash after the commit retries the batch from the same first
+record, whose mark says what is done; a longer batch from that record applies only what is new.
 
 Cost (on-demand; a transaction bills each item twice): per queue and batch, 2 WRU for the mark,
-2 per hint (1-2; written only when the middle record is applied), 2 for the counter item, 2 per
-activity bucket (3 granularities) and per credited worker, plus 1 RRU to read the marks and 1 RRU
-per worker to credit (read first, so an unregistered one does not cancel the transaction).
+2 for the counter item, 2 per activity bucket (hourly and 1-minute: shared/jobs/queues/activity.py) and
+per credited worker, plus 1 RRU to read the marks and 1 RRU per worker to credit (read first, so an
+unregistered one does not cancel the transaction).
 Measured (tests/functional/dispatcher/test_stream_exactness.py, test_what_exactness_costs_per_record):
-a 100-record batch of one queue within a minute is one transaction of 6 items, 12 WRU, 0.12 WRU per
-record, of which the marks are 4 WRU (0.04 per record). The unguarded ADDs it replaces cost 5 WRU
-for such a batch, and counted a replay twice.
+a 100-record batch of one queue within a minute is one transaction of 4 items, 8 WRU, 0.08 WRU per
+record, of which the mark is 2 WRU (0.02 per record). The unguarded ADDs it replaces cost 5 WRU
+for such a batch, and counted a replay twice. (With the mark also written under the middle
+record's key for a bisected retry, and a 5-minute bucket, it was 12-14 WRU.)
 """
 
 from __future__ import annotations
@@ -70,12 +71,6 @@ def by_queue(records: Iterable[dict[str, Any]]) -> dict[QueueKey, list[dict[str,
     return grouped
 
 
-def bisect_points(batch: list[dict[str, Any]]) -> list[str]:
-    """Where Lambda starts the second half when it bisects this batch (either rounding)."""
-    n = len(batch)
-    return [sequence(batch[i]) for i in sorted({n // 2, (n + 1) // 2}) if 0 < i < n]
-
-
 def read_marks(table: str, first: str, queues: Iterable[QueueKey]) -> dict[QueueKey, str]:
     db = aws_clients.client("dynamodb")
     wanted = list(queues)
@@ -97,12 +92,11 @@ def _items(
     queue: QueueKey,
     chunk: list[dict[str, Any]],
     mark: tuple[str, str | None],
-    hints: list[str],
     now_ms: int,
     skip_workers: set[tuple[str, str]],
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str] | None]]:
-    """The transaction of one chunk: the mark first, then hints, counters, buckets, workers; and,
-    per item, the worker it credits (to drop an unregistered one on a failed condition)."""
+    """The transaction of one chunk: the mark first, then counters, buckets, workers; and, per
+    item, the worker it credits (to drop an unregistered one on a failed condition)."""
     org_id, name = queue
     first, read = mark
     last = sequence(chunk[-1])
@@ -110,11 +104,7 @@ def _items(
     items: list[dict[str, Any]] = [
         {"Update": ex.advance_stream_mark(table, org_id, name, first, read, last, expires)}
     ]
-    padded_last = ex.padded_sequence(last)
-    for at in hints:
-        if ex.padded_sequence(first) < ex.padded_sequence(at) <= padded_last:
-            items.append({"Update": ex.stream_mark_hint(table, org_id, name, at, last, expires)})
-    owners: list[tuple[str, str] | None] = [None] * len(items)
+    owners: list[tuple[str, str] | None] = [None]
     deltas = queue_counters.deltas_from_records(chunk).get(queue, {})
     activity = job_activity.fold(chunk)
     totals = dict(activity.totals.get(queue, {}))
@@ -130,10 +120,6 @@ def _items(
         items.append({"Update": ex.add_to_worker_counts(table, worker_id, org, dict(counts))})
         owners.append((org, worker_id))
     return items, owners
-
-
-def _has_changes(items: list[dict[str, Any]], marks: int) -> bool:
-    return len(items) > marks
 
 
 def unregistered_workers(table: str, workers: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -161,7 +147,6 @@ def unregistered_workers(table: str, workers: Iterable[tuple[str, str]]) -> set[
 
 def _commit(
     build: Callable[[set[tuple[str, str]]], tuple[list[dict[str, Any]], list[tuple[str, str] | None]]],
-    marks_in_items: Callable[[list[dict[str, Any]]], int],
     skip: set[tuple[str, str]],
 ) -> bool:
     """Run one chunk's transaction; False when it had nothing to apply. Raises MarkMoved."""
@@ -169,7 +154,7 @@ def _commit(
     skip = set(skip)
     for attempt in range(CONFLICT_RETRIES + 1):
         items, owners = build(skip)
-        if not _has_changes(items, marks_in_items(items)):
+        if len(items) == 1:  # the mark alone: these records change no count
             return False
         try:
             db.transact_write_items(TransactItems=items)
@@ -193,19 +178,13 @@ def _commit(
     return False
 
 
-def apply(
-    table: str,
-    records: list[dict[str, Any]],
-    now_ms: int,
-    batch: list[dict[str, Any]] | None = None,
-) -> int:
-    """Apply the deltas of `records` (a prefix of the delivered `batch`, in stream order) that no
-    earlier delivery applied; returns how many transactions committed."""
+def apply(table: str, records: list[dict[str, Any]], now_ms: int) -> int:
+    """Apply the deltas of `records` (a prefix of the delivered batch, in stream order: its first
+    record names the marks) that no earlier delivery applied; returns how many transactions
+    committed."""
     if not records:
         return 0
-    batch = batch or records
-    first = sequence(batch[0])
-    hints = bisect_points(batch)
+    first = sequence(records[0])
     grouped = by_queue(records)
     skip = unregistered_workers(table, job_activity.fold(records).workers)
     committed = 0
@@ -213,9 +192,7 @@ def apply(
         try:
             marks = read_marks(table, first, grouped)
             for queue, queue_records in grouped.items():
-                committed += _apply_queue(
-                    table, queue, queue_records, first, (marks.get(queue), hints), now_ms, skip
-                )
+                committed += _apply_queue(table, queue, queue_records, first, marks.get(queue), now_ms, skip)
             return committed
         except MarkMoved:
             logger.warning("a stream mark moved under this delivery; reading it again")
@@ -227,11 +204,10 @@ def _apply_queue(
     queue: QueueKey,
     records: list[dict[str, Any]],
     first: str,
-    state: tuple[str | None, list[str]],
+    read: str | None,
     now_ms: int,
     skip: set[tuple[str, str]],
 ) -> int:
-    read, hints = state
     todo = [r for r in records if read is None or ex.padded_sequence(sequence(r)) > read]
     committed = 0
     pending = [todo] if todo else []
@@ -241,18 +217,14 @@ def _apply_queue(
         def build(
             skip: set[tuple[str, str]], chunk: list[dict[str, Any]] = chunk, read: str | None = read
         ) -> tuple[list[dict[str, Any]], list[tuple[str, str] | None]]:
-            return _items(table, queue, chunk, (first, read), hints, now_ms, skip)
+            return _items(table, queue, chunk, (first, read), now_ms, skip)
 
         items, _ = build(skip)
         if len(items) > MAX_TRANSACTION_ITEMS and len(chunk) > 1:
             half = len(chunk) // 2
             pending[:0] = [chunk[:half], chunk[half:]]  # in order: each half moves the mark on
             continue
-        if _commit(build, _mark_items, skip):
+        if _commit(build, skip):
             committed += 1
             read = ex.padded_sequence(sequence(chunk[-1]))
     return committed
-
-
-def _mark_items(items: list[dict[str, Any]]) -> int:
-    return sum(1 for item in items if item["Update"]["Key"]["pk"]["S"].startswith(ex.MARK_PREFIX))

@@ -110,3 +110,29 @@ def test_the_other_organization_sees_none_of_it(
     create_job(api, "emails")
     drain_stream()
     assert sum(p["created"] for p in _points(other_api)) == 0
+
+
+def test_the_dashboards_last_hour_is_the_sixty_minutes_the_charts_show(
+    api: Any, clock: Any, drain_stream: Callable[[], int]
+) -> None:
+    """GET /dashboard's recent_activity and the charts' points count the same minutes: the current
+    one and the 59 before it, whatever the minute's place in the hour (both sum the 1-minute
+    buckets; a 5-minute window would drop up to four of the oldest minutes)."""
+    clock.advance(300 - (clock.now_ms() // 1000) % 300 + 4 * 60)  # the 5th minute of a 5-minute span
+    create_job(api, "emails")
+    drain_stream()
+    clock.advance(30 * 60)
+    create_job(api, "emails")
+    create_job(api, "reports")
+    drain_stream()
+
+    def last_hour() -> tuple[int, int]:
+        dashboard = api.get("/api/v1/dashboard")
+        assert dashboard.status == 200, dashboard
+        charts = sum(p["created"] for p in _points(api))
+        return dashboard.json["recent_activity"]["jobs_created_1h"], charts
+
+    clock.advance(29 * 60 + 59)  # the last second of the 60th minute that holds the first job
+    assert last_hour() == (3, 3)
+    clock.advance(1)  # a minute later it has left both
+    assert last_hour() == (2, 2)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.jobs.queues.activity import FIVE_MINUTES, HOURLY, MINUTE, fold
+from shared.jobs.queues.activity import HOURLY, MINUTE, fold
 from shared.plumbing import dynamo_codec
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z: on an hour boundary
@@ -112,27 +112,23 @@ def test_fold(
 
 
 @pytest.mark.parametrize(
-    ("offset_ms", "hour_start", "five_minute_start"),
+    ("offset_ms", "hour_start", "minute_start"),
     [
         (0, HOUR_START, HOUR_START),
-        (299_999, HOUR_START, HOUR_START),
-        (300_000, HOUR_START, HOUR_START + 300),
-        (3_599_999, HOUR_START, HOUR_START + 3300),
+        (59_999, HOUR_START, HOUR_START),
+        (60_000, HOUR_START, HOUR_START + 60),
+        (3_599_999, HOUR_START, HOUR_START + 3540),
         (3_600_000, HOUR_START + 3600, HOUR_START + 3600),
     ],
 )
 def test_an_event_lands_in_the_buckets_of_its_own_time(
-    offset_ms: int, hour_start: int, five_minute_start: int
+    offset_ms: int, hour_start: int, minute_start: int
 ) -> None:
     activity = fold(
         [_record(_job("pending"), _job("processing", at=T0 + offset_ms, started_at=T0 + offset_ms))]
     )
-    minute_start = (T0 + offset_ms) // 1000 // 60 * 60
-    assert set(activity.buckets) == {
-        ("o", "q", HOURLY, hour_start),
-        ("o", "q", FIVE_MINUTES, five_minute_start),
-        ("o", "q", MINUTE, minute_start),
-    }
+    # Two sizes only: the last hour is summed from the minutes (no 5-minute bucket to write).
+    assert set(activity.buckets) == {("o", "q", HOURLY, hour_start), ("o", "q", MINUTE, minute_start)}
 
 
 def _minute(activity: Any, at_ms: int = T0) -> dict[str, int]:
@@ -157,7 +153,7 @@ def test_the_minute_bucket_carries_the_change_of_queue_depth(
 ) -> None:
     bucket = _minute(fold(records))
     assert {k: v for k, v in bucket.items() if k.startswith("d_") and v} == depth
-    # Depth changes stay out of the hourly and 5-minute buckets, which other readers sum.
+    # Depth changes stay out of the hourly buckets, which other readers sum.
     assert not any(k.startswith("d_") for k in _hour(fold(records)))
 
 

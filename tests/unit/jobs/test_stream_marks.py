@@ -31,13 +31,6 @@ def test_padded_sequence_numbers_sort_numerically(low: str, high: str) -> None:
     assert len(ex.padded_sequence(high)) == ex.SEQUENCE_DIGITS
 
 
-@pytest.mark.parametrize(
-    ("n", "middles"), [(1, []), (2, ["1"]), (5, ["2", "3"]), (100, ["50"]), (101, ["50", "51"])]
-)
-def test_bisect_points_are_both_roundings_of_the_middle(n: int, middles: list[str]) -> None:
-    assert stream_apply.bisect_points([_record(str(i)) for i in range(n)]) == middles
-
-
 def test_records_are_grouped_by_queue_in_stream_order() -> None:
     def job(seq: str, queue: str | None) -> dict[str, Any]:
         image = (
