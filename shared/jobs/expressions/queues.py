@@ -12,6 +12,8 @@ one partition's 1,000 writes/s.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from shared.jobs.expressions.keys import (
@@ -146,6 +148,35 @@ def read_queue_counters(table: str, org_id: str, queues: list[str]) -> dict[str,
     return {table: {"Keys": [queue_counter_key(org_id, queue) for queue in queues]}}
 
 
+@dataclass(frozen=True)
+class CounterBucket:
+    """The newest activity bucket of one size, kept on the queue's counter item as flat attributes
+    `{granularity}_{name}` beside `cur_{granularity}`, its start (shared/jobs/queues/activity.py,
+    "The newest buckets ride on the counter item"). `moves`: this batch starts a newer bucket there
+    (the one held moves to its own item in the same transaction); else it adds to the one held."""
+
+    granularity: str
+    start: int
+    counts: dict[str, int]
+    moves: bool
+    held_start: int | None = None  # the bucket the counter held when this batch read it
+    held_names: tuple[str, ...] = ()  # its count names, removed when a newer bucket takes its place
+
+
+def counter_bucket_attribute(granularity: str, name: str) -> str:
+    return f"{granularity}_{name}"
+
+
+def counter_bucket_start_attribute(granularity: str) -> str:
+    return f"cur_{granularity}"
+
+
+def read_queue_counter(table: str, org_id: str, queue: str) -> dict[str, Any]:
+    # Consistent: a batch that moves the newest bucket off the counter item copies what it read,
+    # and the version it read must be the latest, or the transaction is cancelled anyway.
+    return {"TableName": table, "Key": queue_counter_key(org_id, queue), "ConsistentRead": True}
+
+
 def add_to_queue_counters(
     table: str,
     org_id: str,
@@ -153,29 +184,45 @@ def add_to_queue_counters(
     deltas: dict[str, int],
     now_ms: int,
     totals: dict[str, int] | None = None,
+    buckets: Iterable[CounterBucket] = (),
+    version: int | None = None,
 ) -> dict[str, Any]:
     # ADD is commutative, so stream batches for the same queue may apply in any order. Exactly-once
     # is not this update's job: it is applied inside the transaction of advance_stream_mark below,
     # whose condition makes a replayed record add nothing. The monotonic totals (Prometheus
-    # counters) ride on the same update: one transaction may touch an item only once.
-    changes = {**deltas, **(totals or {})}
-    names = {f"#c{i}": name for i, name in enumerate(changes)}
-    values: dict[str, Any] = {f":d{i}": delta for i, delta in enumerate(changes.values())}
-    values[":now"] = now_ms
-    values[":queue"] = queue
-    values[":org"] = org_id
+    # counters) and the newest activity buckets ride on the same update: one transaction may touch
+    # an item only once.
+    u = _Update()
+    for i, (name, delta) in enumerate({**deltas, **(totals or {})}.items()):
+        u.adds.append(f"{u.n(name)} {u.v(f'd{i}', delta)}")
+    u.set("updated_at", now_ms).set("queue_name", queue).set("org_id", org_id)
     # No by_org key: the registry item (register_queue) is what lists a queue, once; every path
     # that writes a job registers its queue first.
-    adds = ", ".join(f"#c{i} :d{i}" for i in range(len(changes)))
-    return {
-        "TableName": table,
-        "Key": queue_counter_key(org_id, queue),
-        "UpdateExpression": (
-            "SET updated_at = :now, queue_name = :queue, org_id = :org" + (f" ADD {adds}" if adds else "")
-        ),
-        **({"ExpressionAttributeNames": names} if names else {}),
-        "ExpressionAttributeValues": dynamo_codec.encode_values(values),
-    }
+    moves = False
+    for bucket in buckets:
+        held = u.n(counter_bucket_start_attribute(bucket.granularity))
+        names = {counter_bucket_attribute(bucket.granularity, name): v for name, v in bucket.counts.items()}
+        if not bucket.moves:
+            # Two batches of other shards adding to the same bucket commute; one that read an older
+            # bucket must not add into the newer one another batch moved in meanwhile.
+            for attribute, value in names.items():
+                u.adds.append(f"{u.n(attribute)} {u.v(attribute, value)}")
+            u.condition(f"{held} = {u.v(f'held_{bucket.granularity}', bucket.held_start)}")
+            continue
+        moves = True
+        u.sets.append(f"{held} = {u.v(f'start_{bucket.granularity}', bucket.start)}")
+        for attribute, value in names.items():
+            u.set(attribute, value)
+        stale = [counter_bucket_attribute(bucket.granularity, n) for n in bucket.held_names]
+        u.remove(*[attribute for attribute in stale if attribute not in names])
+    if buckets:
+        # The version moves with every change to the buckets held: a batch that moves a bucket
+        # out copies the counts it read, so nothing may have been added to them since.
+        u.adds.append(f"{u.n('ver')} {u.v('one', 1)}")
+    if moves:
+        ver = u.n("ver")
+        u.condition(f"attribute_not_exists({ver})" if version is None else f"{ver} = {u.v('ver', version)}")
+    return u.build(table, queue_counter_key(org_id, queue))
 
 
 # --- the queue registry ----------------------------------------------------------------------

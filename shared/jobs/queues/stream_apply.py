@@ -36,7 +36,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
-from shared.plumbing import aws_clients
+from shared.plumbing import aws_clients, dynamo_codec
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,18 @@ def read_marks(table: str, first: str, queues: Iterable[QueueKey]) -> dict[Queue
     return marks
 
 
+COUNTER = ("", "")  # the owner of the counter item's place in a transaction (not a worker)
+
+
+def read_counter(table: str, queue: QueueKey) -> tuple[dict[str, Any], int | None]:
+    """The queue's counter item (decoded, {} if none yet) and its version, read before each try of
+    a transaction: the newest activity buckets it holds decide what the transaction moves."""
+    raw = aws_clients.client("dynamodb").get_item(**ex.read_queue_counter(table, *queue)).get("Item")
+    counter = dynamo_codec.decode_item(raw) if raw else {}
+    version = counter.get("ver")
+    return counter, int(version) if version is not None else None
+
+
 def _items(
     table: str,
     queue: QueueKey,
@@ -108,10 +120,13 @@ def _items(
     deltas = queue_counters.deltas_from_records(chunk).get(queue, {})
     activity = job_activity.fold(chunk)
     totals = dict(activity.totals.get(queue, {}))
-    if deltas or totals:
-        items.append({"Update": ex.add_to_queue_counters(table, org_id, name, deltas, now_ms, totals)})
-        owners.append(None)
-    for update in job_activity.bucket_updates(table, activity):
+    counter, version = read_counter(table, queue)
+    on_counter, to_items = job_activity.plan_buckets(activity, queue, job_activity.held_buckets(counter))
+    if deltas or totals or on_counter:
+        update = ex.add_to_queue_counters(table, org_id, name, deltas, now_ms, totals, on_counter, version)
+        items.append({"Update": update})
+        owners.append(COUNTER)
+    for update in job_activity.bucket_updates(table, org_id, name, to_items):
         items.append({"Update": update})
         owners.append(None)
     for (org, worker_id), counts in activity.workers.items():
@@ -148,12 +163,13 @@ def unregistered_workers(table: str, workers: Iterable[tuple[str, str]]) -> set[
 def _commit(
     build: Callable[[set[tuple[str, str]]], tuple[list[dict[str, Any]], list[tuple[str, str] | None]]],
     skip: set[tuple[str, str]],
+    first_try: tuple[list[dict[str, Any]], list[tuple[str, str] | None]] | None = None,
 ) -> bool:
     """Run one chunk's transaction; False when it had nothing to apply. Raises MarkMoved."""
     db = aws_clients.client("dynamodb")
     skip = set(skip)
     for attempt in range(CONFLICT_RETRIES + 1):
-        items, owners = build(skip)
+        items, owners = first_try if attempt == 0 and first_try else build(skip)
         if len(items) == 1:  # the mark alone: these records change no count
             return False
         try:
@@ -167,8 +183,13 @@ def _commit(
             failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
             if 0 in failed:
                 raise MarkMoved("the stream mark moved under this delivery") from error
-            unregistered = {owners[i] for i in failed if i < len(owners) and owners[i] is not None}
-            if failed and unregistered and len(unregistered) == len(failed):
+            if any(i < len(owners) and owners[i] == COUNTER for i in failed) and attempt < CONFLICT_RETRIES:
+                # Another shard's batch moved the counter's newest bucket (or added to the one this
+                # try moves) since the read: read it again and rebuild.
+                continue
+            workers = [owners[i] for i in failed if i < len(owners) and owners[i] not in (None, COUNTER)]
+            unregistered = set(workers)
+            if failed and unregistered and len(workers) == len(failed):
                 # A claim by an unregistered (or another tenant's) worker id: nothing to credit.
                 skip |= {w for w in unregistered if w is not None}
                 continue
@@ -219,12 +240,12 @@ def _apply_queue(
         ) -> tuple[list[dict[str, Any]], list[tuple[str, str] | None]]:
             return _items(table, queue, chunk, (first, read), now_ms, skip)
 
-        items, _ = build(skip)
-        if len(items) > MAX_TRANSACTION_ITEMS and len(chunk) > 1:
+        built = build(skip)
+        if len(built[0]) > MAX_TRANSACTION_ITEMS and len(chunk) > 1:
             half = len(chunk) // 2
             pending[:0] = [chunk[:half], chunk[half:]]  # in order: each half moves the mark on
             continue
-        if _commit(build, skip):
+        if _commit(build, skip, built):
             committed += 1
             read = ex.padded_sequence(sequence(chunk[-1]))
     return committed

@@ -77,3 +77,34 @@ def created_totals(org_id: str) -> dict[str, int]:
             row = dynamo_codec.decode_item(raw)
             totals[row["queue_name"]] = int(row.get("created_total", 0))
     return totals
+
+
+def scanned_created(bucket_seconds: int) -> dict[tuple[str, int], int]:
+    """(queue, bucket start) → jobs created in it, from every job item's created_at: what the
+    activity buckets' `created` must add up to."""
+    db = aws_clients.client("dynamodb")
+    created: Counter[tuple[str, int]] = Counter()
+    args: dict[str, Any] = {"TableName": settings().table_name}
+    while True:
+        page = db.scan(**args)
+        for raw in page.get("Items", []):
+            if raw["pk"]["S"].startswith("JOB#"):
+                item = dynamo_codec.decode_item(raw)
+                start = int(item["created_at"]) // 1000 // bucket_seconds * bucket_seconds
+                created[(item["queue_name"], start)] += 1
+        if "LastEvaluatedKey" not in page:
+            break
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return dict(created)
+
+
+def stored_created(org_id: str, granularity: str, from_s: int, to_s: int) -> dict[tuple[str, int], int]:
+    """(queue, bucket start) → `created` of the activity buckets starting in [from_s, to_s], as the
+    dashboards read them: the bucket items and the newest bucket the counter item holds."""
+    from shared.jobs.queues import activity
+
+    found: dict[tuple[str, int], int] = {}
+    for item in activity._bucket_items(settings().table_name, org_id, granularity, from_s, to_s, None):
+        key = (item["queue_name"], int(item["bucket_start"]))
+        found[key] = found.get(key, 0) + int(item.get("created", 0))
+    return {key: n for key, n in found.items() if n}

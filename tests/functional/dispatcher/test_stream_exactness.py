@@ -23,7 +23,14 @@ from local_stack.stream_poller import StreamPoller
 from shared.plumbing import aws_clients, schema
 from shared.plumbing.config import settings
 from tests.functional import timers_harness as h
-from tests.functional.dispatcher.stream_tools import Recorder, created_totals, scanned_counts, stored_counts
+from tests.functional.dispatcher.stream_tools import (
+    Recorder,
+    created_totals,
+    scanned_counts,
+    scanned_created,
+    stored_counts,
+    stored_created,
+)
 
 JOBS = "/api/v1/jobs"
 
@@ -236,6 +243,11 @@ def test_stats_and_queues_agree_with_a_full_scan_after_a_random_workload_with_re
     the DLQ; every stream batch delivered with a random replay: whole, from a record on, a prefix
     and then the whole batch (a crash after committing a shorter batch from the same record)."""
     rng = random.Random(11)
+    # 10 s before an hour ends: the workload's clock moves ~25 s (at 200 jobs), across a minute and
+    # an hour, so batches move the newest buckets off the counter items (shared/jobs/queues/
+    # activity.py), and records of a lagging replay land behind the bucket a counter holds.
+    clock.advance(3600 - (clock.now_ms() // 1000) % 3600 - 10)
+    began_s = clock.now_ms() // 1000
     recorder = Recorder()
     queues = [f"w{i}" for i in range(5)]
     ids: list[str] = []
@@ -298,12 +310,19 @@ def test_stats_and_queues_agree_with_a_full_scan_after_a_random_workload_with_re
         assert stats[status] == sum(c.get(status, 0) for c in scanned.values()), status
     listed = {q["queue_name"] for q in api.get("/api/v1/queues").json}
     assert listed == set(queues)
+    # Every creation in exactly one bucket of each size, however the batches were replayed.
+    now_s = clock.now_ms() // 1000
+    for granularity, seconds in (("m1", 60), ("H", 3600)):
+        stored = stored_created(org.id, granularity, began_s - seconds, now_s)
+        assert stored == scanned_created(seconds), granularity
+    assert len(scanned_created(3600)) > len(queues)  # the hour boundary was crossed
 
 
-def test_what_exactness_costs_per_record(api: Any, org: Any) -> None:
+def test_what_exactness_costs_per_record(api: Any, org: Any, clock: Any) -> None:
     """A 100-record batch of one queue (creates, claims, completions within a minute): the write
     units of its transaction(s), all items under 1 KB, each billed twice in a transaction: the
-    mark, the counter item, and the activity buckets of one hour and one minute."""
+    mark and the counter item, which holds the newest activity buckets of an hour and a minute.
+    The first batch of a later minute moves the held minute to its own item: one item more."""
     recorder = Recorder()
     ids = [h.create(api, queue_name="cost") for _ in range(34)]
     for job in h.claim(api, "cost", limit=33):
@@ -324,9 +343,50 @@ def test_what_exactness_costs_per_record(api: Any, org: Any) -> None:
     try:
         _ok(dispatcher.handle_stream(records))
         _ok(dispatcher.handle_stream(records))  # a replay: reads the marks, writes nothing
+        h.create(api, queue_name="cost")  # the same minute: added to the buckets held
+        _ok(dispatcher.handle_stream(recorder.new_records()))
+        clock.advance(60)
+        h.create(api, queue_name="cost")  # the next minute: the held minute moves to its item
+        _ok(dispatcher.handle_stream(recorder.new_records()))
     finally:
         db.meta.events.unregister("before-parameter-build.dynamodb.*", count)
-    write_units = 2 * sum(items)
+    write_units = 2 * sum(items[:1])
     print(f"\nexactness cost: {items} items, {write_units} WRU per 100 records; reads {reads}")
-    assert items == [4]  # one transaction for the batch (one queue), none for the replay
-    assert write_units == 8  # 0.08 WRU per record, 0.02 of it the mark
+    assert items == [2, 2, 3]  # one transaction a batch (one queue), none for the replay
+    assert write_units == 4  # 0.04 WRU per record, half of it the mark
+
+
+def test_a_batch_that_read_the_counter_before_another_shards_batch_moved_it_reads_it_again(
+    api: Any, org: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shards' batches of one queue, in two minutes: B read the counter item before A wrote
+    it, so B's move of the newest minute is conditioned on a version that is gone. Its transaction
+    is cancelled, B reads again, and moves what A added: every creation is in one bucket."""
+    from shared.jobs.queues import stream_apply
+
+    recorder = Recorder()
+    clock.advance(60 - (clock.now_ms() // 1000) % 60)  # the start of a minute
+    for _ in range(3):
+        h.create(api, queue_name="raced")
+    batch_a = recorder.new_records()
+    clock.advance(60)
+    for _ in range(2):
+        h.create(api, queue_name="raced")
+    batch_b = recorder.new_records()
+
+    real_read = stream_apply.read_counter
+    stale = real_read(settings().table_name, (org.id, "raced"))  # before A: nothing held
+    reads: list[str] = []
+
+    def read_counter(table: str, queue: Any) -> Any:
+        reads.append("stale" if not reads else "fresh")
+        return stale if len(reads) == 1 else real_read(table, queue)
+
+    _ok(dispatcher.handle_stream(batch_a))
+    monkeypatch.setattr(stream_apply, "read_counter", read_counter)
+    _ok(dispatcher.handle_stream(batch_b))
+    assert reads[:2] == ["stale", "fresh"]  # the cancelled try, then the one that committed
+    now_s = clock.now_ms() // 1000
+    for granularity, seconds in (("m1", 60), ("H", 3600)):
+        assert stored_created(org.id, granularity, now_s - 7200, now_s) == scanned_created(seconds)
+    _assert_exact(org.id, {"raced": 5})

@@ -171,3 +171,68 @@ def test_a_batch_sums_per_queue_and_bucket() -> None:
     activity = fold(records)
     assert activity.totals[("o", "q")]["created_total"] == 3
     assert activity.totals[("o", "r")]["created_total"] == 1
+
+
+# --- the newest buckets on the counter item (plan_buckets) ------------------------------------
+
+Q = ("org", "q")
+M0, M1, M2 = 1_800_000_000, 1_800_000_060, 1_800_000_120  # three minutes of one hour
+H0 = M0 // 3600 * 3600
+
+
+def _activity(*minutes: int) -> Any:
+    from shared.jobs.queues.activity import Activity
+
+    activity = Activity()
+    for minute in minutes:
+        activity.count(*Q, minute * 1000, "created")
+    return activity
+
+
+def _held(minute: int | None, created: int = 5) -> dict[str, tuple[int, dict[str, int]]]:
+    held = {HOURLY: (H0, {"created": 50})}
+    if minute is not None:
+        held[MINUTE] = (minute, {"created": created})
+    return held
+
+
+@pytest.mark.parametrize(
+    ("batch", "held", "counter", "items"),
+    [
+        # The counter holds this minute: the batch adds to it, no bucket item is written.
+        ((M1, M1), _held(M1), {MINUTE: (M1, 2, False, M1), HOURLY: (H0, 2, False, H0)}, {}),
+        # A newer minute: the counter takes it, and the minute it held moves to its own item.
+        ((M2,), _held(M1), {MINUTE: (M2, 1, True, M1), HOURLY: (H0, 1, False, H0)}, {(MINUTE, M1): 5}),
+        # Records of the held minute and a newer one: both go to the moved minute's item.
+        ((M1, M2, M2), _held(M1), {MINUTE: (M2, 2, True, M1), HOURLY: (H0, 3, False, H0)}, {(MINUTE, M1): 6}),
+        # A lagging shard's records, older than the held minute: to their own bucket item.
+        ((M0,), _held(M1), {HOURLY: (H0, 1, False, H0)}, {(MINUTE, M0): 1}),
+        # Nothing held yet (a new queue, or a counter item from before): the counter takes it.
+        ((M0,), {}, {MINUTE: (M0, 1, True, None), HOURLY: (H0, 1, True, None)}, {}),
+        # A held bucket with no counts left (all moved earlier): nothing to move.
+        ((M2,), _held(M1, created=0), {MINUTE: (M2, 1, True, M1), HOURLY: (H0, 1, False, H0)}, {}),
+    ],
+)
+def test_plan_buckets(
+    batch: tuple[int, ...],
+    held: dict[str, tuple[int, dict[str, int]]],
+    counter: dict[str, tuple[int, int, bool, int | None]],
+    items: dict[tuple[str, int], int],
+) -> None:
+    from shared.jobs.queues.activity import plan_buckets
+
+    on_counter, to_items = plan_buckets(_activity(*batch), Q, held)
+    planned = {b.granularity: (b.start, b.counts["created"], b.moves, b.held_start) for b in on_counter}
+    assert planned == counter
+    assert {key: counts["created"] for key, counts in to_items.items()} == items
+
+
+def test_held_buckets_reads_the_counter_items_attributes() -> None:
+    from shared.jobs.queues.activity import held_buckets
+
+    counter = {"pending": 3, "cur_m1": M1, "m1_created": 4, "m1_d_pending": -1, "cur_H": H0, "H_created": 9}
+    assert held_buckets(counter) == {
+        MINUTE: (M1, {"created": 4, "d_pending": -1}),
+        HOURLY: (H0, {"created": 9}),
+    }
+    assert held_buckets({"pending": 3}) == {}
