@@ -205,7 +205,7 @@ def _side_effects(records: list[dict[str, Any]], budget: Budget | None) -> int:
                 "stream batch: out of time after %d of %d records; reporting the next", done, len(records)
             )
             return done
-        if slowest_ms:
+        if done:
             size = max(1, int(left / 2 / slowest_ms))
         piece = records[done : done + size]
         started = budget.remaining_ms()
@@ -213,7 +213,10 @@ def _side_effects(records: list[dict[str, Any]], budget: Budget | None) -> int:
         done += had
         if had < len(piece):
             return done
-        slowest_ms = max(slowest_ms, (started - budget.remaining_ms()) / len(piece))
+        # At least 1 ms a slice: the context counts whole milliseconds, and a slice with nothing to
+        # do can take less; a pace of 0 would keep every later slice at its first size.
+        spent_ms = max(1, started - budget.remaining_ms())
+        slowest_ms = max(slowest_ms, spent_ms / len(piece))
     return done
 
 

@@ -43,12 +43,12 @@ def slow_timers(monkeypatch: pytest.MonkeyPatch, clock: Any) -> dict[str, Any]:
     sender = InMemorySender(clock)
     monkeypatch.setattr(dispatcher, "timer_queue", lambda: TimerQueue(sender, clock))
     original = dispatcher.SIDE_EFFECTS["arm_timers"]
-    state: dict[str, Any] = {"context": None, "sender": sender, "calls": 0}
+    state: dict[str, Any] = {"context": None, "sender": sender, "calls": 0, "per_record_ms": PER_RECORD_MS}
 
     def arm_timers(batch: list[dict[str, Any]]) -> None:
         state["calls"] += 1
         if state["context"] is not None:
-            state["context"].left_ms -= PER_RECORD_MS * len(batch)
+            state["context"].left_ms -= state["per_record_ms"] * len(batch)
         original(batch)
 
     monkeypatch.setitem(dispatcher.SIDE_EFFECTS, "arm_timers", arm_timers)
@@ -112,3 +112,41 @@ def test_without_a_context_the_whole_batch_is_handled_in_one_go(
     assert slow_timers["calls"] == 1  # no slices: each side effect once over the batch, as before
     assert _armed(slow_timers["sender"]) == Counter(ids)
     assert _counted(org.id) == ({(org.id, "slow"): {"scheduled": JOBS}}, {"slow": JOBS})
+
+
+@pytest.mark.parametrize("per_record_ms", [PER_RECORD_MS, 0])
+def test_a_batch_with_time_to_spare_is_two_slices(
+    api: Any, org: Any, clock: Any, slow_timers: dict[str, Any], per_record_ms: int
+) -> None:
+    """The first few records measure the pace; the rest, fitting in the time left, go in one more
+    slice: each side effect is called twice, not once per few records (a pace too fast for the
+    context's milliseconds, 0, included)."""
+    ids, records = _scheduled_jobs(api, clock)
+    slow_timers["per_record_ms"] = per_record_ms
+    slow_timers["context"] = LambdaContext(900_000)
+    assert dispatcher.handle_stream(records, slow_timers["context"]) == {"batchItemFailures": []}
+    assert slow_timers["calls"] == 2
+    assert _armed(slow_timers["sender"]) == Counter(ids)
+    assert _counted(org.id) == ({(org.id, "slow"): {"scheduled": JOBS}}, {"slow": JOBS})
+
+
+def test_a_side_effect_retried_record_by_record_stops_when_the_time_is_gone(
+    api: Any, org: Any, clock: Any, slow_timers: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arming fails for the first slice as a whole, and each record alone takes PER_RECORD_MS:
+    the retry record by record stops once the time left is spent instead of outlasting the
+    invocation, and the records it got to are kept."""
+    ids, records = _scheduled_jobs(api, clock)
+    slow = dispatcher.SIDE_EFFECTS["arm_timers"]
+
+    def fails_in_bulk(batch: list[dict[str, Any]]) -> None:
+        if len(batch) > 1:
+            raise RuntimeError("SQS throttles the batch")
+        slow(batch)
+
+    monkeypatch.setitem(dispatcher.SIDE_EFFECTS, "arm_timers", fails_in_bulk)
+    slow_timers["context"] = LambdaContext(20_000)  # 5 s margin: 15 s, spent after 8 records
+    answer = dispatcher.handle_stream(records, slow_timers["context"])
+    assert answer == {"batchItemFailures": [{"itemIdentifier": _sequence(records[8])}]}
+    assert _armed(slow_timers["sender"]) == Counter(ids[:8])
+    assert _counted(org.id) == ({(org.id, "slow"): {"scheduled": 8}}, {"slow": 8})
