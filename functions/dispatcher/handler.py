@@ -118,10 +118,52 @@ SIDE_EFFECTS: dict[str, SideEffect] = {
 }
 
 
-def _first_failure(name: str, records: list[dict[str, Any]]) -> int:
+# --- the time budget -------------------------------------------------------------------------
+# Without bisection, a batch whose side effects outlast the invocation would be retried whole from
+# the same first record, time out again, and after the mapping's retries go to the failure queue
+# with its side effects and its counts. So, given Lambda's context, the handler runs the side
+# effects over slices of the batch and stops taking records while it still has time to commit the
+# counters of the prefix it did (the path of a failed side effect: apply that prefix, report the
+# next record), so each invocation moves the shard on.
+# The margin is what must still fit after the last slice: reading the marks and the workers to
+# credit, one TransactWriteItems per queue of the prefix (a 1,000-record batch may span dozens of
+# queues, ~10-30 ms each, more with a conflict retry or a throttled call's backoff), the EMF
+# metrics and the log flush. 5 s covers that with room for botocore's retry backoff; 10% of the
+# time the invocation started with (12 s of the dispatcher's 120 s) keeps it in proportion if the
+# timeout and batch size grow together. It never takes more than half that time, so a function
+# with a short timeout still makes progress.
+MARGIN_FLOOR_MS = 5_000
+MARGIN_SHARE = 0.1
+# The first slice, before the handler knows how long a record takes; later slices are sized from
+# the slowest time per record seen, to fit in half of the time left. A batch that runs fast is
+# thus two slices (each side effect called twice, not once); a slow one is cut where it must be.
+FIRST_SLICE = 10
+
+
+class Budget:
+    """The time an invocation may still spend on side effects: what Lambda's context says is
+    left, less the margin kept for committing the prefix."""
+
+    def __init__(self, remaining_ms: Callable[[], int]) -> None:
+        self.remaining_ms = remaining_ms
+        at_start = remaining_ms()
+        self.margin_ms = min(max(MARGIN_FLOOR_MS, int(at_start * MARGIN_SHARE)), at_start // 2)
+
+    @classmethod
+    def of(cls, context: Any) -> Budget | None:
+        """None without a Lambda context (tests, `make dev`'s poller): no budget, the batch whole."""
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return cls(remaining) if callable(remaining) else None
+
+    def left_ms(self) -> int:
+        return self.remaining_ms() - self.margin_ms
+
+
+def _first_failure(name: str, records: list[dict[str, Any]], budget: Budget | None = None) -> int:
     """How many records, from the first, had this side effect: all of them on the batch call (the
     usual case, one call for the batch); after a failure, record by record in order, to name the
-    first record it fails on (a poison record, or one whose target is down)."""
+    first record it fails on (a poison record, or one whose target is down), or the record where
+    the budget ran out (a slow target, one record at a time, must not outlast the invocation)."""
     if not records:
         return 0
     try:
@@ -130,6 +172,9 @@ def _first_failure(name: str, records: list[dict[str, Any]]) -> int:
     except Exception:
         logger.exception("side effect %s failed on a stream batch; trying record by record", name)
     for index, record in enumerate(records):
+        if budget is not None and budget.left_ms() <= 0:
+            logger.warning("out of time retrying side effect %s record by record", name)
+            return index
         try:
             SIDE_EFFECTS[name]([record])
         except Exception:
@@ -138,16 +183,52 @@ def _first_failure(name: str, records: list[dict[str, Any]]) -> int:
     return len(records)
 
 
-def handle_stream(records: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
-    """One stream batch; returns the partial batch response. The first record whose side effects
-    failed is reported: Lambda (and local_stack/stream_poller.py) restart the shard there, until it
-    succeeds or its retries run out and it goes to the stream-failure queue. Counters and activity
-    are applied for the records before it only, once each (shared/jobs/queues/stream_apply.py)."""
-    if not records:
-        return {"batchItemFailures": []}
+def _side_effects_of(records: list[dict[str, Any]], budget: Budget | None) -> int:
+    """How many records, from the first, had every side effect."""
     done = len(records)
     for name in SIDE_EFFECTS:
-        done = min(done, _first_failure(name, records[:done]))
+        done = min(done, _first_failure(name, records[:done], budget))
+    return done
+
+
+def _side_effects(records: list[dict[str, Any]], budget: Budget | None) -> int:
+    """How many records, from the first, had every side effect: the whole batch in one slice
+    without a budget; with one, slice by slice until a side effect fails or the time left would
+    not cover the next record at the slowest pace seen."""
+    if budget is None:
+        return _side_effects_of(records, None)
+    done, size, slowest_ms = 0, FIRST_SLICE, 0.0
+    while done < len(records):
+        left = budget.left_ms()
+        if left <= 0 or left < slowest_ms:
+            logger.warning(
+                "stream batch: out of time after %d of %d records; reporting the next", done, len(records)
+            )
+            return done
+        if done:
+            size = max(1, int(left / 2 / slowest_ms))
+        piece = records[done : done + size]
+        started = budget.remaining_ms()
+        had = _side_effects_of(piece, budget)
+        done += had
+        if had < len(piece):
+            return done
+        # At least 1 ms a slice: the context counts whole milliseconds, and a slice with nothing to
+        # do can take less; a pace of 0 would keep every later slice at its first size.
+        spent_ms = max(1, started - budget.remaining_ms())
+        slowest_ms = max(slowest_ms, spent_ms / len(piece))
+    return done
+
+
+def handle_stream(records: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
+    """One stream batch; returns the partial batch response. The first record whose side effects
+    failed, or that the invocation had no time left for (see Budget), is reported: Lambda (and
+    local_stack/stream_poller.py) restart the shard there, until it succeeds or its retries run out
+    and it goes to the stream-failure queue. Counters and activity are applied for the records
+    before it only, once each (shared/jobs/queues/stream_apply.py)."""
+    if not records:
+        return {"batchItemFailures": []}
+    done = _side_effects(records, Budget.of(context))
     try:
         stream_apply.apply(store().table, records[:done], store().clock.now_ms())
     except Exception:
