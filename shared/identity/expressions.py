@@ -1,5 +1,5 @@
-"""Accounts, API keys, tokens, queue configuration, rate limits and activity (contract §1.3, §1.6,
-§2.3, §2.5, §2.12, §2.13)."""
+"""Accounts, API keys, tokens and rate limits (contract §1.3, §1.6, §2.3, §2.12, §2.13). Queue
+configuration and activity, once here, are the job domain's (shared/jobs/expressions/queues.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from shared.plumbing.update_builder import Update as _Update
 #   revoked JWT        pk REVOKED#{jti}                   sk REVOKED   (TTL = the token's exp)
 #   token family       pk RFAM#{family}                   sk RFAM      one login: rotation, revocation
 #   rate window        pk RATE#{subject}                  sk W#{window start, epoch s}
-#   activity bucket    pk ORG#{org}   sk ACT#{H|M}#{bucket start, epoch s}#{queue}
 
 ALL_ORGS_PARTITION = "ORGS"  # by_org partition listing every organization (the admin API)
 
@@ -229,10 +228,7 @@ def update_organization(
     return args
 
 
-# --- queue configuration (contract §2.5, §3.7) --------------------------------------------
-
-
-# --- activity: counts kept from the stream for dashboards, queue stats and /metrics ---------
+# --- API keys -------------------------------------------------------------------------------
 
 
 def api_key_key(key_hash: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """What happened to jobs over time, kept from the table's stream (like shared/jobs/queues/counters.py).
 
-Each stream batch is folded into a few ADDs per queue:
+Each stream batch is folded into a few ADDs per queue (the newest bucket of each size on the
+queue's counter item; see "The newest buckets ride on the counter item" below):
   - time buckets per queue: hourly (`H`, for "last 24 h" and "today") and 1-minute (`m1`, for
     "last hour" and the dashboard's charts) counts of jobs created, claimed, completed, failed and
     dead-lettered, plus sums for average wait and processing times;

@@ -15,14 +15,17 @@ whose deltas were never applied. A crash after the commit retries the batch from
 record, whose mark says what is done; a longer batch from that record applies only what is new.
 
 Cost (on-demand; a transaction bills each item twice): per queue and batch, 2 WRU for the mark,
-2 for the counter item, 2 per activity bucket (hourly and 1-minute: shared/jobs/queues/activity.py) and
-per credited worker, plus 1 RRU to read the marks and 1 RRU per worker to credit (read first, so an
-unregistered one does not cancel the transaction).
+2 for the counter item, which also holds the newest hourly and 1-minute activity buckets
+(shared/jobs/queues/activity.py, "The newest buckets ride on the counter item"), 2 per bucket item
+a batch writes (a bucket moved off the counter when a newer one starts, about once a minute and
+once an hour per active queue; a lagging shard's older records) and per credited worker; plus 1
+RRU to read the marks, 1 RRU for the counter item and 1 RRU per worker to credit (read first, so
+an unregistered one does not cancel the transaction).
 Measured (tests/functional/dispatcher/test_stream_exactness.py, test_what_exactness_costs_per_record):
-a 100-record batch of one queue within a minute is one transaction of 4 items, 8 WRU, 0.08 WRU per
-record, of which the mark is 2 WRU (0.02 per record). The unguarded ADDs it replaces cost 5 WRU
-for such a batch, and counted a replay twice. (With the mark also written under the middle
-record's key for a bisected retry, and a 5-minute bucket, it was 12-14 WRU.)
+a 100-record batch of one queue in the minute its counter holds is one transaction of 2 items, 4
+WRU, 0.04 WRU per record, half of it the mark. The unguarded ADDs it replaces cost 5 WRU for such
+a batch, and counted a replay twice. (With the mark also written under the middle record's key for
+a bisected retry, a 5-minute bucket, and the buckets as items of their own, it was 12-14 WRU.)
 """
 
 from __future__ import annotations
