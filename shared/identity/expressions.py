@@ -1,5 +1,5 @@
-"""Accounts, API keys, tokens and rate limits (contract §1.3, §1.6, §2.3, §2.12, §2.13). Queue
-configuration and activity, once here, are the job domain's (shared/jobs/expressions/queues.py)."""
+"""Accounts, API keys, tokens and rate limits (contract §1.3, §1.6, §2.3, §2.12, §2.13); queue
+configuration and activity are the job domain's (shared/jobs/expressions/queues.py)."""
 
 from __future__ import annotations
 
