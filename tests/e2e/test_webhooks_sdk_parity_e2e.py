@@ -120,7 +120,10 @@ def test_every_outgoing_webhook_method(tenant: Tenant, receiver: Receiver) -> No
         job_id,
     )
     assert pending.delivered_at is None
-    assert client.webhooks.get(hook.id).last_status == "failed"
+    # The attempt's log row and the webhook's last_status are two writes, in that order: the
+    # webhook says "failed" once the second lands (before the manual retry, whose "success" the
+    # automatic attempt's note would otherwise overwrite).
+    wait_until(lambda: client.webhooks.get(hook.id).last_status == "failed", "the webhook's last status")
 
     retried = client.webhooks.retry_delivery(hook.id, pending.id)
     assert retried.success is True and "200" in retried.message
