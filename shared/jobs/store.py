@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any
 
@@ -32,6 +33,8 @@ from shared.plumbing import dynamo_codec, schema, table_keys
 from shared.plumbing.aws_clients import is_conditional_failure as _is_conditional_failure
 from shared.plumbing.errors import BadRequest, Conflict, NotFound
 from shared.plumbing.payload_store import PayloadStore, encode_json
+
+LIST_READ_THREADS = 16  # a listing's first pages, one query per job partition, read together
 
 __all__ = ["CallStats", "JobStore", "NewJob"]
 
@@ -258,30 +261,36 @@ class JobStore(WorkerProtocol, TimerTransitions):
     def iter_jobs(self, org_id: str, queue: str | None = None, page_size: int = 25) -> Iterator[JobRecord]:
         """The organization's jobs (of one queue, with `queue`) as summaries (no payload or
         result), newest first, lazily: its job partitions, each read consistently a page at a time
-        only as far as the merge needs, merged on the id (which sorts by creation time)."""
+        only as far as the merge needs, merged on the id (which sorts by creation time). The first
+        page of every partition is read at once, in parallel: a listing usually needs no other,
+        and S partitions one after another cost S round trips of latency (~40 ms at S = 8)."""
 
-        def shard_items(shard: int) -> Iterator[tuple[str, dict[str, Any]]]:
-            start_key = None
+        def page(shard: int, start_key: dict[str, Any] | None) -> dict[str, Any]:
+            return self._call(
+                "query",
+                **ex.query_job_partition(
+                    self.table,
+                    org_id,
+                    shard,
+                    page_size,
+                    queue=queue,
+                    start_key=start_key,
+                    projection=f"sk, {SUMMARY_PROJECTION}",
+                ),
+            )
+
+        def shard_items(shard: int, response: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             while True:
-                response = self._call(
-                    "query",
-                    **ex.query_job_partition(
-                        self.table,
-                        org_id,
-                        shard,
-                        page_size,
-                        queue=queue,
-                        start_key=start_key,
-                        projection=f"sk, {SUMMARY_PROJECTION}",
-                    ),
-                )
                 for raw in response.get("Items", []):
                     yield ex.job_id_from_key(raw), raw
                 start_key = response.get("LastEvaluatedKey")
                 if not start_key:
                     return
+                response = page(shard, start_key)
 
-        shards = (shard_items(shard) for shard in range(self.job_shards))
+        with ThreadPoolExecutor(max_workers=min(LIST_READ_THREADS, self.job_shards)) as pool:
+            firsts = list(pool.map(lambda shard: page(shard, None), range(self.job_shards)))
+        shards = (shard_items(shard, first) for shard, first in enumerate(firsts))
         for _, raw in heapq.merge(*shards, key=itemgetter(0), reverse=True):
             yield self._record(dynamo_codec.decode_item(raw), with_payload=False)
 
