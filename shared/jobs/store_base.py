@@ -226,6 +226,20 @@ class StoreBase:
             return wanted
         return self.shards
 
+    def _get_items(self, org_id: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Job items by id (decoded; a missing job is left out), consistent, 100 keys a call."""
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), 100):
+            keys = [ex.job_key(org_id, job_id) for job_id in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.table, []):
+                    found[ex.job_id_from_key(raw)] = dynamo_codec.decode_item(raw)
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def _get_item(self, org_id: str, job_id: str) -> dict[str, Any] | None:
         found = self._call(
             "get_item", TableName=self.table, Key=ex.job_key(org_id, job_id), ConsistentRead=True

@@ -161,8 +161,7 @@ def fire(store: JobStore, message: TimerMessage, sleep: Sleep) -> list[TimerMess
     if early_ms > 0:
         sleep(early_ms / 1000)
     if isinstance(message, LeaseCheck):
-        for job_id, lease_id, lease_end in message.leases:
-            store.recover_lease(message.org_id, message.queue, job_id, lease_id, lease_end)
+        store.recover_leases(message.org_id, message.queue, message.leases)
     elif message.timers:
         for timer_sk in message.timers:
             store.act_on_timer(message.org_id, message.queue, timer_sk)

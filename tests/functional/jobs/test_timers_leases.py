@@ -144,3 +144,40 @@ def test_a_claim_batch_arms_one_message(api: Any, clock: Any, timers: Timers) ->
     assert len(armed) == 1  # the batch's leases end in the same second
     timers.run_for(31)
     assert {h.job(api, job_id)["status"] for job_id in ids} == {"pending"}
+
+
+def test_one_check_of_a_claim_batch_reads_its_jobs_together_and_recovers_only_the_abandoned(
+    api: Any, clock: Any, timers: Timers
+) -> None:
+    """Six leases of one claim share a check; when it comes due the jobs are read in one batch
+    read, and only the two nobody completed or extended go back to pending."""
+    from shared.plumbing import aws_clients
+
+    ids = [h.create(api, queue_name=QUEUE) for _ in range(6)]
+    timers.settle()
+    jobs = {job["id"]: job for job in h.claim(api, QUEUE, lease=30, limit=6)}
+    assert set(jobs) == set(ids)
+    done, extended, abandoned = ids[:2], ids[2:4], ids[4:]
+    for job_id in done:
+        assert _ack(api, jobs[job_id], "complete", result=1).status == 200
+    for job_id in extended:
+        assert _ack(api, jobs[job_id], "heartbeat", lease_duration_secs=60).status == 200
+    timers.settle()
+    calls: list[str] = []
+
+    def count(params: Any, model: Any, **kwargs: Any) -> None:
+        calls.append(model.name)
+
+    db = aws_clients.client("dynamodb")
+    db.meta.events.register("before-parameter-build.dynamodb.*", count)
+    try:
+        timers.run_for(31)
+    finally:
+        db.meta.events.unregister("before-parameter-build.dynamodb.*", count)
+    assert {job_id: h.job(api, job_id)["status"] for job_id in ids} == {
+        **dict.fromkeys(done, "completed"),
+        **dict.fromkeys(extended, "processing"),
+        **dict.fromkeys(abandoned, "pending"),
+    }
+    # The check's reads, before its first recovery write (the rest is the stream's work after).
+    assert calls[: calls.index("UpdateItem")] == ["BatchGetItem"]
