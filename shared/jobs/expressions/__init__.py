@@ -15,7 +15,7 @@ ambiguous):
   worker           pk WORKER#{org}#{worker_id}  sk WORKER
   (timers, live workers, Lambda-worker slots: timers.py; activity buckets, registry: queues.py)
 
-One module per concept (keys, lifecycle, timers, dependencies, queues, workers), re-exported here
+One module per concept (keys, lifecycle, reads, timers, dependencies, queues, workers), re-exported here
 as one namespace, so callers write `ex.claim(...)`. Keys every domain shares (the organization
 item, listing and timers sort keys) are in shared/plumbing/table_keys.py.
 """
@@ -26,5 +26,6 @@ from shared.jobs.expressions.dependencies import *  # noqa: F403
 from shared.jobs.expressions.keys import *  # noqa: F403
 from shared.jobs.expressions.lifecycle import *  # noqa: F403
 from shared.jobs.expressions.queues import *  # noqa: F403
+from shared.jobs.expressions.reads import *  # noqa: F403
 from shared.jobs.expressions.timers import *  # noqa: F403
 from shared.jobs.expressions.workers import *  # noqa: F403
