@@ -19,7 +19,6 @@ from shared.jobs import lifecycle_metrics
 from shared.jobs import timers as job_timers
 from shared.jobs.queues import stream_apply
 from shared.jobs.store import JobStore
-from shared.jobs.workers import registry as worker_registry
 from shared.jobs.workers.lambda_workers import LambdaWorkers
 from shared.plumbing import observability
 from shared.plumbing.config import settings
@@ -88,12 +87,6 @@ def _settle_dependencies(records: list[dict[str, Any]]) -> None:
     job_dependencies.on_stream_batch(store(), records)  # release / cascade, workflow status
 
 
-def _track_held_jobs(records: list[dict[str, Any]]) -> None:
-    # Each worker's set of held jobs: how an offline worker's jobs are found (no index of them).
-    # Set ADD and DELETE are idempotent, so a retried record changes nothing twice.
-    worker_registry.track_leases(store().table, records)
-
-
 def _pump_lambda_workers(records: list[dict[str, Any]]) -> None:
     failed = []
     for org_id, queue in job_timers.queues_to_pump(records):
@@ -110,7 +103,6 @@ SideEffect = Callable[[list[dict[str, Any]]], None]
 SIDE_EFFECTS: dict[str, SideEffect] = {
     "release_slots": _release_slots,
     "arm_timers": _arm_timers,
-    "track_held_jobs": _track_held_jobs,
     "arm_schedules": _arm_schedules,
     "fan_out_webhooks": _fan_out_webhooks,
     "settle_dependencies": _settle_dependencies,

@@ -200,7 +200,7 @@ class TimerTransitions(StoreBase):
     # --- releases: offline workers, Lambda workers (docs/timers.md) ----------------------
 
     def held_job_ids(self, org_id: str, worker_id: str) -> list[str]:
-        """The jobs the worker holds, from the set the stream keeps on its item (a running job has
+        """The jobs the worker holds, from the map the stream keeps on its item (a running job has
         no index entry to find it by); some may have been settled since: callers re-read each."""
         found = self._call(
             "get_item",
@@ -209,7 +209,7 @@ class TimerTransitions(StoreBase):
             ConsistentRead=True,
             ProjectionExpression="leases",
         )
-        return sorted(found.get("Item", {}).get("leases", {}).get("SS", []))
+        return sorted(found.get("Item", {}).get("leases", {}).get("M", {}))
 
     def release_from_offline_worker(self, org_id: str, queue: str, worker_id: str) -> int:
         """Give back every job of `queue` that `worker_id` holds: pending after a backoff with

@@ -17,7 +17,7 @@ minute on AWS) is the safety net for their messages. Running jobs do not (a clai
 completion would cost two index writes): their lease checks are armed from a stream that retries
 a failed batch until it succeeds, carried by SQS (durable; a message that fails five times lands in
 the dispatch dead-letter queue, whose alarm pages), and a worker that goes offline has its jobs
-released from its lease set (shared/jobs/workers/registry.py). docs/timers.md.
+released from its `leases` map (shared/jobs/expressions/queues.py, settle_worker). docs/timers.md.
 """
 
 from __future__ import annotations

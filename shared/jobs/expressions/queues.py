@@ -104,13 +104,36 @@ def add_to_activity_bucket(
     return u.build(table, activity_key(org_id, queue, granularity, bucket_start_s))
 
 
-def add_to_worker_counts(table: str, worker_id: str, org_id: str, counts: dict[str, int]) -> dict[str, Any]:
+def settle_worker(
+    table: str,
+    worker_id: str,
+    org_id: str,
+    counts: dict[str, int],
+    took: Iterable[str] = (),
+    let_go: Iterable[str] = (),
+) -> dict[str, Any]:
+    """A stream batch's changes to one worker: the jobs it completed or failed (counts) and the
+    jobs it took and let go, kept in its `leases` map (job id → 1) so that a worker gone offline can
+    have its jobs released without an index of running jobs. One update, in the batch's
+    exactly-once transaction (shared/jobs/queues/stream_apply.py): a map, not a string set, because
+    one update may not ADD to and DELETE from the same set, and a worker both takes and lets go of
+    jobs in most batches. Setting or removing a map entry twice changes nothing."""
     # Only an existing worker of the same organization: a claim by an unregistered worker id must
     # not create a phantom worker, nor credit another tenant's worker that happens to share the id.
+    # attribute_exists(leases): every registration writes the map; without it a nested SET would
+    # fail the whole transaction instead of this one condition.
     u = _Update()
     for name, value in counts.items():
         u.adds.append(f"{u.n(name)} {u.v(name, value)}")
+    leases = u.n("leases")
+    for i, job_id in enumerate(sorted(set(took))):
+        u.names[f"#took{i}"] = job_id
+        u.sets.append(f"{leases}.#took{i} = {u.v('held', 1)}")
+    for i, job_id in enumerate(sorted(set(let_go))):
+        u.names[f"#gone{i}"] = job_id
+        u.removes.append(f"{leases}.#gone{i}")
     u.condition(f"{u.n('org_id')} = {u.v('org', org_id)}")
+    u.condition(f"attribute_exists({leases})")
     return u.build(table, worker_key(org_id, worker_id))
 
 

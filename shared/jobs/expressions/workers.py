@@ -32,6 +32,9 @@ def register_worker(
     u.set(TIMERS.partition_key.name, LIVE_WORKERS_PARTITION).set(
         TIMERS.sort_key.name, live_worker_sk(org_id, worker_id)
     )
+    # The jobs it holds (settle_worker, from the stream): kept across a re-registration.
+    held = u.n("leases")
+    u.sets.append(f"{held} = if_not_exists({held}, {u.v('no_leases', {})})")
     registered, created = u.n("registered_at"), u.n("created_sk")
     u.sets.append(f"{registered} = if_not_exists({registered}, {u.v('now', now_ms)})")
     u.sets.append(f"{created} = if_not_exists({created}, {u.v('first_sk', created_sk(now_ms, worker_id))})")
@@ -85,28 +88,3 @@ def _owned_by(u: _Update, org_id: str, queue_name: str | None) -> None:
         # A queue-scoped key checked the worker's queue on a read: a re-registration onto
         # another queue between that read and this write must not let it through.
         u.condition(f"{u.n('queue_name')} = {u.v('queue', queue_name)}")
-
-
-def track_worker_leases(
-    table: str, org_id: str, worker_id: str, *, add: set[str], remove: set[str]
-) -> list[dict[str, Any]]:
-    """The worker's set of jobs it holds (`leases`), kept from the stream so that a worker gone
-    offline can have them released without an index of running jobs. Set ADD and DELETE are
-    idempotent, so a replayed stream batch changes nothing; a replay of an older batch can put back
-    a job since settled, which the release then finds no longer held (it re-reads and fences every
-    job). Only a registered worker has an item to keep it on: attribute_exists keeps an unknown
-    worker id from creating one. Two updates, since one may not ADD and DELETE the same set."""
-    updates = []
-    for clause, jobs in (("ADD", add), ("DELETE", remove)):
-        if jobs:
-            updates.append(
-                {
-                    "TableName": table,
-                    "Key": worker_key(org_id, worker_id),
-                    "UpdateExpression": f"{clause} #leases :jobs",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeNames": {"#leases": "leases"},
-                    "ExpressionAttributeValues": {":jobs": {"SS": sorted(jobs)}},
-                }
-            )
-    return updates

@@ -18,9 +18,10 @@ Cost (on-demand; a transaction bills each item twice): per queue and batch, 2 WR
 2 for the counter item, which also holds the newest hourly and 1-minute activity buckets
 (shared/jobs/queues/activity.py, "The newest buckets ride on the counter item"), 2 per bucket item
 a batch writes (a bucket moved off the counter when a newer one starts, about once a minute and
-once an hour per active queue; a lagging shard's older records) and per credited worker; plus 1
-RRU to read the marks, 1 RRU for the counter item and 1 RRU per worker to credit (read first, so
-an unregistered one does not cancel the transaction).
+once an hour per active queue; a lagging shard's older records) and per registered worker the
+batch changes (its credits and the jobs it took or let go, one update: ex.settle_worker); plus 1
+RRU to read the marks, 1 RRU for the counter item and 0.5 RRU per worker (read first, so an
+unregistered one does not cancel the transaction).
 Measured (tests/functional/dispatcher/test_stream_exactness.py, test_what_exactness_costs_per_record):
 a 100-record batch of one queue in the minute its counter holds is one transaction of 2 items, 4
 WRU, 0.04 WRU per record, half of it the mark. The unguarded ADDs it replaces cost 5 WRU for such
@@ -39,6 +40,7 @@ from typing import Any
 from shared.jobs import expressions as ex
 from shared.jobs.queues import activity as job_activity
 from shared.jobs.queues import counters as queue_counters
+from shared.jobs.workers import registry as worker_registry
 from shared.plumbing import aws_clients, dynamo_codec
 
 logger = logging.getLogger(__name__)
@@ -132,10 +134,13 @@ def _items(
     for update in job_activity.bucket_updates(table, org_id, name, to_items):
         items.append({"Update": update})
         owners.append(None)
-    for (org, worker_id), counts in activity.workers.items():
+    held = worker_registry.lease_changes(chunk)
+    for org, worker_id in dict.fromkeys([*activity.workers, *held]):
         if (org, worker_id) in skip_workers:
             continue
-        items.append({"Update": ex.add_to_worker_counts(table, worker_id, org, dict(counts))})
+        took, let_go = held.get((org, worker_id), ((), ()))
+        counts = dict(activity.workers.get((org, worker_id), {}))
+        items.append({"Update": ex.settle_worker(table, worker_id, org, counts, took, let_go)})
         owners.append((org, worker_id))
     return items, owners
 
@@ -210,7 +215,8 @@ def apply(table: str, records: list[dict[str, Any]], now_ms: int) -> int:
         return 0
     first = sequence(records[0])
     grouped = by_queue(records)
-    skip = unregistered_workers(table, job_activity.fold(records).workers)
+    workers = [*job_activity.fold(records).workers, *worker_registry.lease_changes(records)]
+    skip = unregistered_workers(table, workers)
     committed = 0
     for _ in range(3):  # a moved mark: read it again and apply what is still left
         try:

@@ -171,18 +171,6 @@ def lease_changes(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], tu
     return changes
 
 
-def track_leases(table: str, records: Iterable[dict[str, Any]]) -> None:
-    """Keep each worker's set of held jobs from a stream batch (see ex.track_worker_leases)."""
-    db = aws_clients.client("dynamodb")
-    for (org_id, worker_id), (taken, dropped) in lease_changes(records).items():
-        for update in ex.track_worker_leases(table, org_id, worker_id, add=taken, remove=dropped):
-            try:
-                db.update_item(**update)
-            except Exception as error:
-                if not _conditional_failed(error):  # an unregistered worker id: nothing to keep
-                    raise
-
-
 def held_jobs(table: str, org_id: str, worker_id: str) -> set[str]:
     """The jobs the worker holds, as the stream last saw them (a job settled since may be left)."""
     found = aws_clients.client("dynamodb").get_item(
@@ -191,7 +179,7 @@ def held_jobs(table: str, org_id: str, worker_id: str) -> set[str]:
         ConsistentRead=True,
         ProjectionExpression="leases",
     )
-    return set(found.get("Item", {}).get("leases", {}).get("SS", []))
+    return set(found.get("Item", {}).get("leases", {}).get("M", {}))
 
 
 def _holder(image: dict[str, Any] | None) -> tuple[str, str] | None:

@@ -390,3 +390,52 @@ def test_a_batch_that_read_the_counter_before_another_shards_batch_moved_it_read
     for granularity, seconds in (("m1", 60), ("H", 3600)):
         assert stored_created(org.id, granularity, now_s - 7200, now_s) == scanned_created(seconds)
     _assert_exact(org.id, {"raced": 5})
+
+
+def test_each_registered_worker_is_one_item_of_the_batch_transaction(api: Any, org: Any) -> None:
+    """Three registered workers claim; one batch later each worker's item says which jobs it
+    holds, and after they complete two, what each did: its credits and its held jobs change in one
+    update per worker and batch, inside the batch's transaction (2 WRU), and nothing else writes
+    the worker items (the held jobs were a string set of their own, 1-2 writes more per batch)."""
+    from shared.jobs.workers import registry as worker_registry
+
+    workers = ["w-a", "w-b", "w-c"]
+    for worker_id in workers:
+        body = {"queue_name": "crew", "hostname": "host", "worker_id": worker_id}
+        assert api.post("/api/v1/workers/register", body).status in (200, 201)
+    recorder = Recorder()
+    recorder.new_records()  # the registrations
+    for _ in range(6):
+        h.create(api, queue_name="crew")
+    held = {worker_id: h.claim(api, "crew", worker=worker_id, limit=2) for worker_id in workers}
+    transactions: list[int] = []
+    worker_writes: list[str] = []
+    db = aws_clients.client("dynamodb")
+
+    def count(params: Any, model: Any, **kwargs: Any) -> None:
+        if "TransactItems" in params:
+            transactions.append(len(params["TransactItems"]))
+        elif model.name in ("UpdateItem", "PutItem") and params["Key"]["pk"]["S"].startswith("WORKER#"):
+            worker_writes.append(params["Key"]["pk"]["S"])
+
+    db.meta.events.register("before-parameter-build.dynamodb.*", count)
+    try:
+        _ok(dispatcher.handle_stream(recorder.new_records()))
+        table = settings().table_name
+        for worker_id in workers:
+            expected = {job["id"] for job in held[worker_id]}
+            assert worker_registry.held_jobs(table, org.id, worker_id) == expected
+        for worker_id in workers[:2]:
+            for job in held[worker_id]:
+                body = {"worker_id": worker_id, "lease_id": job["lease_id"]}
+                assert api.post(f"{JOBS}/{job['id']}/complete", body).status == 200
+        _ok(dispatcher.handle_stream(recorder.new_records()))
+    finally:
+        db.meta.events.unregister("before-parameter-build.dynamodb.*", count)
+    assert transactions == [5, 4]  # mark, counter, and each worker the batch changed
+    assert worker_writes == []
+    listed = {w["id"]: w for w in api.get("/api/v1/workers").json}
+    assert [listed[w].get("jobs_processed") for w in workers] == [2, 2, 0]
+    for worker_id in workers[:2]:
+        assert worker_registry.held_jobs(table, org.id, worker_id) == set()
+    assert worker_registry.held_jobs(table, org.id, "w-c") == {job["id"] for job in held["w-c"]}
