@@ -50,7 +50,7 @@ _ATTRIBUTE_VALUE_MEMBERS = {
 class _Structure:
     """What botocore's structure walk reads from a shape, read once."""
 
-    __slots__ = ("shape", "document", "tagged_union", "members", "attribute_value")
+    __slots__ = ("attribute_value", "document", "members", "shape", "tagged_union")
 
     def __init__(self, shape: Any) -> None:
         self.shape = shape  # kept alive: the cache is keyed by its id

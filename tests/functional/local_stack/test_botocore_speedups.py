@@ -88,7 +88,8 @@ def test_the_fast_parse_builds_what_botocores_parser_builds(compared: Comparison
     created = create_organization("Parse", "parse", api_key=mint_key("development"))
     api = ApiClient(created.api_key["key"])
     jobs = "/api/v1/jobs"
-    assert api.post(jobs, {"queue_name": "q", "payload": {"text": "é ü 😀", "n": 1.5, "l": [1, None]}}).status == 201
+    text = {"text": "é ü 😀", "n": 1.5, "l": [1, None]}
+    assert api.post(jobs, {"queue_name": "q", "payload": text}).status == 201
     # Compressible: stored brotli-compressed, a binary attribute in the item and its stream records.
     assert api.post(jobs, {"queue_name": "q", "payload": {"data": "x" * 1000}}).status == 201
     bulk = api.post(f"{jobs}/bulk", {"queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(12)]})
