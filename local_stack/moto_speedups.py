@@ -68,6 +68,15 @@ the parse tree, the attribute names and the table's keys, and change nothing; tw
 every clause node and search its whole subtree again. They are skipped once they passed for the
 same expression text, names and keys (a failure is never kept: it is raised again each time).
 
+12. Item sizes in a query. moto adds up each matched item's size (every attribute's bytes, the
+payload's included) twice per item, to stop at 1 MB. Within one query, under the moto lock, no
+item changes: each size is computed once per query.
+
+13. Stream records. A GetRecords answer is its records' JSON: moto builds each record once, when
+the write happens, and never changes it; both stream readers of the stack read every record. Each
+record's text is kept (the newest RECORD_TEXTS_KEPT) and an answer is put together from the texts,
+the same document json.dumps of the whole answer writes.
+
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
 is copying those attributes.
@@ -148,6 +157,43 @@ def fast_body(action_result: Any) -> str | None:
         return None
 
 
+# id(stream record dict) → (the dict, kept alive so its id is not reused; its JSON text)
+_record_texts: dict[int, tuple[Any, str]] = {}
+RECORD_TEXTS_KEPT = 20_000  # the newest records' texts: a reader is rarely further behind
+
+
+def _record_text(record: Any) -> str:
+    known = _record_texts.get(id(record))
+    if known is not None and known[0] is record:
+        return known[1]
+    text = json.dumps(plain(record), separators=(",", ":"))
+    if len(_record_texts) >= RECORD_TEXTS_KEPT:
+        del _record_texts[next(iter(_record_texts))]  # the oldest entry
+    _record_texts[id(record)] = (record, text)
+    return text
+
+
+def _stream_records_body(action_result: Any) -> str | None:
+    """A GetRecords answer from the texts of its records (section 13), or None for anything else."""
+    from moto.core.responses import ActionResult
+
+    if type(action_result) is not ActionResult:
+        return None
+    result = action_result.result
+    if not isinstance(result, dict) or list(result) != ["NextShardIterator", "Records"]:
+        return None
+    records, iterator = result["Records"], result["NextShardIterator"]
+    if not isinstance(records, list) or not isinstance(iterator, str):
+        return None
+    try:
+        texts = [_record_text(record) for record in records if isinstance(record, dict)]
+    except _NotPlain:
+        return None
+    if len(texts) != len(records):
+        return None
+    return f'{{"NextShardIterator":{json.dumps(iterator)},"Records":[{",".join(texts)}]}}'
+
+
 def _fast_serialized(original: Any) -> Any:
     def serialized(self: Any, action_result: Any) -> Any:
         from moto.core.utils import get_service_model
@@ -156,7 +202,9 @@ def _fast_serialized(original: Any) -> Any:
         # SQS answers in the protocol it was asked in; only JSON has a fast path.
         if self.determine_response_protocol(service_model) != "json":
             return original(self, action_result)
-        body = fast_body(action_result)
+        body = _stream_records_body(action_result) if self.service_name == "dynamodbstreams" else None
+        if body is None:
+            body = fast_body(action_result)
         if body is None:
             return original(self, action_result)
         version = service_model.metadata.get("jsonVersion", "1.0")
@@ -215,11 +263,13 @@ def _query_marks_what_it_reads(query: Any) -> Any:
         else:
             _query.wanted = _EVERY_ITEM if index_name or hash_key is None else hash_key
         _query.projects = bool(index_name) and _projects(self, index_name)
+        _query.sizes = {}
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
             _query.wanted = None
             _query.projects = False
+            _query.sizes = None
 
     return marked
 
@@ -243,6 +293,23 @@ class _QueryResultsCopy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
+
+
+def _sized_once_per_query(size: Any) -> Any:
+    """Item.size, kept per item while one query runs in this thread (section 12)."""
+
+    def sized(self: Any) -> int:
+        memo = getattr(_query, "sizes", None)
+        if memo is None:
+            return int(size(self))
+        known = memo.get(id(self))
+        if known is not None and known[0] is self:
+            return int(known[1])
+        value = int(size(self))
+        memo[id(self)] = (self, value)
+        return value
+
+    return sized
 
 
 def _fast_project(project: Any) -> Any:
@@ -525,6 +592,7 @@ def install() -> None:
     _patch(Table, "query", _query_marks_what_it_reads(Table.query))
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
+    _patch(Item, "size", _sized_once_per_query(Item.size))
     _patch(
         DynamoDBBackend,
         "transact_write_items",
@@ -647,6 +715,7 @@ def _parsed(make: Any, text: str) -> Any:
 
 def uninstall() -> None:
     _buckets.clear()
+    _record_texts.clear()
     _STRUCTURE_PASSED.clear()
     for (owner, name), (own, _) in _PATCHED.items():
         if own is None:
