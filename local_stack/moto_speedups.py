@@ -77,6 +77,12 @@ the write happens, and never changes it; both stream readers of the stack read e
 record's text is kept (the newest RECORD_TEXTS_KEPT) and an answer is put together from the texts,
 the same document json.dumps of the whole answer writes.
 
+14. Results of DynamoDB calls. moto's DynamoResult converts its whole answer (dynamo_to_dict,
+which walks every item of a Query) when it is made, and the JSON fast path then walks it again
+(plain). The conversion now waits until moto's own serializer reads the result; the fast path
+walks the unconverted answer once, applying both (plain dicts, lists and scalars are what both
+leave as they are; anything else goes through both).
+
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
 is copying those attributes.
@@ -141,20 +147,62 @@ def plain(value: Any) -> Any:
     raise _NotPlain(type(value).__name__)
 
 
+_SCALARS = (str, bool, int, float)
+
+
+def plain_dynamo(value: Any) -> Any:
+    """plain(dynamo_to_dict(value)) (section 14): plain dicts, lists and scalars are walked once;
+    anything else (a DynamoType, a datetime, an object with to_json) goes through both."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: plain_dynamo(v) for k, v in value.items() if v is not None}
+    if kind is list:
+        return [plain_dynamo(v) for v in value]
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    return plain(dynamo_to_dict(value))
+
+
 def fast_body(action_result: Any) -> str | None:
     """The JSON body of a plain result, or None when moto's serializer must do it."""
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
 
-    if type(action_result) not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
+    kind = type(action_result)
+    if kind not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
         return None
-    result = action_result.result
-    if not isinstance(result, dict):
-        return None
+    unconverted = action_result.__dict__.get("_speedups_raw", _NO_RAW) if kind is DynamoResult else _NO_RAW
     try:
+        if unconverted is not _NO_RAW:
+            if not isinstance(unconverted, dict):
+                return None
+            return json.dumps(plain_dynamo(unconverted), separators=(",", ":"))
+        result = action_result.result
+        if not isinstance(result, dict):
+            return None
         return json.dumps(plain(result), separators=(",", ":"))
     except _NotPlain:
         return None
+
+
+_NO_RAW = object()
+
+
+def _dynamo_result_init(self: Any, result: object) -> None:
+    """DynamoResult's constructor without its conversion: kept for when `result` is read."""
+    self._speedups_raw = result
+    self._result = _NO_RAW
+
+
+def _dynamo_result_converted(self: Any) -> object:
+    """DynamoResult.result: dynamo_to_dict of what it was made with, as moto's constructor sets it."""
+    if self._result is _NO_RAW:
+        from moto.dynamodb.models.utilities import dynamo_to_dict
+
+        self._result = dynamo_to_dict(self.__dict__["_speedups_raw"])
+    return self._result
 
 
 # id(stream record dict) → (the dict, kept alive so its id is not reused; its JSON text)
@@ -581,7 +629,7 @@ def install() -> None:
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.sqs.responses import SQSResponse
 
@@ -593,6 +641,8 @@ def install() -> None:
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
     _patch(Item, "size", _sized_once_per_query(Item.size))
+    _patch(DynamoResult, "__init__", _dynamo_result_init)
+    _patch(DynamoResult, "result", property(_dynamo_result_converted))
     _patch(
         DynamoDBBackend,
         "transact_write_items",
