@@ -83,6 +83,13 @@ which walks every item of a Query) when it is made, and the JSON fast path then 
 walks the unconverted answer once, applying both (plain dicts, lists and scalars are what both
 leave as they are; anything else goes through both).
 
+15. Condition expressions parsed twice. moto's UpdateItem (PutItem, DeleteItem) handler parses the
+condition only to check that every given name and value is used, throws the result away, and the
+backend parses the same text with the same name and value maps again to evaluate it. A parse is
+kept for the one that follows it in the same thread (under the moto lock: the same request); when
+that one has the same text and the very same two maps, it gets the kept result (used by it alone:
+the first caller threw it away) and the same names and values found.
+
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
 is copying those attributes.
@@ -600,6 +607,40 @@ def _cached_lexing(lex: Any) -> Any:
     return lexed
 
 
+_last_parse = threading.local()  # the last condition parse of this thread (section 15)
+
+
+def _parsed_once(parse: Any) -> Any:
+    def parsed(self: Any) -> Any:
+        key = (self.condition_expression, self.expression_attribute_names, self.expression_attribute_values)
+        last = getattr(_last_parse, "entry", None)
+        _last_parse.entry = None  # one use: only the parse that follows
+        if (
+            last is not None
+            and last[0][0] == key[0]
+            and last[0][1] is key[1]
+            and last[0][2] is key[2]
+            and key[1] is not None
+            and key[2] is not None
+        ):
+            _, op, names_found, values_found = last
+            self.expr_attr_names_found.extend(names_found)
+            self.expr_attr_values_found.extend(values_found)
+            return op
+        names_before = len(self.expr_attr_names_found)
+        values_before = len(self.expr_attr_values_found)
+        op = parse(self)
+        _last_parse.entry = (
+            key,
+            op,
+            list(self.expr_attr_names_found[names_before:]),
+            list(self.expr_attr_values_found[values_before:]),
+        )
+        return op
+
+    return parsed
+
+
 def _patch(owner: Any, name: str, replacement: Any) -> None:
     if (owner, name) not in _PATCHED:
         _PATCHED[(owner, name)] = (owner.__dict__.get(name), getattr(owner, name))
@@ -659,6 +700,7 @@ def install() -> None:
         "_lex_condition_expression",
         _cached_lexing(ConditionExpressionParser._lex_condition_expression),
     )
+    _patch(ConditionExpressionParser, "parse", _parsed_once(ConditionExpressionParser.parse))
     _patch_module(validators, "deepcopy", _tree_copy)
     _patch(
         validators.UpdateExpressionValidator, "__init__", _remembering_source(validators.Validator.__init__)
