@@ -15,14 +15,12 @@ contention a claim takes jobs strictly in priority/FIFO order. Under contention:
   head is stale, and the next poll reads a fresh one more cheaply than more failed writes.
 
 Own claims: the ready index lags the table (a GSI, usually under a second), so a worker that claims
-again soon after a claim can read the jobs it has just taken, or just lost a race for, as
-candidates. A store remembers the jobs it tried to claim, from just before the write, for
-OWN_CLAIM_MEMORY_MS (never past the lease asked for, after which a job may be handed out again; a
-failure or release through the same store, or a write that failed for another reason than its
-condition, forgets it at once), and does not spend a conditional write on them: that write could
-only fail. The conditional write stays the only guard. Where one store serves many claimers at
-once (the threads of `make dev`'s gateway, one process standing in for many Lambda containers), its
-claimers also skip what another is taking or has just taken, instead of racing it.
+again soon after a claim can read the jobs it has just taken as candidates. A store remembers the
+jobs it claimed for OWN_CLAIM_MEMORY_MS (never past their lease, after which a job may be handed out
+again; a failure through the same store forgets it at once) and does not spend a conditional write
+on them: that write could only fail. Nothing else is skipped, and the conditional write stays the
+only guard. Where one store serves many claimers at once (the threads of `make dev`'s gateway, one
+process standing in for many Lambda containers), it also skips what the others just took.
 """
 
 from __future__ import annotations

@@ -61,19 +61,17 @@ class WorkerProtocol(StoreBase):
             raw = order.pop(0)
             now_ms = self.clock.now_ms()
             job_id = ex.job_id_from_key(raw)
+            with self._spread_lock:
+                if claim_policy.claimed_moments_ago(self._own_claims, job_id, now_ms):
+                    continue  # a stale index entry of a job this store holds: the write could only fail
             # timeout_seconds caps the lease (docs/timers.md); the ready index projects it.
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
             lease_expires_ms = now_ms + lease_ms
-            with self._spread_lock:
-                if claim_policy.claimed_moments_ago(self._own_claims, job_id, now_ms):
-                    continue  # this store holds it, or is claiming it: the write could only fail
-                claim_policy.remember_claim(self._own_claims, job_id, now_ms, lease_expires_ms)
             # 64 random bits fence this claim: the job item carries it on every write until the
             # job is settled, so it is kept short (docs/architecture.md, "The job item").
             lease_id = os.urandom(8).hex()
             if gate is not None and not gate.reserve(job_id, lease_id, now_ms):
-                self._forget_own_claim(job_id)
                 if gate.full:
                     break
                 continue
@@ -97,9 +95,7 @@ class WorkerProtocol(StoreBase):
                 if gate is not None:
                     gate.release(job_id, lease_id)
                 if not _is_conditional_failure(error):
-                    self._forget_own_claim(job_id)
                     raise
-                # A lost race leaves it remembered too: it is another worker's now.
                 old = old_item(error)
                 if (
                     old
@@ -112,6 +108,8 @@ class WorkerProtocol(StoreBase):
                     if lost_races == 1:
                         order = claim_policy.after_first_lost_race(order, self.rng)
                 continue
+            with self._spread_lock:
+                claim_policy.remember_claim(self._own_claims, job_id, now_ms, lease_expires_ms)
             claimed_items.append(dynamo_codec.decode_item(response["Attributes"]))
         # Payloads in items of their own: one batch read for the whole claim.
         split_ids = [
