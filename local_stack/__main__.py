@@ -7,6 +7,7 @@ drive (stream → dispatcher, the timer sweep). Ctrl-C or SIGTERM stops everythi
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     stack.start()
+    _tune_garbage_collection()
     # A key the caller chose (SPOOLED_DEV_API_KEY) is not printed: the caller knows it, and the
     # output may be kept (the e2e tests check that no key or token reaches it).
     given = bool(os.environ.get("SPOOLED_DEV_API_KEY"))
@@ -52,6 +54,23 @@ def main() -> int:
     stack.stop()
     print("stopped", flush=True)
     return 0
+
+
+# Young collections every 700 allocations as by default, but the older generations examined 5x
+# less often (50, 50 instead of 10, 10).
+GC_THRESHOLDS = (700, 50, 50)
+
+
+def _tune_garbage_collection() -> None:
+    """This process keeps a growing heap for its whole life (moto's tables, stream records and
+    parse trees, botocore's models), and the default collector walked it again and again: ~2 ms of
+    CPU per job under the 16-worker bench, a full collection of the heap ~0.2 s. What start-up
+    built (modules, models, the backends) lives as long as the process: frozen, no collection
+    examines it again; and the older generations, where long-lived objects pile up, are collected
+    less often. Reference counting still frees what has no cycle at once; cycles wait a little
+    longer."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ node-type table for every node visited: each pass now builds it once.
 5. Transactions. Before a TransactWriteItems, moto deep-copies each table it writes (once per item
 of the transaction) to put back if one condition fails: seconds under the moto lock once a busy
 session's table holds thousands of items, for every idempotent create. The copy here is of what a
-transaction can change: the partitions it writes (their items deep-copied) and the stream's
-records; the other partitions are shared, untouched until the copy is either dropped or put back.
+transaction can change: the items it writes or checks (deep-copied, in partition dicts of their
+own) and the stream's records; the other items and partitions are shared, untouched until the copy
+is either dropped or put back.
 
 6. Copies of parsed update expressions. Each UpdateItem's validator deep-copies the (cached) parse
 tree before filling in the values: copy.deepcopy walks it in Python, ~1 ms a call, a tenth of the
@@ -66,6 +67,28 @@ three (one SET/REMOVE/ADD clause each, no overlapping paths, no key attribute up
 the parse tree, the attribute names and the table's keys, and change nothing; two of them run on
 every clause node and search its whole subtree again. They are skipped once they passed for the
 same expression text, names and keys (a failure is never kept: it is raised again each time).
+
+12. Item sizes in a query. moto adds up each matched item's size (every attribute's bytes, the
+payload's included) twice per item, to stop at 1 MB. Within one query, under the moto lock, no
+item changes: each size is computed once per query.
+
+13. Stream records. A GetRecords answer is its records' JSON: moto builds each record once, when
+the write happens, and never changes it; both stream readers of the stack read every record. Each
+record's text is kept (the newest RECORD_TEXTS_KEPT) and an answer is put together from the texts,
+the same document json.dumps of the whole answer writes.
+
+14. Results of DynamoDB calls. moto's DynamoResult converts its whole answer (dynamo_to_dict,
+which walks every item of a Query) when it is made, and the JSON fast path then walks it again
+(plain). The conversion now waits until moto's own serializer reads the result; the fast path
+walks the unconverted answer once, applying both (plain dicts, lists and scalars are what both
+leave as they are; anything else goes through both).
+
+15. Condition expressions parsed twice. moto's UpdateItem (PutItem, DeleteItem) handler parses the
+condition only to check that every given name and value is used, throws the result away, and the
+backend parses the same text with the same name and value maps again to evaluate it. A parse is
+kept for the one that follows it in the same thread (under the moto lock: the same request); when
+that one has the same text and the very same two maps, it gets the kept result (used by it alone:
+the first caller threw it away) and the same names and values found.
 
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
@@ -131,20 +154,99 @@ def plain(value: Any) -> Any:
     raise _NotPlain(type(value).__name__)
 
 
+_SCALARS = (str, bool, int, float)
+
+
+def plain_dynamo(value: Any) -> Any:
+    """plain(dynamo_to_dict(value)) (section 14): plain dicts, lists and scalars are walked once;
+    anything else (a DynamoType, a datetime, an object with to_json) goes through both."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: plain_dynamo(v) for k, v in value.items() if v is not None}
+    if kind is list:
+        return [plain_dynamo(v) for v in value]
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    return plain(dynamo_to_dict(value))
+
+
 def fast_body(action_result: Any) -> str | None:
     """The JSON body of a plain result, or None when moto's serializer must do it."""
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
 
-    if type(action_result) not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
+    kind = type(action_result)
+    if kind not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
         return None
-    result = action_result.result
-    if not isinstance(result, dict):
-        return None
+    unconverted = action_result.__dict__.get("_speedups_raw", _NO_RAW) if kind is DynamoResult else _NO_RAW
     try:
+        if unconverted is not _NO_RAW:
+            if not isinstance(unconverted, dict):
+                return None
+            return json.dumps(plain_dynamo(unconverted), separators=(",", ":"))
+        result = action_result.result
+        if not isinstance(result, dict):
+            return None
         return json.dumps(plain(result), separators=(",", ":"))
     except _NotPlain:
         return None
+
+
+_NO_RAW = object()
+
+
+def _dynamo_result_init(self: Any, result: object) -> None:
+    """DynamoResult's constructor without its conversion: kept for when `result` is read."""
+    self._speedups_raw = result
+    self._result = _NO_RAW
+
+
+def _dynamo_result_converted(self: Any) -> object:
+    """DynamoResult.result: dynamo_to_dict of what it was made with, as moto's constructor sets it."""
+    if self._result is _NO_RAW:
+        from moto.dynamodb.models.utilities import dynamo_to_dict
+
+        self._result = dynamo_to_dict(self.__dict__["_speedups_raw"])
+    return self._result
+
+
+# id(stream record dict) → (the dict, kept alive so its id is not reused; its JSON text)
+_record_texts: dict[int, tuple[Any, str]] = {}
+RECORD_TEXTS_KEPT = 20_000  # the newest records' texts: a reader is rarely further behind
+
+
+def _record_text(record: Any) -> str:
+    known = _record_texts.get(id(record))
+    if known is not None and known[0] is record:
+        return known[1]
+    text = json.dumps(plain(record), separators=(",", ":"))
+    if len(_record_texts) >= RECORD_TEXTS_KEPT:
+        del _record_texts[next(iter(_record_texts))]  # the oldest entry
+    _record_texts[id(record)] = (record, text)
+    return text
+
+
+def _stream_records_body(action_result: Any) -> str | None:
+    """A GetRecords answer from the texts of its records (section 13), or None for anything else."""
+    from moto.core.responses import ActionResult
+
+    if type(action_result) is not ActionResult:
+        return None
+    result = action_result.result
+    if not isinstance(result, dict) or list(result) != ["NextShardIterator", "Records"]:
+        return None
+    records, iterator = result["Records"], result["NextShardIterator"]
+    if not isinstance(records, list) or not isinstance(iterator, str):
+        return None
+    try:
+        texts = [_record_text(record) for record in records if isinstance(record, dict)]
+    except _NotPlain:
+        return None
+    if len(texts) != len(records):
+        return None
+    return f'{{"NextShardIterator":{json.dumps(iterator)},"Records":[{",".join(texts)}]}}'
 
 
 def _fast_serialized(original: Any) -> Any:
@@ -155,7 +257,9 @@ def _fast_serialized(original: Any) -> Any:
         # SQS answers in the protocol it was asked in; only JSON has a fast path.
         if self.determine_response_protocol(service_model) != "json":
             return original(self, action_result)
-        body = fast_body(action_result)
+        body = _stream_records_body(action_result) if self.service_name == "dynamodbstreams" else None
+        if body is None:
+            body = fast_body(action_result)
         if body is None:
             return original(self, action_result)
         version = service_model.metadata.get("jsonVersion", "1.0")
@@ -214,11 +318,13 @@ def _query_marks_what_it_reads(query: Any) -> Any:
         else:
             _query.wanted = _EVERY_ITEM if index_name or hash_key is None else hash_key
         _query.projects = bool(index_name) and _projects(self, index_name)
+        _query.sizes = {}
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
             _query.wanted = None
             _query.projects = False
+            _query.sizes = None
 
     return marked
 
@@ -242,6 +348,23 @@ class _QueryResultsCopy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
+
+
+def _sized_once_per_query(size: Any) -> Any:
+    """Item.size, kept per item while one query runs in this thread (section 12)."""
+
+    def sized(self: Any) -> int:
+        memo = getattr(_query, "sizes", None)
+        if memo is None:
+            return int(size(self))
+        known = memo.get(id(self))
+        if known is not None and known[0] is self:
+            return int(known[1])
+        value = int(size(self))
+        memo[id(self)] = (self, value)
+        return value
+
+    return sized
 
 
 def _fast_project(project: Any) -> Any:
@@ -374,32 +497,50 @@ def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[An
     return items
 
 
-def _transaction_keys(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, set[Any]]:
-    """table name → the hash keys (partitions) the transaction writes or checks."""
+def _transaction_keys(backend: Any, transact_items: list[dict[str, Any]]) -> dict[str, dict[Any, set[Any]]]:
+    """table name → hash key (partition) → the range keys of the items the transaction writes or
+    checks there (None for a table without a range key)."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    keys: dict[str, set[Any]] = {}
+    keys: dict[str, dict[Any, set[Any]]] = {}
     for entry in transact_items:
         for op_type, op in entry.items():
             table = backend.tables.get(op.get("TableName"))
             if table is None:
                 continue
             source = op.get("Item") if op_type == "Put" else op.get("Key")
-            if source and table.hash_key_attr in source:
-                keys.setdefault(table.name, set()).add(DynamoType(source[table.hash_key_attr]))
+            if not source or table.hash_key_attr not in source:
+                continue
+            partitions = keys.setdefault(table.name, {})
+            ranges = partitions.setdefault(DynamoType(source[table.hash_key_attr]), set())
+            range_attr = table.range_key_attr
+            ranges.add(DynamoType(source[range_attr]) if range_attr and range_attr in source else None)
     return keys
 
 
-def _backup(table: Any, partitions: set[Any]) -> Any:
+def _backup(table: Any, touched: dict[Any, set[Any]]) -> Any:
     """A table to put back in place of `table` if the transaction fails: equal to it now, as long as
-    only `partitions` change meanwhile."""
+    only the `touched` items change meanwhile. moto updates an item in place, puts a new one in its
+    partition's dict, or pops it from there: so the touched items are deep-copied, each partition
+    holding one gets a dict of its own, and every other item and partition is shared. A partition
+    can hold thousands of items (a queue's stream marks, one per batch): copying it whole for each
+    transaction made the stream's counter updates slower with every batch of the session."""
     import copy
 
     snapshot = copy.copy(table)
     snapshot.items = copy.copy(table.items)  # the same partitions, in a dict of its own
-    for hash_key in partitions:
-        if hash_key in table.items:
-            snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
+    for hash_key, range_keys in touched.items():
+        if hash_key not in table.items:
+            continue
+        partition = table.items[hash_key]
+        if not table.range_key_attr or not isinstance(partition, dict):
+            snapshot.items[hash_key] = copy.deepcopy(partition)
+            continue
+        own = dict(partition)  # moto keeps a partition as a plain dict: range key → item
+        for range_key in range_keys:
+            if range_key in own:
+                own[range_key] = copy.deepcopy(own[range_key])
+        snapshot.items[hash_key] = own
     if table.stream_shard is not None:
         shard = copy.copy(table.stream_shard)
         shard.items = list(table.stream_shard.items)
@@ -412,7 +553,7 @@ class _BackupCopy:
     """What moto's transact_write_items finds as `copy` while it runs: deepcopy of a table it
     is about to write becomes _backup, anything else is copied as before."""
 
-    def __init__(self, partitions: dict[str, set[Any]]) -> None:
+    def __init__(self, partitions: dict[str, dict[Any, set[Any]]]) -> None:
         self.partitions = partitions
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
@@ -466,6 +607,40 @@ def _cached_lexing(lex: Any) -> Any:
     return lexed
 
 
+_last_parse = threading.local()  # the last condition parse of this thread (section 15)
+
+
+def _parsed_once(parse: Any) -> Any:
+    def parsed(self: Any) -> Any:
+        key = (self.condition_expression, self.expression_attribute_names, self.expression_attribute_values)
+        last = getattr(_last_parse, "entry", None)
+        _last_parse.entry = None  # one use: only the parse that follows
+        if (
+            last is not None
+            and last[0][0] == key[0]
+            and last[0][1] is key[1]
+            and last[0][2] is key[2]
+            and key[1] is not None
+            and key[2] is not None
+        ):
+            _, op, names_found, values_found = last
+            self.expr_attr_names_found.extend(names_found)
+            self.expr_attr_values_found.extend(values_found)
+            return op
+        names_before = len(self.expr_attr_names_found)
+        values_before = len(self.expr_attr_values_found)
+        op = parse(self)
+        _last_parse.entry = (
+            key,
+            op,
+            list(self.expr_attr_names_found[names_before:]),
+            list(self.expr_attr_values_found[values_before:]),
+        )
+        return op
+
+    return parsed
+
+
 def _patch(owner: Any, name: str, replacement: Any) -> None:
     if (owner, name) not in _PATCHED:
         _PATCHED[(owner, name)] = (owner.__dict__.get(name), getattr(owner, name))
@@ -495,7 +670,7 @@ def install() -> None:
     from moto.dynamodb.parsing import validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.sqs.responses import SQSResponse
 
@@ -506,6 +681,9 @@ def install() -> None:
     _patch(Table, "query", _query_marks_what_it_reads(Table.query))
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
+    _patch(Item, "size", _sized_once_per_query(Item.size))
+    _patch(DynamoResult, "__init__", _dynamo_result_init)
+    _patch(DynamoResult, "result", property(_dynamo_result_converted))
     _patch(
         DynamoDBBackend,
         "transact_write_items",
@@ -522,6 +700,7 @@ def install() -> None:
         "_lex_condition_expression",
         _cached_lexing(ConditionExpressionParser._lex_condition_expression),
     )
+    _patch(ConditionExpressionParser, "parse", _parsed_once(ConditionExpressionParser.parse))
     _patch_module(validators, "deepcopy", _tree_copy)
     _patch(
         validators.UpdateExpressionValidator, "__init__", _remembering_source(validators.Validator.__init__)
@@ -628,6 +807,7 @@ def _parsed(make: Any, text: str) -> Any:
 
 def uninstall() -> None:
     _buckets.clear()
+    _record_texts.clear()
     _STRUCTURE_PASSED.clear()
     for (owner, name), (own, _) in _PATCHED.items():
         if own is None:

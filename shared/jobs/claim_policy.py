@@ -13,6 +13,14 @@ contention a claim takes jobs strictly in priority/FIFO order. Under contention:
   loses a race, keeps strict order. Measured with `make bench` (docs/benchmarks.md);
 - a call gives up after `want + 2` lost races and returns what it has: by then its snapshot of the
   head is stale, and the next poll reads a fresh one more cheaply than more failed writes.
+
+Own claims: the ready index lags the table (a GSI, usually under a second), so a worker that claims
+again soon after a claim can read the jobs it has just taken as candidates. A store remembers the
+jobs it claimed for OWN_CLAIM_MEMORY_MS (never past their lease, after which a job may be handed out
+again; a failure through the same store forgets it at once) and does not spend a conditional write
+on them: that write could only fail. Nothing else is skipped, and the conditional write stays the
+only guard. Where one store serves many claimers at once (the threads of `make dev`'s gateway, one
+process standing in for many Lambda containers), it also skips what the others just took.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ GROWTH = 8.0
 DECAY = 0.95
 # Read at least this many candidates, so a claimer that loses the head has somewhere else to go.
 MIN_SPARE_CANDIDATES = 24
+# How long a store skips a job it claimed: past the index's usual lag behind the table.
+OWN_CLAIM_MEMORY_MS = 1000
+# Past this many remembered claims, the expired ones are dropped (a bound, not a limit).
+OWN_CLAIM_PRUNE_AT = 4096
 
 
 def next_spread(spread: float, lost_races: int) -> float:
@@ -58,6 +70,20 @@ def claim_order(candidates: Sequence[T], want: int, spread: float, rng: random.R
     head = list(candidates[:window])
     rng.shuffle(head)
     return head + list(candidates[window:])
+
+
+def remember_claim(own: dict[str, int], job_id: str, now_ms: int, lease_expires_ms: int) -> None:
+    """Note a job this store claimed: skipped until OWN_CLAIM_MEMORY_MS from now, or its lease end
+    if sooner (from then on it may be claimable again)."""
+    if len(own) >= OWN_CLAIM_PRUNE_AT:
+        for stale in [job for job, until in own.items() if until <= now_ms]:
+            del own[stale]
+    own[job_id] = min(now_ms + OWN_CLAIM_MEMORY_MS, lease_expires_ms)
+
+
+def claimed_moments_ago(own: dict[str, int], job_id: str, now_ms: int) -> bool:
+    until = own.get(job_id)
+    return until is not None and now_ms < until
 
 
 def after_first_lost_race(remaining: Sequence[T], rng: random.Random) -> list[T]:

@@ -310,6 +310,7 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def retry(self, org_id: str, job_id: str, transition: str = "retry") -> JobRecord:
         """failed/deadletter → pending. `retry` adds one to retry_count; `dlq_retry` resets it."""
+        self._forget_own_claim(job_id)
         item = self._get_item(org_id, job_id)
         if item is None:
             raise NotFound()

@@ -167,6 +167,9 @@ class StoreBase:
         # dropped, so the map only holds the queues contended right now.
         self._spread: dict[tuple[str, str], float] = {}
         self._spread_lock = threading.Lock()
+        # Jobs this store claimed moments ago: job id → until when (epoch ms) a claim skips them
+        # (shared/jobs/claim_policy.py, "Own claims"). Guarded by _spread_lock.
+        self._own_claims: dict[str, int] = {}
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -225,6 +228,11 @@ class StoreBase:
         if isinstance(wanted, int) and not isinstance(wanted, bool) and 1 <= wanted <= MAX_READY_SHARDS:
             return wanted
         return self.shards
+
+    def _forget_own_claim(self, job_id: str) -> None:
+        """The job goes back to pending through this store: the next claim may take it at once."""
+        with self._spread_lock:
+            self._own_claims.pop(job_id, None)
 
     def _get_items(self, org_id: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Job items by id (decoded; a missing job is left out), consistent, 100 keys a call."""

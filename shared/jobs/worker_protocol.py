@@ -61,6 +61,9 @@ class WorkerProtocol(StoreBase):
             raw = order.pop(0)
             now_ms = self.clock.now_ms()
             job_id = ex.job_id_from_key(raw)
+            with self._spread_lock:
+                if claim_policy.claimed_moments_ago(self._own_claims, job_id, now_ms):
+                    continue  # a stale index entry of a job this store holds: the write could only fail
             # timeout_seconds caps the lease (docs/timers.md); the ready index projects it.
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
@@ -105,6 +108,8 @@ class WorkerProtocol(StoreBase):
                     if lost_races == 1:
                         order = claim_policy.after_first_lost_race(order, self.rng)
                 continue
+            with self._spread_lock:
+                claim_policy.remember_claim(self._own_claims, job_id, now_ms, lease_expires_ms)
             claimed_items.append(dynamo_codec.decode_item(response["Attributes"]))
         # Payloads in items of their own: one batch read for the whole claim.
         split_ids = [
@@ -178,6 +183,7 @@ class WorkerProtocol(StoreBase):
 
     def fail(self, org_id: str, job_id: str, worker_id: str, lease_id: str | None, error_text: str) -> str:
         """Fail a leased job: back to pending after a backoff, or to the DLQ. Returns the new status."""
+        self._forget_own_claim(job_id)
         item = self._get_item(org_id, job_id)
         now_ms = self.clock.now_ms()
         if item is None or item.get("assigned_worker_id") != worker_id:
@@ -257,6 +263,7 @@ class WorkerProtocol(StoreBase):
 
     def release_unstarted(self, org_id: str, job_id: str, worker_id: str, lease_id: str) -> bool:
         """A claimed job that never started goes back to the head of its queue, retry_count unchanged."""
+        self._forget_own_claim(job_id)
         item = self._get_item(org_id, job_id)
         if item is None:
             return False

@@ -139,6 +139,7 @@ def test_the_sweep_reports_pending_depth_and_the_oldest_claimable_age(api, clock
 
 def test_lost_claim_races_are_counted(api, clock, metrics, monkeypatch):
     from functions.api import routes_jobs
+    from shared.jobs.store import JobStore
 
     for _ in range(3):
         create_job(api, "race")
@@ -149,12 +150,12 @@ def test_lost_claim_races_are_counted(api, clock, metrics, monkeypatch):
     raced: list[bool] = []
 
     def stale_head(org_id: str, queue: str, fetch: int) -> list[dict[str, Any]]:
-        # As on AWS, where the index lags the table: another worker claims the head between our
-        # read of it and our conditional write.
+        # As on AWS, where the index lags the table: another worker, served by another container
+        # (a store of its own), claims the head between our read of it and our conditional write.
         candidates = real_candidates(org_id, queue, fetch)
         if not raced:
             raced.append(True)
-            assert len(store.claim(org_id, queue, "worker-2", 1, 30)) == 1
+            assert len(JobStore(clock=store.clock).claim(org_id, queue, "worker-2", 1, 30)) == 1
         return candidates
 
     monkeypatch.setattr(store, "_ready_candidates", stale_head)

@@ -115,6 +115,37 @@ def test_claim_limit_takes_the_head_of_the_queue_in_order(api, clock):
     assert [j["id"] for j in rest] == [ids[2], ids[0]]
 
 
+def test_a_claim_spends_no_write_on_a_job_it_just_took_that_a_lagging_index_still_lists(
+    api, clock, monkeypatch
+):
+    # The ready index is eventually consistent: right after a claim it may still list the jobs
+    # taken. Their conditional writes could only fail (each billed as a write on AWS).
+    from functions.api import routes_jobs
+
+    store = routes_jobs.service().store
+    real_candidates = store._ready_candidates
+    seen: list[dict] = []
+
+    def lagging(org_id, queue, fetch):
+        fresh = real_candidates(org_id, queue, fetch)
+        stale = [entry for entry in seen if entry not in fresh]
+        seen.extend(entry for entry in fresh if entry not in seen)
+        return stale + fresh
+
+    monkeypatch.setattr(store, "_ready_candidates", lagging)
+    first = create_job(api)
+    clock.advance(0.001)
+    second = create_job(api)
+    assert claim_one(api)["id"] == first
+    writes_failed = store.stats.conditional_failures
+    assert claim_one(api)["id"] == second  # the stale entry of the first job is listed first
+    assert store.stats.conditional_failures == writes_failed
+    # Once the memory is over (it never outlasts the lease), such an entry costs a write again.
+    clock.advance(2)
+    assert claim(api) == []
+    assert store.stats.conditional_failures > writes_failed
+
+
 def test_claim_only_sees_its_own_queue_and_organization(api, other_api):
     create_job(api, "emails")
     create_job(other_api, "reports")

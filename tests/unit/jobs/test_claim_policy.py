@@ -75,3 +75,20 @@ def test_after_a_lost_race_the_rest_is_reshuffled() -> None:
 @pytest.mark.parametrize(("want", "budget"), [(1, 3), (10, 12), (100, 102)])
 def test_lost_race_budget(want: int, budget: int) -> None:
     assert cp.lost_race_budget(want) == budget
+
+
+def test_an_own_claim_is_skipped_until_the_memory_or_its_lease_ends() -> None:
+    own: dict[str, int] = {}
+    cp.remember_claim(own, "job-1", now_ms=10_000, lease_expires_ms=40_000)
+    assert cp.claimed_moments_ago(own, "job-1", 10_999)
+    assert not cp.claimed_moments_ago(own, "job-1", 10_000 + cp.OWN_CLAIM_MEMORY_MS)
+    assert not cp.claimed_moments_ago(own, "job-2", 10_500)
+    # A lease shorter than the memory: the job may be handed out again when it ends.
+    cp.remember_claim(own, "job-3", now_ms=10_000, lease_expires_ms=10_400)
+    assert not cp.claimed_moments_ago(own, "job-3", 10_400)
+
+
+def test_the_own_claim_memory_drops_what_expired_once_it_is_large() -> None:
+    own = {f"old-{n}": 5_000 for n in range(cp.OWN_CLAIM_PRUNE_AT)}
+    cp.remember_claim(own, "new", now_ms=10_000, lease_expires_ms=60_000)
+    assert own == {"new": 10_000 + cp.OWN_CLAIM_MEMORY_MS}
