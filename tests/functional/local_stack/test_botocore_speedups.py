@@ -6,7 +6,6 @@ answer and compared."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 from botocore import parsers
 
 from local_stack import botocore_speedups
-from local_stack.inprocess_moto import InProcessMoto
-from tests.conftest import ADMIN_KEY, JWT_SECRET, SHARED_MOCK, ApiClient, reset_process_caches
+from tests.conftest import ApiClient
+from tests.functional.local_stack.stack_setup import inprocess_stack
 
 
 class Comparison:
@@ -45,33 +44,18 @@ def _types(value: Any) -> Any:
 
 @pytest.fixture
 def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Comparison]:
-    import boto3
-
-    from local_stack.resources import create_all
-
-    SHARED_MOCK.stop()
-    moto = InProcessMoto().start()
     comparison = Comparison()
-    try:
+
+    def patch() -> None:
         assert parsers.PROTOCOL_PARSERS["json"] is botocore_speedups.FastJSONParser
         monkeypatch.setattr(
             botocore_speedups.FastJSONParser,
             "parse",
             lambda self, response, shape: comparison.parse(self, response, shape),
         )
-        for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("SPOOLED_ADMIN_KEY", ADMIN_KEY)
-        monkeypatch.setenv("SPOOLED_JWT_SECRET", JWT_SECRET)
-        reset_process_caches()
-        for name, value in create_all(boto3.session.Session()).items():
-            monkeypatch.setenv(name, value)
-        reset_process_caches()
+
+    with inprocess_stack(monkeypatch, patch):
         yield comparison
-    finally:
-        monkeypatch.undo()
-        reset_process_caches()
-        moto.stop(keep_data=False)
     assert parsers.PROTOCOL_PARSERS["json"] is parsers.JSONParser  # stop() puts botocore's back
 
 

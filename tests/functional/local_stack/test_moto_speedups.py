@@ -7,7 +7,6 @@ run on every answer and compared."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 
 from local_stack import moto_speedups
-from local_stack.inprocess_moto import InProcessMoto
-from tests.conftest import ADMIN_KEY, JWT_SECRET, SHARED_MOCK, ApiClient, reset_process_caches
+from tests.conftest import ApiClient
+from tests.functional.local_stack.stack_setup import inprocess_stack
 
 
 class Comparison:
@@ -48,29 +47,14 @@ class Comparison:
 
 @pytest.fixture
 def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Comparison]:
-    import boto3
-
-    from local_stack.resources import create_all
-
-    SHARED_MOCK.stop()
-    moto = InProcessMoto().start()
     comparison = Comparison()
-    try:
+
+    def patch() -> None:
         for handler, original in moto_speedups.originals("serialized").items():
             monkeypatch.setattr(handler, "serialized", comparison.wrap(original, handler.serialized))
-        for name in [n for n in os.environ if n.startswith("SPOOLED_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("SPOOLED_ADMIN_KEY", ADMIN_KEY)
-        monkeypatch.setenv("SPOOLED_JWT_SECRET", JWT_SECRET)
-        reset_process_caches()
-        for name, value in create_all(boto3.session.Session()).items():
-            monkeypatch.setenv(name, value)
-        reset_process_caches()
+
+    with inprocess_stack(monkeypatch, patch):
         yield comparison
-    finally:
-        monkeypatch.undo()
-        reset_process_caches()
-        moto.stop(keep_data=False)
 
 
 def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison) -> None:
