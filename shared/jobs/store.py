@@ -218,21 +218,9 @@ class JobStore(WorkerProtocol, TimerTransitions):
 
     def get_many(self, org_id: str, job_ids: list[str], summary: bool = True) -> list[JobRecord]:
         """Batch read by id (consistent); unknown ids are left out. Order follows job_ids."""
-        found: dict[str, JobRecord] = {}
         unique = [job_id for job_id in dict.fromkeys(job_ids) if ex.is_job_id(job_id)]  # others: no job
-        for start in range(0, len(unique), 100):
-            keys = [ex.job_key(org_id, job_id) for job_id in unique[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            if summary:
-                request[self.table]["ProjectionExpression"] = SUMMARY_PROJECTION
-                request[self.table]["ExpressionAttributeNames"] = {"#status": "status"}
-            while request:
-                response = self._call("batch_get_item", RequestItems=request)
-                for raw in response.get("Responses", {}).get(self.table, []):
-                    item = dynamo_codec.decode_item(raw)
-                    found[item["id"]] = self._record(item, with_payload=not summary)
-                request = response.get("UnprocessedKeys") or {}
-        return [found[job_id] for job_id in unique if job_id in found]
+        items = self._get_items(org_id, unique, summary=summary)
+        return [self._record(items[job_id], with_payload=not summary) for job_id in unique if job_id in items]
 
     def iter_index_ids(
         self,

@@ -234,17 +234,24 @@ class StoreBase:
         with self._spread_lock:
             self._own_claims.pop(job_id, None)
 
-    def _get_items(self, org_id: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Job items by id (decoded; a missing job is left out), consistent, 100 keys a call."""
+    def _get_items(
+        self, org_id: str, job_ids: list[str], summary: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Job items by id (decoded; a missing job is left out), consistent, 100 keys a call; with
+        `summary`, only SUMMARY_PROJECTION's attributes."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(job_ids))
         for start in range(0, len(unique), 100):
             keys = [ex.job_key(org_id, job_id) for job_id in unique[start : start + 100]]
             request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            if summary:
+                request[self.table]["ProjectionExpression"] = SUMMARY_PROJECTION
+                request[self.table]["ExpressionAttributeNames"] = {"#status": "status"}
             while request:
                 response = self._call("batch_get_item", RequestItems=request)
                 for raw in response.get("Responses", {}).get(self.table, []):
-                    found[ex.job_id_from_key(raw)] = dynamo_codec.decode_item(raw)
+                    item = dynamo_codec.decode_item(raw)
+                    found[item["id"]] = item
                 request = response.get("UnprocessedKeys") or {}
         return found
 
