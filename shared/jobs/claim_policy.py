@@ -12,15 +12,20 @@ contention a claim takes jobs strictly in priority/FIFO order. Under contention:
   decays: ln 8 / ln(1/0.95)), whatever the number of claimers, while a lone worker, which never
   loses a race, keeps strict order. Measured with `make bench` (docs/benchmarks.md);
 - a call gives up after `want + 2` lost races and returns what it has: by then its snapshot of the
-  head is stale, and the next poll reads a fresh one more cheaply than more failed writes.
+  head is stale, and the next poll reads a fresh one more cheaply than more failed writes;
+- a store's first claim on a queue with several ready shards starts at spread GROWTH, as if it
+  had lost one race (initial_spread): such a queue is configured for many claimers, and a fleet of
+  new containers in strict order would all go for the heads of the same shards.
 
 Own claims: the ready index lags the table (a GSI, usually under a second), so a worker that claims
 again soon after a claim can read the jobs it has just taken as candidates. A store remembers the
 jobs it claimed for OWN_CLAIM_MEMORY_MS (never past their lease, after which a job may be handed out
 again; a failure through the same store forgets it at once) and does not spend a conditional write
-on them: that write could only fail. Nothing else is skipped, and the conditional write stays the
-only guard. Where one store serves many claimers at once (the threads of `make dev`'s gateway, one
-process standing in for many Lambda containers), it also skips what the others just took.
+on them: that write could only fail. A job is remembered from just before its claim write (and
+forgotten if the write fails), so where one store serves many claimers at once (the threads of
+`make dev`'s gateway, one process standing in for many Lambda containers), a claim also skips what
+another thread is claiming or just took, and such skips widen the spread as lost races do. Nothing
+else is skipped, and the conditional write stays the only guard.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ MIN_SPARE_CANDIDATES = 24
 OWN_CLAIM_MEMORY_MS = 1000
 # Past this many remembered claims, the expired ones are dropped (a bound, not a limit).
 OWN_CLAIM_PRUNE_AT = 4096
+
+
+def initial_spread(ready_shards: int) -> float:
+    """A store's spread for a queue before its first claim there. A queue spread over several ready
+    shards is one its operator expects many claimers on (docs/architecture.md, "Scale"), so a new
+    container starts as if it had lost one race: when a fleet of them starts at once, strict order
+    would send every one that read the same shards to the same head."""
+    return GROWTH if ready_shards > 1 else 1.0
 
 
 def next_spread(spread: float, lost_races: int) -> float:

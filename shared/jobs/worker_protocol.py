@@ -20,7 +20,7 @@ from shared.plumbing.payload_store import encode_json
 class WorkerProtocol(StoreBase):
     # --- claim ---------------------------------------------------------------------------
 
-    def _ready_candidates(self, org_id: str, queue: str, fetch: int) -> list[dict[str, Any]]:
+    def _ready_candidates(self, org_id: str, queue: str, shards: int, fetch: int) -> list[dict[str, Any]]:
         """The head of the queue, in priority/FIFO order, from one or two of its ready shards.
 
         A queue has one shard unless its settings ask for more (`ready_shards`, for queues past
@@ -28,7 +28,6 @@ class WorkerProtocol(StoreBase):
         reads the next one only when the first cannot fill it, so claimers spread over the shards
         instead of racing for one head, and priority order holds within a shard. Only when both
         are empty does it look at the others, so a nearly empty queue still hands out its jobs."""
-        shards = self.ready_shards_of(org_id, queue)
         start = self.rng.randrange(shards) if shards > 1 else 0
         candidates: list[dict[str, Any]] = []
         for step in range(shards):
@@ -50,28 +49,36 @@ class WorkerProtocol(StoreBase):
             return []
         # Due delayed jobs are made claimable by their timer messages and the sweep, off the
         # request path (shared/jobs/timers.py): a claim is one index read and its writes.
+        shards = self.ready_shards_of(org_id, queue)
         with self._spread_lock:
-            spread = self._spread.get((org_id, queue), 1.0)
+            spread = self._spread.get((org_id, queue)) or claim_policy.initial_spread(shards)
         fetch = claim_policy.candidates_to_fetch(limit, spread)
-        candidates = self._ready_candidates(org_id, queue, fetch)
+        candidates = self._ready_candidates(org_id, queue, shards, fetch)
         order = claim_policy.claim_order(candidates, limit, spread, self.rng)
         claimed_items: list[dict[str, Any]] = []
-        lost_races = 0
+        lost_races = held_skipped = 0
         while order and len(claimed_items) < limit and lost_races < claim_policy.lost_race_budget(limit):
             raw = order.pop(0)
             now_ms = self.clock.now_ms()
             job_id = ex.job_id_from_key(raw)
-            with self._spread_lock:
-                if claim_policy.claimed_moments_ago(self._own_claims, job_id, now_ms):
-                    continue  # a stale index entry of a job this store holds: the write could only fail
             # timeout_seconds caps the lease (docs/timers.md); the ready index projects it.
             timeout_ms = int(raw.get("timeout_seconds", {}).get("N", "0")) * 1000 or None
             lease_ms = min(lease_seconds * 1000, timeout_ms or lease_seconds * 1000)
             lease_expires_ms = now_ms + lease_ms
+            with self._spread_lock:
+                if claim_policy.claimed_moments_ago(self._own_claims, job_id, now_ms):
+                    # This store holds it or is claiming it: the write could only fail. Contention
+                    # all the same (other claimers read the same head): it widens the spread.
+                    held_skipped += 1
+                    continue
+                # Remembered before the write, so that a concurrent claim through this store (the
+                # threads of make dev's gateway) does not race this one for it; forgotten if lost.
+                claim_policy.remember_claim(self._own_claims, job_id, now_ms, lease_expires_ms)
             # 64 random bits fence this claim: the job item carries it on every write until the
             # job is settled, so it is kept short (docs/architecture.md, "The job item").
             lease_id = os.urandom(8).hex()
             if gate is not None and not gate.reserve(job_id, lease_id, now_ms):
+                self._forget_own_claim(job_id)
                 if gate.full:
                     break
                 continue
@@ -92,6 +99,7 @@ class WorkerProtocol(StoreBase):
                     ),
                 )
             except Exception as error:
+                self._forget_own_claim(job_id)
                 if gate is not None:
                     gate.release(job_id, lease_id)
                 if not _is_conditional_failure(error):
@@ -108,8 +116,6 @@ class WorkerProtocol(StoreBase):
                     if lost_races == 1:
                         order = claim_policy.after_first_lost_race(order, self.rng)
                 continue
-            with self._spread_lock:
-                claim_policy.remember_claim(self._own_claims, job_id, now_ms, lease_expires_ms)
             claimed_items.append(dynamo_codec.decode_item(response["Attributes"]))
         # Payloads in items of their own: one batch read for the whole claim.
         split_ids = [
@@ -118,11 +124,11 @@ class WorkerProtocol(StoreBase):
         split = self._split_payloads(org_id, split_ids) if split_ids else {}
         claimed = [self._record(item, split=split) for item in claimed_items]
         with self._spread_lock:
-            spread = claim_policy.next_spread(self._spread.get((org_id, queue), 1.0), lost_races)
-            if spread > 1.0:
-                self._spread[(org_id, queue)] = spread
-            else:
-                self._spread.pop((org_id, queue), None)
+            # Kept at 1.0 too: a queue's first claim through this store is the only one that
+            # starts from initial_spread.
+            self._spread[(org_id, queue)] = claim_policy.next_spread(
+                self._spread.get((org_id, queue)) or spread, lost_races + held_skipped
+            )
         self.stats.claims += len(claimed)
         observability.count(observability.CLAIM_RACES_LOST, lost_races, org_id=org_id, queue=queue)
         return claimed

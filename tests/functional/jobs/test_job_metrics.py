@@ -149,10 +149,10 @@ def test_lost_claim_races_are_counted(api, clock, metrics, monkeypatch):
     real_candidates = store._ready_candidates
     raced: list[bool] = []
 
-    def stale_head(org_id: str, queue: str, fetch: int) -> list[dict[str, Any]]:
+    def stale_head(org_id: str, queue: str, shards: int, fetch: int) -> list[dict[str, Any]]:
         # As on AWS, where the index lags the table: another worker, served by another container
         # (a store of its own), claims the head between our read of it and our conditional write.
-        candidates = real_candidates(org_id, queue, fetch)
+        candidates = real_candidates(org_id, queue, shards, fetch)
         if not raced:
             raced.append(True)
             assert len(JobStore(clock=store.clock).claim(org_id, queue, "worker-2", 1, 30)) == 1

@@ -126,8 +126,8 @@ def test_a_claim_spends_no_write_on_a_job_it_just_took_that_a_lagging_index_stil
     real_candidates = store._ready_candidates
     seen: list[dict] = []
 
-    def lagging(org_id, queue, fetch):
-        fresh = real_candidates(org_id, queue, fetch)
+    def lagging(org_id, queue, shards, fetch):
+        fresh = real_candidates(org_id, queue, shards, fetch)
         stale = [entry for entry in seen if entry not in fresh]
         seen.extend(entry for entry in fresh if entry not in seen)
         return stale + fresh
@@ -144,6 +144,65 @@ def test_a_claim_spends_no_write_on_a_job_it_just_took_that_a_lagging_index_stil
     clock.advance(2)
     assert claim(api) == []
     assert store.stats.conditional_failures > writes_failed
+
+
+def test_claims_through_one_store_at_once_do_not_race_for_the_same_job(api, clock, monkeypatch):
+    # make dev's gateway serves every worker's claim through one store, on many threads: both
+    # claims read the same head, and the second must not spend a write on the job the first is
+    # claiming (that write could only fail) but take the next one.
+    from functions.api import routes_jobs
+
+    store = routes_jobs.service().store
+    first = create_job(api)
+    clock.advance(0.001)
+    second = create_job(api)
+    real_claim, real_call = store.claim, store._call
+    orgs: list[str] = []
+    nested: list[list] = []
+    started: list[bool] = []
+
+    def claim_spy(org_id, *args, **kwargs):
+        orgs.append(org_id)
+        return real_claim(org_id, *args, **kwargs)
+
+    def call(operation, **kwargs):
+        if operation == "update_item" and orgs and not started:
+            started.append(True)
+            nested.append(real_claim(orgs[0], "emails", "worker-2", 1, 30))  # while ours is in flight
+        return real_call(operation, **kwargs)
+
+    monkeypatch.setattr(store, "claim", claim_spy)
+    monkeypatch.setattr(store, "_call", call)
+    failures = store.stats.conditional_failures
+    assert claim_one(api)["id"] == first
+    assert [job.id for job in nested[0]] == [second]
+    assert store.stats.conditional_failures == failures
+
+
+def test_a_sharded_queue_is_claimed_from_with_a_spread_from_the_first_claim(api, clock, monkeypatch):
+    # A fleet of new containers on a queue spread over ready shards would otherwise all try the
+    # same head first (claim_policy.initial_spread).
+    from shared.jobs import claim_policy
+
+    spreads: list[float] = []
+    real_order = claim_policy.claim_order
+
+    def order(candidates, want, spread, rng):
+        spreads.append(spread)
+        return real_order(candidates, want, spread, rng)
+
+    monkeypatch.setattr(claim_policy, "claim_order", order)
+    assert api.put("/api/v1/queues/sharded/config", {"settings": {"ready_shards": 2}}).status == 200
+    for _ in range(3):
+        create_job(api, "sharded")
+        create_job(api, "emails")
+        clock.advance(0.001)
+    claim(api, "emails")
+    claim(api, "sharded")
+    claim(api, "sharded")
+    assert spreads[0] == 1.0  # an unsharded queue: strict order
+    assert spreads[1] == claim_policy.GROWTH
+    assert spreads[2] == pytest.approx(claim_policy.GROWTH * claim_policy.DECAY)  # no race lost
 
 
 def test_claim_only_sees_its_own_queue_and_organization(api, other_api):

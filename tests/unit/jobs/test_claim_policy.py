@@ -25,6 +25,18 @@ def test_next_spread(spread: float, lost_races: int, expected: float) -> None:
 
 
 @pytest.mark.parametrize(
+    ("ready_shards", "expected"),
+    [
+        (1, 1.0),  # an unsharded queue starts in strict order
+        (2, 8.0),  # a sharded one as if a race were already lost
+        (64, 8.0),
+    ],
+)
+def test_initial_spread(ready_shards: int, expected: float) -> None:
+    assert cp.initial_spread(ready_shards) == expected
+
+
+@pytest.mark.parametrize(
     ("want", "spread", "window", "fetch"),
     [
         (1, 1.0, 1, 25),  # spare candidates even without contention
