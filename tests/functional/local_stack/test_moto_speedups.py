@@ -6,6 +6,8 @@ run on every answer and compared."""
 
 from __future__ import annotations
 
+import copy
+
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -312,7 +314,8 @@ def test_structural_checks_are_skipped_only_for_the_same_names() -> None:
 
     def validate(names: dict[str, str]) -> None:
         item = Item(DynamoType({"S": "a"}), None, {"pk": {"S": "a"}})
-        tree = UpdateExpressionParser.make("SET #k = :v")
+        # A plain name keeps it off the simple-expression path (section 10), which has no passes.
+        tree = UpdateExpressionParser.make("SET #k = :v, note = :v")
         UpdateExpressionValidator(tree, names, {":v": {"S": "x"}}, item, table).validate()
 
     moto_speedups.install()
@@ -324,3 +327,120 @@ def test_structural_checks_are_skipped_only_for_the_same_names() -> None:
             validate({"#k": "pk"})
     finally:
         moto_speedups.uninstall()
+
+
+def _simple_table() -> Any:
+    """A moto table keyed on pk and sk, with a sparse index keyed on ready_pk (as the jobs table)."""
+    from moto.dynamodb.models.table import Table
+
+    return Table(
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "ready_pk", "AttributeType": "S"},
+        ],
+        global_indexes=[
+            {
+                "IndexName": "ready",
+                "KeySchema": [{"AttributeName": "ready_pk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+
+
+_NAMES = {"#s": "status", "#w": "worker", "#r": "ready_pk", "#v": "version", "#pk": "pk", "#x": "status"}
+_ITEM = {
+    "pk": {"S": "a"},
+    "sk": {"S": "b"},
+    "status": {"S": "pending"},
+    "ready_pk": {"S": "q#0"},
+    "version": {"N": "4"},
+    "tags": {"SS": ["x"]},
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "values"),
+    [
+        # what the service sends: taken by the simple path
+        (
+            "SET #s = :s, #w = :w REMOVE #r ADD #v :one",
+            {":s": {"S": "processing"}, ":w": {"S": "w1"}, ":one": {"N": "1"}},
+        ),
+        ("ADD #v :half SET #w = :m", {":half": {"N": "0.5"}, ":m": {"M": {"k": {"L": [{"N": "1"}]}}}}),
+        ("REMOVE #w, #r", {}),
+        ("ADD #w :one", {":one": {"N": "1"}}),  # to an absent attribute
+        ("SET #w = :set", {":set": {"SS": ["a", "b"]}}),
+        # what moto refuses, or the simple path leaves to moto
+        ("SET #s = :s, #x = :s", {":s": {"S": "x"}}),  # two placeholders, one name
+        ("SET #s = :undefined", {":one": {"N": "1"}}),
+        ("SET #undefined = :one", {":one": {"N": "1"}}),
+        ("SET #pk = :s", {":s": {"S": "other"}}),  # a table key
+        ("SET #r = :empty", {":empty": {"S": ""}}),  # an index key set to an empty string
+        ("ADD #s :one", {":one": {"N": "1"}}),  # a number added to a string
+        ("ADD #v :s", {":s": {"S": "x"}}),
+        ("ADD #w :set", {":set": {"SS": ["y"]}}),
+        ("SET #s = :s SET #w = :s", {":s": {"S": "x"}}),
+    ],
+)
+def test_a_simple_update_does_what_motos_validator_and_executor_do(
+    expression: str, values: dict[str, Any]
+) -> None:
+    """Section 10: the item after the update (attributes in order, with their types) or the error
+    is moto's own, for the expressions the simple path takes and for those it leaves to moto."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = _simple_table()
+
+    def updated() -> Any:
+        item = Item(DynamoType({"S": "a"}), DynamoType({"S": "b"}), copy.deepcopy(_ITEM))
+        try:
+            tree = UpdateExpressionParser.make(expression)
+            validated = UpdateExpressionValidator(tree, dict(_NAMES), values, item, table).validate()
+            validated.normalize()
+            UpdateExpressionExecutor(validated, item, dict(_NAMES)).execute()
+        except Exception as error:
+            return (type(error).__name__, str(error))
+        return [(name, value.type, value.value) for name, value in item.attrs.items()]
+
+    original = updated()
+    moto_speedups.install()
+    try:
+        fast, again = updated(), updated()
+        taken = moto_speedups.simple_actions(expression) is not None
+    finally:
+        moto_speedups.uninstall()
+    assert fast == again == original
+    if expression.startswith(("SET #s = :s, #w", "ADD #v :half", "REMOVE", "SET #w = :set")):
+        assert taken
+
+
+def test_only_the_simple_form_is_taken() -> None:
+    taken = moto_speedups.simple_actions
+    assert taken("SET #a = :a, #b = :b REMOVE #c ADD #v :one") == (
+        ("SET", "#a", ":a"),
+        ("SET", "#b", ":b"),
+        ("REMOVE", "#c", ""),
+        ("ADD", "#v", ":one"),
+    )
+    for other in (
+        "SET a = :a",  # a plain name
+        "SET #a = #b",
+        "SET #a = :a + :b",
+        "SET #a = if_not_exists(#a, :a)",
+        "SET #a.b = :a",
+        "SET #a = :a SET #b = :b",
+        "set #a = :a",
+        "SET #a = :a DELETE #s :s",
+        "SET #a = :a,",
+        "",
+    ):
+        assert taken(other) is None, other
