@@ -54,19 +54,6 @@ character run by character run, on every conditional write; the service sends th
 The tokens depend on the text alone, so they are kept per text (each hit gets fresh tokens: the
 parser builds its tree from them), built as plain tuples rather than through namedtuple._replace.
 
-10. Simple update expressions. Most of an UpdateItem's time in moto (a tenth of the stack's CPU
-under the 16-worker bench) is its update-expression validator: ten passes over a copy of the parse
-tree, for expressions that only set attributes to values, remove attributes and add to numbers
-(`SET #a = :a, #b = :b REMOVE #c ADD #v :one`, what the service sends). For exactly that form, with
-every name given as a placeholder, the validator's answer is known without the passes: each value
-placeholder replaced by its value and nothing else, and the executor then sets, pops and adds on
-the item's top-level attributes in the expression's order. Such an expression is applied that way
-when nothing in it could make moto's validator or executor raise (every placeholder defined, the
-names distinct, none of them a table key, no placeholder text that names a key or a defined
-attribute, no empty string or binary value, ADD only of a number to a number or to nothing);
-anything else, and any other form, goes through moto's validator and executor unchanged. The same
-DynamoType constructor, setter (with its item-size check) and number addition do the work.
-
 9. Type tests in the update-expression code. moto's AST classes use ABCMeta, so every isinstance()
 of its traversals (ten passes over the tree per UpdateItem) and of Node.find_clauses is a
 Python-level __instancecheck__. The answers depend on the node's type alone, so they are kept per
@@ -106,6 +93,26 @@ the first caller threw it away) and the same names and values found.
 4. Index projections. To project an item onto an index (INCLUDE, KEYS_ONLY), moto converts the
 whole item to plain JSON and back once per projected attribute. Projecting top-level attributes
 is copying those attributes.
+
+16. Simple update expressions. Most of an UpdateItem's time in moto (a tenth of the stack's CPU
+under the 16-worker bench) is its update-expression validator: ten passes over a copy of the parse
+tree, for expressions that only set attributes to values, remove attributes and add to numbers
+(`SET #a = :a, #b = :b REMOVE #c ADD #v :one`, what the service sends). For exactly that form, with
+every name given as a placeholder, the validator's answer is known without the passes: each value
+placeholder replaced by its value and nothing else, and the executor then sets, pops and adds on
+the item's top-level attributes in the expression's order. Such an expression is applied that way
+when nothing in it could make moto's validator or executor raise (every placeholder defined, the
+names distinct, none of them a table key, no placeholder text that names a key or a defined
+attribute, no empty string or binary value, ADD only of a number to a number or to nothing);
+anything else, and any other form, goes through moto's validator and executor unchanged. The same
+DynamoType constructor, setter (with its item-size check) and number addition do the work.
+
+17. Request ids. For every answer moto runs a regular expression over the whole body to put the
+request id between <RequestId> tags, which only XML answers have: a JSON body (a stream batch, a
+job with its payload) was scanned for nothing. The scan runs only where the tag is.
+
+18. Copies in projections. A projected attribute is copied with its DynamoType's own __deepcopy__,
+as copy.deepcopy does, without the generic dispatch and memo keeping around it.
 """
 
 from __future__ import annotations
@@ -382,7 +389,6 @@ def _sized_once_per_query(size: Any) -> Any:
 
 
 def _fast_project(project: Any) -> Any:
-    import copy
 
     def projected(self: Any, projection_expressions: list[list[str]]) -> Any:
         if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
@@ -390,14 +396,21 @@ def _fast_project(project: Any) -> Any:
         attrs = {}
         for (name,) in projection_expressions:
             if name in self.attrs and name not in attrs:
-                attrs[name] = copy.deepcopy(self.attrs[name])
+                attrs[name] = _deep_copy(self.attrs[name])
         result = type(self).__new__(type(self))  # as moto's: the same keys, only these attributes
         # Copied: a query's matches reach here uncopied (section 7), and nothing may share the table's.
-        result.hash_key, result.range_key = copy.deepcopy(self.hash_key), copy.deepcopy(self.range_key)
+        result.hash_key, result.range_key = _deep_copy(self.hash_key), _deep_copy(self.range_key)
         result.attrs = _limited(self.attrs, attrs)
         return result
 
     return projected
+
+
+def _deep_copy(value: Any) -> Any:
+    """copy.deepcopy(value) (section 18): a DynamoType's own __deepcopy__ with a fresh memo, which
+    is what deepcopy calls, without deepcopy's dispatch and memo bookkeeping around it."""
+    own = getattr(type(value), "__deepcopy__", None)
+    return own(value, {}) if own is not None else copy.deepcopy(value)
 
 
 def _limited(template: Any, attrs: dict[str, Any]) -> Any:
@@ -676,6 +689,7 @@ def originals(name: str) -> dict[Any, Any]:
 
 def install() -> None:
     from moto.core import responses as responses_module
+    from moto.core.responses import BaseResponse
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models import table as table_module
@@ -718,6 +732,7 @@ def install() -> None:
     _patch_module(validators, "deepcopy", _tree_copy)
     _patch(validators.UpdateExpressionValidator, "__init__", _lazy_validator_init)
     _patch(validators.UpdateExpressionValidator, "validate", _validate)
+    _patch(BaseResponse, "_enrich_response", _enriched(BaseResponse._enrich_response))
     executor = executors.UpdateExpressionExecutor
     _patch(executor, "execute", _executing_plans(executor.execute))
     _patch_module(table_module, "copy", _QueryResultsCopy())
@@ -781,7 +796,7 @@ def _structural_checks() -> tuple[type, ...]:
 
 
 def _validate(self: Any) -> Any:
-    """A simple expression's plan (section 10); else moto's Validator.validate, without the
+    """A simple expression's plan (section 16); else moto's Validator.validate, without the
     structural checks once they passed for the same expression text, attribute names and table keys
     (the error, when they fail, is raised again every time: only a pass is kept)."""
     plan = _simple_plan(self)
@@ -831,7 +846,23 @@ def uninstall() -> None:
     _PATCHED.clear()
 
 
-# Section 10: simple update expressions.
+def _enriched(enrich: Any) -> Any:
+    """BaseResponse._enrich_response, whose regex puts the request id between <RequestId> tags,
+    run only on a body that has them (section 17); moto's other two steps, as moto does them."""
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    def enriched(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any], Any]:
+        if not isinstance(body, str) or "<RequestId>" in body:
+            return enrich(headers, body)  # type: ignore[no-any-return]
+        if "status" in headers:
+            headers["status"] = str(headers["status"])
+        gen_amzn_requestid_long(headers)
+        return headers, body
+
+    return staticmethod(enriched)
+
+
+# Section 16: simple update expressions.
 _SIMPLE_NAME = r"#[A-Za-z0-9_]+"
 _SIMPLE_VALUE = r":[A-Za-z0-9_]+"
 _SIMPLE_CLAUSE = re.compile(r"\s*(SET|REMOVE|ADD)\s+")

@@ -314,7 +314,7 @@ def test_structural_checks_are_skipped_only_for_the_same_names() -> None:
 
     def validate(names: dict[str, str]) -> None:
         item = Item(DynamoType({"S": "a"}), None, {"pk": {"S": "a"}})
-        # A plain name keeps it off the simple-expression path (section 10), which has no passes.
+        # A plain name keeps it off the simple-expression path (section 16), which has no passes.
         tree = UpdateExpressionParser.make("SET #k = :v, note = :v")
         UpdateExpressionValidator(tree, names, {":v": {"S": "x"}}, item, table).validate()
 
@@ -391,7 +391,7 @@ _ITEM = {
 def test_a_simple_update_does_what_motos_validator_and_executor_do(
     expression: str, values: dict[str, Any]
 ) -> None:
-    """Section 10: the item after the update (attributes in order, with their types) or the error
+    """Section 16: the item after the update (attributes in order, with their types) or the error
     is moto's own, for the expressions the simple path takes and for those it leaves to moto."""
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
@@ -444,3 +444,28 @@ def test_only_the_simple_form_is_taken() -> None:
         "",
     ):
         assert taken(other) is None, other
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"Item":{"note":{"S":"<RequestId>"}}}', '{"Count":0}', "<R><RequestId>old</RequestId></R>", b"{}", ""],
+)
+@pytest.mark.parametrize("headers", [{}, {"status": 400}])
+def test_request_ids_go_where_moto_puts_them(body: Any, headers: dict[str, Any]) -> None:
+    """Section 17: the same headers and body as moto's _enrich_response (its request id is random,
+    so each side's own id is put back to compare)."""
+    from moto.core.responses import BaseResponse
+
+    def enriched() -> tuple[dict[str, Any], Any]:
+        answer_headers, answer = BaseResponse._enrich_response(dict(headers), body)
+        request_id = answer_headers.pop("x-amzn-requestid")
+        assert len(request_id) == 52
+        return answer_headers, answer.replace(request_id, "ID") if isinstance(answer, str) else answer
+
+    original = enriched()
+    moto_speedups.install()
+    try:
+        fast = enriched()
+    finally:
+        moto_speedups.uninstall()
+    assert fast == original
