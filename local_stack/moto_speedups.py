@@ -865,40 +865,40 @@ def _enriched(enrich: Any) -> Any:
 # Section 16: simple update expressions.
 _SIMPLE_NAME = r"#[A-Za-z0-9_]+"
 _SIMPLE_VALUE = r":[A-Za-z0-9_]+"
-_SIMPLE_CLAUSE = re.compile(r"\s*(SET|REMOVE|ADD)\s+")
 _SIMPLE_ITEMS = {
-    "SET": re.compile(rf"({_SIMPLE_NAME})\s*=\s*({_SIMPLE_VALUE})"),
-    "REMOVE": re.compile(rf"({_SIMPLE_NAME})()"),
-    "ADD": re.compile(rf"({_SIMPLE_NAME})\s+({_SIMPLE_VALUE})"),
+    "SET": rf"({_SIMPLE_NAME})\s*=\s*({_SIMPLE_VALUE})",
+    "REMOVE": rf"({_SIMPLE_NAME})()",
+    "ADD": rf"({_SIMPLE_NAME})\s+({_SIMPLE_VALUE})",
 }
+_SIMPLE_CLAUSE = "|".join(rf"{kind}\s+{item}(?:\s*,\s*{item})*" for kind, item in _SIMPLE_ITEMS.items())
+_SIMPLE_CLAUSES = re.compile(rf"\s*(?:(?:{_SIMPLE_CLAUSE})(?:\s+|$))+")
+_SIMPLE_TOKENS = re.compile(rf"{_SIMPLE_NAME}|{_SIMPLE_VALUE}|SET|REMOVE|ADD")
 
 
 @functools.lru_cache(maxsize=256)
 def simple_actions(text: str) -> tuple[tuple[str, str, str], ...] | None:
     """(SET|REMOVE|ADD, name placeholder, value placeholder or "") in the expression's order, when
     the text is only such clauses, each at most once; None for anything else."""
+    if not _SIMPLE_CLAUSES.fullmatch(text):
+        return None
+    # The grammar holds, so the tokens are: a keyword, then its items (a name, and for SET and ADD
+    # the value after it), then the next keyword. A name is one token, keyword-like text and all.
     actions: list[tuple[str, str, str]] = []
-    seen: set[str] = set()
-    position = 0
-    while position < len(text):
-        clause = _SIMPLE_CLAUSE.match(text, position)
-        if clause is None or clause.group(1) in seen:
-            return None
-        kind = clause.group(1)
-        seen.add(kind)
-        position = clause.end()
-        while True:
-            item = _SIMPLE_ITEMS[kind].match(text, position)
-            if item is None:
-                return None
-            actions.append((kind, item.group(1), item.group(2)))
-            position = item.end()
-            comma = re.compile(r"\s*,\s*").match(text, position)
-            if comma is None:
-                break
-            position = comma.end()
-        position = re.compile(r"\s*").match(text, position).end()  # type: ignore[union-attr]
-    return tuple(actions) if actions else None
+    kinds: list[str] = []
+    kind, name = "", ""
+    for token in _SIMPLE_TOKENS.findall(text):
+        if token in _SIMPLE_ITEMS:
+            kind = token
+            kinds.append(kind)
+        elif token.startswith("#"):
+            name = token
+            if kind == "REMOVE":
+                actions.append((kind, name, ""))
+        else:
+            actions.append((kind, name, token))
+    if len(set(kinds)) != len(kinds):
+        return None  # a clause twice: moto's error
+    return tuple(actions)
 
 
 class _SimplePlan:

@@ -431,7 +431,11 @@ def test_only_the_simple_form_is_taken() -> None:
         ("REMOVE", "#c", ""),
         ("ADD", "#v", ":one"),
     )
+    # Keyword-like text inside a placeholder is part of it.
+    assert taken("REMOVE #aSET ADD #b :c") == (("REMOVE", "#aSET", ""), ("ADD", "#b", ":c"))
+    assert taken("SET #SET = :ADD") == (("SET", "#SET", ":ADD"),)
     for other in (
+        "SET #a = :aREMOVE #b",
         "SET a = :a",  # a plain name
         "SET #a = #b",
         "SET #a = :a + :b",
