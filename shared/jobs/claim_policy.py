@@ -48,6 +48,17 @@ OWN_CLAIM_MEMORY_MS = 1000
 OWN_CLAIM_PRUNE_AT = 4096
 
 
+def shard_order(ready_shards: int, rng: random.Random) -> list[int]:
+    """The order in which a claim reads a queue's ready shards (it stops once it has candidates):
+    random, so that the claimers of a shard that ran dry spread over all the others rather than
+    piling onto the one after it while the queue drains unevenly."""
+    if ready_shards <= 1:
+        return [0]
+    order = list(range(ready_shards))
+    rng.shuffle(order)
+    return order
+
+
 def initial_spread(ready_shards: int) -> float:
     """A store's spread for a queue before its first claim there. A queue spread over several ready
     shards is one its operator expects many claimers on (docs/architecture.md, "Scale"), so a new

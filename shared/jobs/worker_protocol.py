@@ -24,18 +24,17 @@ class WorkerProtocol(StoreBase):
         """The head of the queue, in priority/FIFO order, from one or two of its ready shards.
 
         A queue has one shard unless its settings ask for more (`ready_shards`, for queues past
-        ~500 jobs/s: docs/architecture.md, "Scale"); then each claim starts at a random shard and
-        reads the next one only when the first cannot fill it, so claimers spread over the shards
-        instead of racing for one head, and priority order holds within a shard. Only when both
-        are empty does it look at the others, so a nearly empty queue still hands out its jobs."""
-        start = self.rng.randrange(shards) if shards > 1 else 0
+        ~500 jobs/s: docs/architecture.md, "Scale"); then each claim reads its shards in a random
+        order (claim_policy.shard_order) and reads a second only when the first cannot fill it, so
+        claimers spread over the shards instead of racing for one head, and priority order holds
+        within a shard. Only when both are empty does it look at the others, so a nearly empty
+        queue still hands out its jobs."""
         candidates: list[dict[str, Any]] = []
-        for step in range(shards):
+        for step, shard in enumerate(claim_policy.shard_order(shards, self.rng)):
             if step >= 2 and candidates:
                 break
             if step == 1 and len(candidates) >= fetch:
                 break
-            shard = (start + step) % shards
             response = self._call("query", **ex.query_ready(self.table, org_id, queue, shard, fetch))
             candidates.extend(response.get("Items", []))
         candidates.sort(key=lambda raw: raw[schema.READY_INDEX.sort_key.name]["S"])

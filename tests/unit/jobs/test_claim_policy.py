@@ -104,3 +104,13 @@ def test_the_own_claim_memory_drops_what_expired_once_it_is_large() -> None:
     own = {f"old-{n}": 5_000 for n in range(cp.OWN_CLAIM_PRUNE_AT)}
     cp.remember_claim(own, "new", now_ms=10_000, lease_expires_ms=60_000)
     assert own == {"new": 10_000 + cp.OWN_CLAIM_MEMORY_MS}
+
+
+def test_a_claim_reads_the_shards_of_a_queue_in_a_random_order() -> None:
+    assert cp.shard_order(1, random.Random(1)) == [0]
+    orders = [cp.shard_order(8, random.Random(seed)) for seed in range(200)]
+    assert all(sorted(order) == list(range(8)) for order in orders)  # every shard, once
+    # After a given first shard, any other is as likely second: not always the next one, so a dry
+    # shard's claimers do not all land on its neighbour.
+    seconds = {order[1] for order in orders if order[0] == 3}
+    assert len(seconds) >= 5
