@@ -134,9 +134,10 @@ def contention_analysis(runs: list[dict[str, Any]]) -> tuple[str, str]:
         f"at least {claim_policy.candidates_to_fetch(1, 1.0)} candidates per shard, reshuffles the rest "
         "after its first lost race in a call, gives up after limit + 2 lost races, and remembers the "
         f"contention per queue as a spread (x{claim_policy.GROWTH:g} per lost race, -5% per clean call, "
-        f"at most {claim_policy.window_size(1, claim_policy.MAX_SPREAD)} jobs wide at limit 1). Every "
-        "claimer here is a fresh JobStore (as a new Lambda container is), so its first calls, before it "
-        "has seen a race, go for the head in strict order; that warm-up is most of the remaining waste, "
+        f"at most {claim_policy.window_size(1, claim_policy.MAX_SPREAD)} jobs wide at limit 1), reads a "
+        "sharded queue's shards in a random order, and starts on a sharded queue at spread "
+        f"{claim_policy.initial_spread(2):g}. Every claimer here is a fresh JobStore (as a new Lambda "
+        "container is), so its first calls, before it has seen a race, are most of the remaining waste, "
         "and the 64-job window is narrow for 64 claimers."
     )
     what = (
