@@ -145,8 +145,11 @@ def figures(speed: dict[str, Any], throughput_runs: list[dict[str, Any]]) -> dic
     """The headline keys of the report; the 16-worker rates are None when the plan lacks them."""
 
     def rate(mode: str) -> float | None:
-        run = next((r for r in throughput_runs if r["workers"] == 16 and r["mode"] == mode), None)
-        return None if run is None else run["jobs_per_second"]
+        # The median of the plan's 16-worker runs of the mode (the full profile runs each three
+        # times, each on a fresh stack): one run on a shared machine swings by a fifth either way.
+        runs = [r for r in throughput_runs if r["workers"] == 16 and r["mode"] == mode]
+        rates = sorted(r["jobs_per_second"] for r in runs)
+        return rates[len(rates) // 2] if rates else None
 
     return {
         "local_health_ms_p50": speed["latency"]["health"]["p50_ms"],
