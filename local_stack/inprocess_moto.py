@@ -32,6 +32,11 @@ headers and body). The backend's URL table is kept per backend class, only for c
 it from BaseBackend unchanged, where it depends on the class alone. Whatever else (a URL no moto
 service takes first, passthrough configuration, a backend of another class) goes through moto's
 own process_request.
+
+InProcessMoto(direct_calls=True), what `make dev` runs (local_stack/runtime.py), also lets the
+clients hand DynamoDB, DynamoDB Streams and SQS calls straight to moto without botocore's HTTP
+endpoint machinery: see local_stack/direct_calls.py. Off by default: bench/meter.py counts round
+trips through the before-send hook that those calls no longer pass.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_stack import botocore_speedups, moto_speedups
+from local_stack import botocore_speedups, direct_calls, moto_speedups
 from local_stack.moto_lock import ATOMIC
 from local_stack.wakeups import Wakeups
 
@@ -210,10 +215,15 @@ class MotoRoutes:
 
 
 class InProcessMoto:
-    def __init__(self, wakeups: Wakeups | None = None) -> None:
+    def __init__(self, wakeups: Wakeups | None = None, direct_calls: bool = False) -> None:
+        """direct_calls: DynamoDB, DynamoDB Streams and SQS calls skip botocore's endpoint
+        (local_stack/direct_calls.py). Their before-send, request-created and needs-retry hooks
+        then do not run for them, so bench/meter.py's counts need it off."""
         self.wakeups = wakeups or Wakeups()
+        self.direct_calls = direct_calls
         self._mock: Any = None
         self._stubber: Any = None
+        self.routes: MotoRoutes | None = None
 
     def start(self) -> InProcessMoto:
         from moto import mock_aws
@@ -223,7 +233,7 @@ class InProcessMoto:
         self._mock.start()
         moto_speedups.install()
         botocore_speedups.install()
-        answer = MotoRoutes(botocore_stubber)
+        answer = self.routes = MotoRoutes(botocore_stubber)
 
         def atomic(request: Any) -> Any:
             service, operation = _call_of(request)
@@ -239,10 +249,14 @@ class InProcessMoto:
         botocore_stubber.process_request = atomic
         self._stubber = botocore_stubber
         _skip_signing_for_moto()
+        if self.direct_calls:
+            direct_calls.install(atomic)
         self.wakeups.next_visible = self.next_visible
         return self
 
     def stop(self, keep_data: bool = True) -> None:
+        if self.direct_calls:
+            direct_calls.uninstall()
         _sign_everything()
         if self._stubber is not None:
             if "process_request" in vars(self._stubber):  # another InProcessMoto's stop took it off
