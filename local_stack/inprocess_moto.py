@@ -108,6 +108,7 @@ def _sign_everything() -> None:
 
 
 _UNKNOWN = object()
+ROUTES_KEPT = 4096
 _URL_PROPERTIES = ("urls", "url_bases", "_url_module")
 
 
@@ -154,6 +155,8 @@ class MotoRoutes:
         key = (clean_url, self._iso_regions())
         route = self._routes.get(key, _UNKNOWN)
         if route is _UNKNOWN:
+            if len(self._routes) >= ROUTES_KEPT:  # S3 keys and schedule names make URLs without end
+                self._routes.clear()
             route = self._routes[key] = self._route(*key)
         if route is None:
             return self._moto(request)

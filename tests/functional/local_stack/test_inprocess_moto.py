@@ -267,3 +267,22 @@ def test_remembered_urls_answer_what_motos_url_match_answers(
     assert len(compared) == 12, compared
     assert routes._routes[("http://127.0.0.1:9/@connections/abc", False)] is None
     assert routes._routes[(queue_url, False)] is not None
+
+
+def test_remembered_urls_are_forgotten_past_a_limit(
+    moto: InProcessMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each S3 key is a URL of its own: the routes kept stay bounded, and answers stay right."""
+    from local_stack import inprocess_moto
+
+    assert moto.routes is not None
+    monkeypatch.setattr(inprocess_moto, "ROUTES_KEPT", 3)
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="routes-bucket")
+    for i in range(8):
+        s3.put_object(Bucket="routes-bucket", Key=f"k{i}", Body=f"body {i}".encode())
+        assert len(moto.routes._routes) <= 3
+    assert [s3.get_object(Bucket="routes-bucket", Key=f"k{i}")["Body"].read() for i in (0, 7)] == [
+        b"body 0",
+        b"body 7",
+    ]
