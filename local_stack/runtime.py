@@ -54,7 +54,7 @@ class LocalStack:
         )
         self.idle_sweep_interval = max(60.0, self.sweep_interval)
         self._wakeups = Wakeups()
-        self._moto = InProcessMoto(self._wakeups)
+        self._moto = InProcessMoto(self._wakeups, direct_calls=True)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: Any = None

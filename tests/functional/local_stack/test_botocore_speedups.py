@@ -14,8 +14,7 @@ import pytest
 from botocore import parsers
 
 from local_stack import botocore_speedups
-from tests.conftest import ApiClient
-from tests.functional.local_stack.stack_setup import inprocess_stack
+from tests.functional.local_stack.stack_setup import inprocess_stack, job_life
 
 
 class Comparison:
@@ -60,74 +59,7 @@ def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Comparison]:
 
 
 def test_the_fast_parse_builds_what_botocores_parser_builds(compared: Comparison) -> None:
-    import boto3
-
-    from functions.dispatcher.handler import handle_stream
-    from functions.live_updates.handler import handle_stream as live_updates
-    from local_stack.stream_poller import StreamPoller
-    from shared.identity.credentials import mint_key
-    from shared.identity.organizations import create_organization
-    from shared.plumbing.config import settings
-
-    created = create_organization("Parse", "parse", api_key=mint_key("development"))
-    api = ApiClient(created.api_key["key"])
-    jobs = "/api/v1/jobs"
-    text = {"text": "é ü 😀", "n": 1.5, "l": [1, None]}
-    assert api.post(jobs, {"queue_name": "q", "payload": text}).status == 201
-    # Compressible: stored brotli-compressed, a binary attribute in the item and its stream records.
-    assert api.post(jobs, {"queue_name": "q", "payload": {"data": "x" * 1000}}).status == 201
-    bulk = api.post(f"{jobs}/bulk", {"queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(12)]})
-    assert bulk.status in (200, 201), bulk
-    claimed = api.post(f"{jobs}/claim", {"queue_name": "q", "worker_id": "w", "limit": 5}).json["jobs"]
-    first, second, *_ = claimed
-    lease = {"worker_id": "w", "lease_id": first["lease_id"]}
-    assert api.post(f"{jobs}/{first['id']}/complete", {**lease, "result": {"ok": True}}).status == 200
-    # A late ack: a lost conditional write, whose error carries the item (ALL_OLD).
-    assert api.post(f"{jobs}/{first['id']}/complete", {**lease, "result": {"ok": True}}).status == 409
-    failed = {"worker_id": "w", "lease_id": second["lease_id"], "error": "boom"}
-    assert api.post(f"{jobs}/{second['id']}/fail", failed).status == 200
-    assert api.get(f"{jobs}/{first['id']}").status == 200
-    assert api.get(jobs, params={"queue_name": "q"}).status == 200
-
-    # Every kind of attribute value, nested, and the empty forms.
-    dynamodb = boto3.session.Session().client("dynamodb")
-    table = settings().table_name
-    every_kind = {
-        "pk": {"S": "KINDS"},
-        "sk": {"S": "1"},
-        "s": {"S": ""},
-        "n": {"N": "-1.5e3"},
-        "b": {"B": b"\x00\xff"},
-        "ss": {"SS": ["a", "b"]},
-        "ns": {"NS": ["1", "2.5"]},
-        "bs": {"BS": [b"x", b"\x01"]},
-        "null": {"NULL": True},
-        "bool": {"BOOL": False},
-        "m": {"M": {"inner": {"L": [{"S": "x"}, {"M": {}}, {"B": b"y"}]}, "B": {"N": "1"}}},
-        "l": {"L": []},
-    }
-    dynamodb.put_item(TableName=table, Item=every_kind)
-    dynamodb.get_item(TableName=table, Key={"pk": every_kind["pk"], "sk": every_kind["sk"]})
-    dynamodb.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "KINDS"}},
-    )
-    dynamodb.update_item(
-        TableName=table,
-        Key={"pk": every_kind["pk"], "sk": every_kind["sk"]},
-        UpdateExpression="SET s = :s",
-        ExpressionAttributeValues={":s": {"S": "set"}},
-        ReturnValues="ALL_NEW",
-    )
-
-    def both(records: list[dict[str, Any]]) -> None:
-        handle_stream(records)
-        live_updates(records)
-
-    poller = StreamPoller(settings().table_name, both)
-    while poller.poll_once():
-        pass
+    job_life()
 
     assert not compared.mismatches, "\n".join(compared.mismatches[:5])
     for shape in ("GetItemOutput", "UpdateItemOutput", "QueryOutput", "GetRecordsOutput", "PutItemOutput"):

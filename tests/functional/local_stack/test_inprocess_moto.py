@@ -3,6 +3,7 @@ embedded server, and the writes the event-source loops sleep on ring their bells
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -149,3 +150,139 @@ def test_requests_moto_answers_go_unsigned_and_everything_else_is_signed(moto: I
     assert "Signature=" in presigned
     moto.stop(keep_data=False)
     assert signed(dynamodb, "https://dynamodb.us-east-1.amazonaws.com/")
+
+
+def _create_table(dynamodb: Any) -> None:
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_remembered_urls_answer_from_the_backends_a_reset_put_in_place(
+    moto: InProcessMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MotoRoutes remembers the URL match, never the backend: after moto's reset replaces the
+    backends, the same remembered route answers from the new ones."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BackendDict
+    from moto.dynamodb.models import dynamodb_backends
+
+    assert moto.routes is not None
+    dynamodb = _client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+    assert ("https://dynamodb.us-east-1.amazonaws.com/", False) in moto.routes._routes
+
+    def not_moto(request: Any) -> Any:
+        raise AssertionError(f"{request.url} went through moto's own URL match")
+
+    monkeypatch.setattr(moto.routes, "_moto", not_moto)
+    BackendDict.reset()
+    assert dynamodb.list_tables()["TableNames"] == []
+    with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    _create_table(dynamodb)
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"] == {"pk": {"S": "b"}}
+    # All of it in the backend moto itself has now, not in the one the reset emptied.
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["t"]
+    assert [item.to_json()["Attributes"] for item in table.all_items()] == [{"pk": {"S": "b"}}]
+
+
+def test_remembered_urls_answer_what_motos_url_match_answers(
+    moto: InProcessMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads to each kind of URL (answers and errors), each answered by MotoRoutes and by moto's own
+    process_request: the same status, headers and body, bar the request id and date."""
+    from botocore.awsrequest import AWSPreparedRequest
+
+    from local_stack.moto_lock import ATOMIC
+
+    assert moto.routes is not None
+    routes = moto.routes
+    compared: list[str] = []
+    mismatches: list[str] = []
+
+    def comparable(answer: Any) -> Any:
+        if answer is None:
+            return None
+        status, headers, body = answer
+        ignored = {"x-amzn-requestid", "x-amz-request-id", "date", "x-amz-crc32", "x-amz-id-2"}
+        headers = {name: value for name, value in headers.items() if name.lower() not in ignored}
+        body = body.decode() if isinstance(body, bytes) else body
+        return status, headers, re.sub("<RequestId>[^<]*</RequestId>", "", body)
+
+    def both(request: Any) -> Any:
+        with ATOMIC:
+            mine = routes(request)
+            motos = routes._moto(request)
+        compared.append(request.url)
+        if comparable(mine) != comparable(motos):
+            mismatches.append(f"{request.url}: {comparable(mine)} != {comparable(motos)}")
+        return mine
+
+    dynamodb = _client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.update_time_to_live(
+        TableName="t", TimeToLiveSpecification={"Enabled": True, "AttributeName": "x"}
+    )
+    sqs = _client("sqs")
+    queue_url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="routes-bucket")
+    scheduler = _client("scheduler")
+    monkeypatch.setattr(moto._stubber, "process_request", both)
+
+    dynamodb.describe_table(TableName="t")
+    dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+        dynamodb.describe_table(TableName="missing")
+    streams = _client("dynamodbstreams")
+    streams.list_streams()
+    sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_url(QueueName="missing")
+    scheduler.list_schedules()
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name="missing")
+    s3.list_objects_v2(Bucket="routes-bucket")  # S3's backend builds its own URL table: moto's way
+    for url in (
+        f"{queue_url}",  # the query protocol's queue URL
+        "https://nothing.us-east-1.amazonaws.com/",  # no service: moto's 404
+        "http://127.0.0.1:9/@connections/abc",  # not moto's
+    ):
+        request = AWSPreparedRequest(
+            "POST",
+            url,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"Action=GetQueueAttributes",
+            False,
+        )
+        both(request)
+    assert not mismatches, "\n".join(mismatches)
+    assert len(compared) == 12, compared
+    assert routes._routes[("http://127.0.0.1:9/@connections/abc", False)] is None
+    assert routes._routes[(queue_url, False)] is not None
+
+
+def test_remembered_urls_are_forgotten_past_a_limit(
+    moto: InProcessMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each S3 key is a URL of its own: the routes kept stay bounded, and answers stay right."""
+    from local_stack import inprocess_moto
+
+    assert moto.routes is not None
+    monkeypatch.setattr(inprocess_moto, "ROUTES_KEPT", 3)
+    s3 = _client("s3")
+    s3.create_bucket(Bucket="routes-bucket")
+    for i in range(8):
+        s3.put_object(Bucket="routes-bucket", Key=f"k{i}", Body=f"body {i}".encode())
+        assert len(moto.routes._routes) <= 3
+    assert [s3.get_object(Bucket="routes-bucket", Key=f"k{i}")["Body"].read() for i in (0, 7)] == [
+        b"body 0",
+        b"body 7",
+    ]

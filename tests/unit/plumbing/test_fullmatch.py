@@ -27,8 +27,13 @@ def _match_calls() -> list[str]:
     return found
 
 
+# Not validation: moto routes a request by the first URL pattern that matches at the start of its
+# URL, and MotoRoutes must find the same one, with the same re.match.
+ROUTING = "local_stack/inprocess_moto.py:"
+
+
 def test_no_validation_uses_re_match() -> None:
-    assert _match_calls() == []
+    assert [call for call in _match_calls() if not call.startswith(ROUTING)] == []
 
 
 @pytest.mark.parametrize("name", ["emails\n", "emails\r\n", "\nemails"])
