@@ -7,7 +7,6 @@ run on every answer and compared."""
 from __future__ import annotations
 
 import copy
-
 import json
 from collections import Counter
 from collections.abc import Iterator
