@@ -113,6 +113,13 @@ job with its payload) was scanned for nothing. The scan runs only where the tag 
 
 18. Copies in projections. A projected attribute is copied with its DynamoType's own __deepcopy__,
 as copy.deepcopy does, without the generic dispatch and memo keeping around it.
+
+19. The head of an index query. moto sorts every item of the queried index partition (a busy
+queue's whole ready shard) and then walks the sorted list until its Limit. A first page's query
+with a Limit, forward, without range-key condition or legacy filter, reads only the first Limit
+items and one more (whether there is one decides LastEvaluatedKey): the sort here keeps only those,
+heapq.nsmallest, which is the sorted list cut there. A FilterExpression is applied after the Limit,
+as on AWS, so it changes nothing.
 """
 
 from __future__ import annotations
@@ -121,6 +128,7 @@ import base64
 import calendar
 import copy
 import functools
+import heapq
 import json
 import pickle
 import re
@@ -202,6 +210,9 @@ def fast_body(action_result: Any) -> str | None:
     if kind not in (ActionResult, DynamoResult):  # e.g. PaginatedResult pages itself
         return None
     unconverted = action_result.__dict__.get("_speedups_raw", _NO_RAW) if kind is DynamoResult else _NO_RAW
+    if unconverted is not _NO_RAW and action_result.__dict__.get("_result", _NO_RAW) is not _NO_RAW:
+        # Read, so maybe changed: moto's handlers add ConsumedCapacity to the converted dict.
+        unconverted = _NO_RAW
     try:
         if unconverted is not _NO_RAW:
             if not isinstance(unconverted, dict):
@@ -340,14 +351,46 @@ def _query_marks_what_it_reads(query: Any) -> Any:
             _query.wanted = _EVERY_ITEM if index_name or hash_key is None else hash_key
         _query.projects = bool(index_name) and _projects(self, index_name)
         _query.sizes = {}
+        _query.first = _first_needed(args, kwargs)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
             _query.wanted = None
             _query.projects = False
             _query.sizes = None
+            _query.first = None
 
     return marked
+
+
+_QUERY_KEYWORDS = {
+    "index_name",
+    "consistent_read",
+    "filter_expression",
+    "hash_key_conditions",
+    "range_key_conditions",
+}
+
+
+def _first_needed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """How many of an index query's sorted matches moto can look at (section 19): its Limit and one
+    more, which tells moto there is a next page; None when it may read further (no Limit, a page
+    after the first, a backward scan, a range-key condition or a legacy filter on the matches)."""
+    named = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward")
+    given = dict(zip(named, args, strict=False))
+    given.update({key: value for key, value in kwargs.items() if key in named})
+    legacy_filters = [key for key in kwargs if key not in named and key not in _QUERY_KEYWORDS]
+    limit = given.get("limit")
+    if (
+        type(limit) is not int
+        or limit <= 0
+        or given.get("range_comparison")
+        or given.get("exclusive_start_key") is not None
+        or given.get("scan_index_forward") is False
+        or legacy_filters
+    ):
+        return None
+    return limit + 1
 
 
 def _projects(table: Any, index_name: str) -> bool:
@@ -520,7 +563,15 @@ def _sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[An
     # moto's own order, compared on the attributes' Python values instead of through DynamoType's
     # rich comparisons (which compare exactly those values).
     keys = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
-    items.sort(key=lambda item: tuple(item.attrs[key].cast_value for key in keys))
+
+    def order(item: Any) -> tuple[Any, ...]:
+        return tuple(item.attrs[key].cast_value for key in keys)
+
+    first = getattr(_query, "first", None)
+    if first is not None and len(items) > first:
+        # sorted(items, key=order)[:first], which is what heapq.nsmallest is (section 19)
+        return heapq.nsmallest(first, items, key=order)
+    items.sort(key=order)
     return items
 
 

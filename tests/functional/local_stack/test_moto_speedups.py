@@ -472,3 +472,105 @@ def test_request_ids_go_where_moto_puts_them(body: Any, headers: dict[str, Any])
     finally:
         moto_speedups.uninstall()
     assert fast == original
+
+
+def test_an_index_query_reads_the_same_page_when_only_its_head_is_sorted() -> None:
+    """Section 19: pages, LastEvaluatedKey, counts and capacity of index queries are moto's own,
+    for the first page with a Limit (taken) and for what the shortcut leaves to moto's full sort."""
+    import random
+
+    import boto3
+    from moto import mock_aws
+
+    def answers() -> list[Any]:
+        with mock_aws():
+            db = boto3.client("dynamodb", region_name="us-east-1")
+            db.create_table(
+                TableName="t",
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "ipk", "isk")
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "ready",
+                        "KeySchema": [
+                            {"AttributeName": "ipk", "KeyType": "HASH"},
+                            {"AttributeName": "isk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                ],
+            )
+            rng = random.Random(5)
+            for n in range(40):  # ties on the index's sort key: the table's keys break them
+                item = {"pk": {"S": f"j{rng.randrange(1000):03}"}, "sk": {"S": str(n)}, "n": {"N": str(n)}}
+                item["ipk"] = {"S": "q" if n % 4 else "other"}
+                item["isk"] = {"S": f"{rng.randrange(8)}"}
+                db.put_item(TableName="t", Item=item)
+            base = {
+                "TableName": "t",
+                "IndexName": "ready",
+                "KeyConditionExpression": "ipk = :q",
+                "ExpressionAttributeValues": {":q": {"S": "q"}},
+                "ReturnConsumedCapacity": "TOTAL",
+            }
+            queries = [
+                {"Limit": 1},
+                {"Limit": 7},
+                {"Limit": 29},
+                {"Limit": 30},
+                {"Limit": 31},
+                {},
+                {"Limit": 5, "ScanIndexForward": False},
+                {
+                    "Limit": 5,
+                    "FilterExpression": "isk > :low",
+                    "ExpressionAttributeValues": {":q": {"S": "q"}, ":low": {"S": "3"}},
+                },
+                {
+                    "Limit": 5,
+                    "KeyConditionExpression": "ipk = :q AND isk > :low",
+                    "ExpressionAttributeValues": {":q": {"S": "q"}, ":low": {"S": "3"}},
+                },
+            ]
+            found = []
+            for extra in queries:
+                answer = db.query(**{**base, **extra})
+                found.append({k: v for k, v in answer.items() if k != "ResponseMetadata"})
+                if "LastEvaluatedKey" in answer:  # the next page: moto's full sort
+                    page = db.query(**{**base, **extra, "ExclusiveStartKey": answer["LastEvaluatedKey"]})
+                    found.append({k: v for k, v in page.items() if k != "ResponseMetadata"})
+            return found
+
+    original = answers()
+    moto_speedups.install()
+    try:
+        fast = answers()
+    finally:
+        moto_speedups.uninstall()
+    assert fast == original
+    assert any("LastEvaluatedKey" in page for page in original)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "first"),
+    [
+        ((None, [], 25, None, True, None, "ready", False, None), {}, 26),  # a claim's head query
+        ((None, [], 25, None, None, None, "ready", False, None), {}, 26),  # forward by default
+        ((None, [], None, None, True, None, "ready", False, None), {}, None),  # no Limit
+        ((None, [], 25, {"pk": "x"}, True, None, "ready", False, None), {}, None),  # a later page
+        ((None, [], 25, None, False, None, "ready", False, None), {}, None),  # backward
+        (("<", [], 25, None, True, None, "ready", False, None), {}, None),  # a range condition
+        ((None, [], 25, None, True, None, "ready", False, None), {"status": {"x": 1}}, None),
+        ((None, [], 25, None, True, None, "ready", False, None), {"hash_key_conditions": []}, 26),
+    ],
+)
+def test_only_a_first_forward_page_with_a_limit_sorts_just_its_head(
+    args: tuple[Any, ...], kwargs: dict[str, Any], first: int | None
+) -> None:
+    assert moto_speedups._first_needed(args, kwargs) == first
