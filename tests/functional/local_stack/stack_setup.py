@@ -54,9 +54,6 @@ def job_life() -> None:
     the live fan-out."""
     import boto3
 
-    from functions.dispatcher.handler import handle_stream
-    from functions.live_updates.handler import handle_stream as live_updates
-    from local_stack.stream_poller import StreamPoller
     from shared.identity.credentials import mint_key
     from shared.identity.organizations import create_organization
     from shared.plumbing.config import settings
@@ -113,6 +110,16 @@ def job_life() -> None:
         ReturnValues="ALL_NEW",
     )
 
+    drain_stream()
+
+
+def drain_stream() -> None:
+    """Hand every new record of the jobs table's stream to both readers, as make dev's poller does."""
+    from functions.dispatcher.handler import handle_stream
+    from functions.live_updates.handler import handle_stream as live_updates
+    from local_stack.stream_poller import StreamPoller
+    from shared.plumbing.config import settings
+
     def both(records: list[dict[str, Any]]) -> None:
         handle_stream(records)
         live_updates(records)
@@ -120,3 +127,12 @@ def job_life() -> None:
     poller = StreamPoller(settings().table_name, both)
     while poller.poll_once():
         pass
+
+
+def leaf_types(value: Any) -> Any:
+    """The value's structure with each leaf's type: == alone takes 1 for True and [] for ()."""
+    if isinstance(value, dict):
+        return {key: leaf_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [leaf_types(item) for item in value]
+    return type(value).__name__

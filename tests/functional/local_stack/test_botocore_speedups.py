@@ -14,7 +14,7 @@ import pytest
 from botocore import parsers
 
 from local_stack import botocore_speedups
-from tests.functional.local_stack.stack_setup import inprocess_stack, job_life
+from tests.functional.local_stack.stack_setup import inprocess_stack, job_life, leaf_types
 
 
 class Comparison:
@@ -27,18 +27,11 @@ class Comparison:
         expected = parsers.JSONParser().parse(response, shape)
         name = getattr(shape, "name", "")
         self.parsed[name] += 1
-        if got != expected or _types(got) != _types(expected):
+        if got != expected or leaf_types(got) != leaf_types(expected):
             self.mismatches.append(f"{name}: {expected!r:.600} != {got!r:.600}")
         return got
 
 
-def _types(value: Any) -> Any:
-    """The value's structure with each leaf's type: == alone takes 1 for True and [] for ()."""
-    if isinstance(value, dict):
-        return {key: _types(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_types(item) for item in value]
-    return type(value).__name__
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from local_stack import direct_calls
 from local_stack.inprocess_moto import InProcessMoto
 from tests.conftest import SHARED_MOCK
-from tests.functional.local_stack.stack_setup import inprocess_stack, job_life
+from tests.functional.local_stack.stack_setup import inprocess_stack, job_life, leaf_types
 
 # What botocore's request-created handlers add or rewrite, which the direct path does not emit.
 _REQUEST_CREATED_HEADERS = {"amz-sdk-invocation-id", "amz-sdk-request", "user-agent"}
@@ -183,12 +183,6 @@ def _headers(request: Any) -> dict[str, Any]:
     }
 
 
-def _types(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _types(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_types(item) for item in value]
-    return type(value).__name__
 
 
 def test_direct_calls_get_what_the_usual_way_gets(
@@ -220,9 +214,11 @@ def test_direct_calls_get_what_the_usual_way_gets(
                 mismatches.append(f"{name}: {error!r} != {call.error!r}")
             elif getattr(call.error, "response", None) != getattr(error, "response", None):
                 mismatches.append(f"{name}: {error.response!r:.600} != {call.error.response!r:.600}")  # type: ignore[union-attr]
-            elif _types(getattr(call.error, "response", None)) != _types(getattr(error, "response", None)):
+            elif leaf_types(getattr(call.error, "response", None)) != leaf_types(
+                getattr(error, "response", None)
+            ):
                 mismatches.append(f"{name}: error response types differ")
-        elif result != call.result or _types(result) != _types(call.result):
+        elif result != call.result or leaf_types(result) != leaf_types(call.result):
             mismatches.append(f"{name}: {result!r:.600} != {call.result!r:.600}")
     assert not mismatches, "\n".join(mismatches[:5])
 

@@ -16,7 +16,7 @@ import pytest
 
 from local_stack import moto_speedups
 from tests.conftest import ApiClient
-from tests.functional.local_stack.stack_setup import inprocess_stack
+from tests.functional.local_stack.stack_setup import drain_stream, inprocess_stack
 
 
 class Comparison:
@@ -59,11 +59,8 @@ def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[Comparison]:
 
 
 def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison) -> None:
-    from functions.dispatcher.handler import handle_stream
     from functions.dispatcher.handler import handler as dispatcher
-    from functions.live_updates.handler import handle_stream as live_updates
     from local_stack.dispatch_loop import QueuePoller
-    from local_stack.stream_poller import StreamPoller
     from shared.identity.credentials import mint_key
     from shared.identity.organizations import create_organization
     from shared.plumbing.config import settings
@@ -92,13 +89,7 @@ def test_the_fast_path_writes_what_motos_serializer_writes(compared: Comparison)
     assert api.get(jobs, params={"queue_name": "q"}).status == 200
     assert api.get("/api/v1/queues").status == 200
 
-    def both(records: list[dict[str, Any]]) -> None:
-        handle_stream(records)
-        live_updates(records)
-
-    poller = StreamPoller(settings().table_name, both)
-    while poller.poll_once():
-        pass
+    drain_stream()
     QueuePoller(settings().dispatch_queue_url, dispatcher).poll_once()
     dispatcher({"sweep": True})
 
