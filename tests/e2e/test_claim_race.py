@@ -2,7 +2,7 @@
 
 make dev serves every claim through one store, whose claimers skip a job another of them is writing
 (shared/jobs/claim_policy.py, "Own claims"), so here the clients race for the queue's head but
-their conditional writes rarely collide. Colliding conditional writes, each claimer with a store of
+their conditional writes do not collide. Colliding conditional writes, each claimer with a store of
 its own as each Lambda container has, are tests/functional/jobs/test_claim_race.py's."""
 
 from __future__ import annotations
