@@ -138,13 +138,16 @@ class LocalStack:
     def _stream_loop(self) -> None:
         from functions.dispatcher.handler import handle_stream
         from functions.live_updates.handler import handle_stream as live_updates
-        from local_stack.stream_poller import StreamPoller
+        from local_stack.stream_poller import RoundReads, StreamPoller
         from shared.plumbing import schema
         from shared.plumbing.config import settings
 
         # On AWS the stream has two readers, each with its own event source mapping (position,
         # filter, retries); so here. The dispatcher's follows schema.DISPATCHER_STREAM exactly.
+        # Where both read from the same place in a round, the second gets a copy of the first's
+        # answer (RoundReads).
         reader = schema.DISPATCHER_STREAM
+        round_reads = RoundReads()
         pollers = [
             StreamPoller(
                 settings().table_name,
@@ -154,15 +157,18 @@ class LocalStack:
                 retry_attempts=reader.retry_attempts,
                 failure_queue=schema.STREAM_FAILURE_QUEUE.local_name,
                 retry_backoff_seconds=0.5,  # 0.5, 1, 2, 4, 8 s: ~15 s before the failure queue
+                round_reads=round_reads,
             ),
             StreamPoller(
                 settings().table_name,
                 _never_failing(live_updates),
                 shard_refresh_seconds=5.0,
                 filters=schema.LIVE_STREAM.filters,
+                round_reads=round_reads,
             ),
         ]
         while not self._stop.is_set():
+            round_reads.clear()
             delivered = 0
             for poller in pollers:
                 try:
