@@ -241,9 +241,14 @@ class InProcessMoto:
         def atomic(request: Any) -> Any:
             service, operation = _call_of(request)
             with ATOMIC:
-                response = answer(request)
+                try:
+                    response = answer(request)
+                except BaseException:
+                    if service == "dynamodb":
+                        moto_speedups.dynamodb_called(operation)
+                    raise
                 if response is not None and service == "dynamodb":
-                    moto_speedups.dynamodb_called(operation)
+                    moto_speedups.dynamodb_called(operation, response[0])
             if response is not None:
                 self._observe(service, operation, request)
             return response

@@ -22,8 +22,14 @@ objects), then filtering it. The pre-sort changes nothing: the matches are sorte
 that are unique per item (the index's keys plus the table's, or the range key within one
 partition). So a query here skips it, and a table query reads only its own partition. An index
 query reads the items whose index partition key matches, from buckets built on the first such
-query after a write to any table (dynamodb_called() is told of every call, under the moto lock,
-so no query ever sees buckets older than the last write); moto still applies every condition.
+query and then kept up to date: moto's put_item, update_item and delete_item (which every item
+write, batch and transaction goes through) note the item they write, and after the call, still
+under the moto lock (dynamodb_called(), told of every call), each noted item leaves its bucket
+and goes to the one its attributes name now. Any other call that may write (a table created or
+deleted, a cancelled transaction, which puts back copies) drops the buckets; the next query
+builds them again. moto still applies every condition. Until round 6 every query after any write
+rebuilt them from the whole table: in a session that had run 100,000 jobs, every claim walked
+all of them.
 
 3. Update expressions. moto parses an UpdateExpression twice per UpdateItem; the service sends the
 same few expressions over and over. The parse is kept per expression text (the tree is only read,
@@ -151,16 +157,67 @@ _DYNAMODB_READS = {
     "ListTables",
     "ListTagsOfResource",
 }
-_version = 0  # bumped by every DynamoDB call that may change a table
-# (id of table, index partition key attributes) → (table, version, {key values: items})
-_buckets: dict[tuple[int, tuple[str, ...]], tuple[Any, int, dict[tuple[Any, ...], list[Any]]]] = {}
+_version = 0  # bumped by every DynamoDB call that may change a table other than item by item
+# DynamoDB operations whose only writes are moto's put_item, update_item and delete_item
+_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+# (table, hash key, range key) of each item the DynamoDB call running under the moto lock wrote
+_touched: list[Any] = []
+_TOO_MANY = ("too many", None, None)  # in _touched: writes nobody reported (never under the lock)
+_TOUCHED_BOUND = 10_000
 
 
-def dynamodb_called(operation: str) -> None:
-    """Every DynamoDB call, made while the moto lock is still held."""
+class _Buckets:
+    """One table's items by the values of some attributes (an index's partition key)."""
+
+    __slots__ = ("attributes", "by_values", "table", "values_of", "version")
+
+    def __init__(self, table: Any, attributes: tuple[str, ...], version: int) -> None:
+        self.table = table
+        self.attributes = attributes
+        self.version = version
+        self.by_values: dict[tuple[Any, ...], dict[tuple[Any, Any], Any]] = {}
+        self.values_of: dict[tuple[Any, Any], tuple[Any, ...]] = {}  # item key → its bucket
+        for item in _every_item(table):
+            self.put(item)
+
+    def put(self, item: Any) -> None:
+        values = tuple(item.attrs.get(name) for name in self.attributes)
+        if any(value is None for value in values):
+            return  # not in the index (sparse)
+        key = (item.hash_key, item.range_key)
+        self.by_values.setdefault(values, {})[key] = item
+        self.values_of[key] = values
+
+    def drop(self, key: tuple[Any, Any]) -> None:
+        values = self.values_of.pop(key, None)
+        if values is not None:
+            bucket = self.by_values[values]
+            del bucket[key]
+            if not bucket:
+                del self.by_values[values]
+
+
+# (id of table, index partition key attributes) → its buckets
+_buckets: dict[tuple[int, tuple[str, ...]], _Buckets] = {}
+
+
+def dynamodb_called(operation: str, status: int | None = None) -> None:
+    """Every DynamoDB call, made while the moto lock is still held; status: its HTTP status, when
+    known. The index buckets (section 2) follow the items an item write touched; anything else
+    that may have written drops them all."""
     global _version
-    if operation not in _DYNAMODB_READS:
+    touched = list(_touched)
+    _touched.clear()
+    if operation in _DYNAMODB_READS:
+        return
+    cancelled = operation == "TransactWriteItems" and (status is None or status >= 300)
+    if operation not in _ITEM_WRITES or cancelled or _TOO_MANY in touched:
+        # A cancelled transaction puts back copies of what it touched (and of what it only
+        # checked): the buckets would hold the items it replaced.
         _version += 1
+        return
+    for table, hash_key, range_key in touched:
+        _bucket_follows(table, hash_key, range_key)
 
 
 class _NotPlain(Exception):
@@ -328,17 +385,46 @@ def _bucket(table: Any, conditions: tuple[tuple[str, Any], ...]) -> list[Any]:
     """The items whose `conditions` attributes equal their values: a superset of the index query's
     answer (moto goes on to check every key condition and filter on them)."""
     attributes = tuple(name for name, _ in conditions)
-    cached = _buckets.get((id(table), attributes))
-    if cached is None or cached[0] is not table or cached[1] != _version:
-        buckets: dict[tuple[Any, ...], list[Any]] = {}
-        for item in _every_item(table):
-            values = tuple(item.attrs.get(name) for name in attributes)
-            if any(value is None for value in values):
-                continue  # not in the index (sparse)
-            buckets.setdefault(values, []).append(item)
-        cached = (table, _version, buckets)
-        _buckets[(id(table), attributes)] = cached
-    return cached[2].get(tuple(value for _, value in conditions), [])
+    buckets = _buckets.get((id(table), attributes))
+    if buckets is None or buckets.table is not table or buckets.version != _version:
+        buckets = _buckets[(id(table), attributes)] = _Buckets(table, attributes, _version)
+    return list(buckets.by_values.get(tuple(value for _, value in conditions), {}).values())
+
+
+def _bucket_follows(table: Any, hash_key: Any, range_key: Any) -> None:
+    """After a write to the item at these keys: it leaves the bucket it was in, and goes to the
+    one its attributes now name (if it still exists and is in the index)."""
+    partition = table.items.get(hash_key)  # .get: items is a defaultdict
+    item = partition.get(range_key) if partition is not None and table.range_key_attr else partition
+    for buckets in _buckets.values():
+        if buckets.table is table and buckets.version == _version:
+            buckets.drop((hash_key, range_key))
+            if item is not None:
+                buckets.put(item)
+
+
+def _writes_items(write: Any, key_of: Any) -> Any:
+    """A DynamoDBBackend item write that notes which item it writes, before it writes it (a write
+    that raises half-way still moved the item)."""
+
+    def noted(self: Any, table_name: str, attributes: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(_touched) >= _TOUCHED_BOUND:
+            _touched.clear()
+            _touched.append(_TOO_MANY)
+        try:
+            from moto.dynamodb.models.dynamo_type import DynamoType
+
+            table = self.get_table(table_name)
+            key = key_of(table, attributes)
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        except Exception:
+            _touched.append(_TOO_MANY)  # moto is about to refuse it; if not, every bucket goes
+        else:
+            _touched.append((table, hash_key, range_key))
+        return write(self, table_name, attributes, *args, **kwargs)
+
+    return noted
 
 
 def _query_marks_what_it_reads(query: Any) -> Any:
@@ -757,6 +843,8 @@ def install() -> None:
         original = handler.serialized
         _patch(handler, "serialized", _fast_serialized(original))
     _patch(Table, "all_items", _unsorted_for_queries(Table.all_items))
+    for name, key_of in (("put_item", _put_key), ("update_item", _given_key), ("delete_item", _given_key)):
+        _patch(DynamoDBBackend, name, _writes_items(getattr(DynamoDBBackend, name), key_of))
     _patch(Table, "query", _query_marks_what_it_reads(Table.query))
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
@@ -885,8 +973,17 @@ def _parsed(make: Any, text: str) -> Any:
     return _parsed_cached(make, text)
 
 
+def _put_key(table: Any, item: dict[str, Any]) -> dict[str, Any]:
+    return item  # the whole item: its key attributes are among its attributes
+
+
+def _given_key(table: Any, key: dict[str, Any]) -> dict[str, Any]:
+    return key
+
+
 def uninstall() -> None:
     _buckets.clear()
+    _touched.clear()
     _record_texts.clear()
     _STRUCTURE_PASSED.clear()
     for (owner, name), (own, _) in _PATCHED.items():
