@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import Any
 
 from shared.jobs.states import JobStatus
@@ -41,9 +42,30 @@ def is_job_image(image: dict[str, Any] | None) -> bool:
     return bool(image) and image.get("pk", {}).get("S", "").startswith(JOB_PARTITION_PREFIX)  # type: ignore[union-attr]
 
 
+# id(stream image) → (the image, kept alive so that its id is not reused; its decoded form). The
+# side effects of one stream batch (timers, worker leases, workflows, Lambda pumps) each read the
+# same records' images: each image is decoded once. A batch has at most 1,000 records (two images
+# each); an image that fell out is decoded again.
+_DECODED: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+_DECODED_KEPT = 2048
+_decoded_lock = threading.Lock()  # make dev's sweep runs the dispatcher beside its stream loop
+
+
 def decoded_job_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A job item's stream image as plain values; None for any other item (or none)."""
-    return dynamo_codec.decode_item(image) if image is not None and is_job_image(image) else None
+    """A job item's stream image as plain values; None for any other item (or none). The same dict
+    for the same image: callers only read it."""
+    if image is None:
+        return None
+    with _decoded_lock:
+        known = _DECODED.get(id(image))
+    if known is not None and known[0] is image:
+        return known[1]
+    decoded = dynamo_codec.decode_item(image) if is_job_image(image) else None
+    with _decoded_lock:
+        if len(_DECODED) >= _DECODED_KEPT:
+            del _DECODED[next(iter(_DECODED))]  # the oldest
+        _DECODED[id(image)] = (image, decoded)
+    return decoded
 
 
 def job_key(org_id: str, job_id: str) -> dict[str, Any]:

@@ -283,3 +283,19 @@ def test_brotli_best_only_where_it_keeps_the_payload_in_the_job_item() -> None:
     assert packed["pz"]["B"] == brotli.compress(text.encode(), quality=11)
     assert packed_size(packed) <= INLINE_PAYLOAD_BYTES
     assert unpack_payload(dynamo_codec.decode_item(packed)) == text
+
+
+# --- stream images -----------------------------------------------------------------------------
+
+
+def test_a_stream_image_is_decoded_once_for_every_reader_of_its_batch() -> None:
+    job = {"pk": "JOB#org-1#3", "sk": "j1", "status": "pending", "priority": 5, "payload": b"\x01\x02"}
+    image = dynamo_codec.encode_item(job)
+    first = ex.decoded_job_image(image)
+    assert first == job
+    assert ex.decoded_job_image(image) is first  # the side effects of one batch share it
+    # An equal image of another record is decoded from its own attributes, never mixed up.
+    other = {**image, "status": {"S": "processing"}}
+    assert ex.decoded_job_image(other) == {**first, "status": "processing"}
+    assert ex.decoded_job_image({"pk": {"S": "JOBP#org-1#3"}, "sk": {"S": "j1"}}) is None  # a payload item
+    assert ex.decoded_job_image(None) is None
