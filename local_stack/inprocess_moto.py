@@ -241,14 +241,12 @@ class InProcessMoto:
         def atomic(request: Any) -> Any:
             service, operation = _call_of(request)
             with ATOMIC:
+                response = None
                 try:
                     response = answer(request)
-                except BaseException:
+                finally:  # also when moto raised: what it wrote before is still accounted for
                     if service == "dynamodb":
-                        moto_speedups.dynamodb_called(operation)
-                    raise
-                if response is not None and service == "dynamodb":
-                    moto_speedups.dynamodb_called(operation, response[0])
+                        moto_speedups.dynamodb_called(operation, None if response is None else response[0])
             if response is not None:
                 self._observe(service, operation, request)
             return response

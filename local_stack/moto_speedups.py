@@ -471,21 +471,26 @@ def _every_item(table: Any) -> list[Any]:
     return [item for partition in table.items.values() for item in partition.values()]
 
 
-def _bucket(table: Any, conditions: tuple[tuple[str, Any], ...]) -> list[Any]:
-    """The items whose `conditions` attributes equal their values: a superset of the index query's
-    answer (moto goes on to check every key condition and filter on them)."""
-    attributes = tuple(name for name, _ in conditions)
+def _current_buckets(table: Any, attributes: tuple[str, ...]) -> _Buckets:
+    """The table's buckets by these attributes, built on first use and after any call that
+    dropped them (section 2)."""
     buckets = _buckets.get((id(table), attributes))
     if buckets is None or buckets.table is not table or buckets.version != _version:
         buckets = _buckets[(id(table), attributes)] = _Buckets(table, attributes, _version)
+    return buckets
+
+
+def _bucket(table: Any, conditions: tuple[tuple[str, Any], ...]) -> list[Any]:
+    """The items whose `conditions` attributes equal their values: a superset of the index query's
+    answer (moto goes on to check every key condition and filter on them)."""
+    buckets = _current_buckets(table, tuple(name for name, _ in conditions))
     return list(buckets.by_values.get(tuple(value for _, value in conditions), {}).values())
 
 
 def _ordered(
     table: Any, conditions: tuple[tuple[str, Any], ...], keys: tuple[str, ...], ranges: tuple[str, ...]
 ) -> _Ordered:
-    _bucket(table, conditions)  # up to date
-    buckets = _buckets[(id(table), tuple(name for name, _ in conditions))]
+    buckets = _current_buckets(table, tuple(name for name, _ in conditions))
     return buckets.ordered(tuple(value for _, value in conditions), keys, ranges)
 
 
@@ -501,26 +506,24 @@ def _bucket_follows(table: Any, hash_key: Any, range_key: Any) -> None:
                 buckets.put(item)
 
 
-def _writes_items(write: Any, key_of: Any) -> Any:
-    """A DynamoDBBackend item write that notes which item it writes, before it writes it (a write
+def _writes_items(write: Any, dynamo_type: Any) -> Any:
+    """A DynamoDBBackend item write (put_item, update_item, delete_item: each takes the table's name
+    and then the item or its key) that notes which item it writes, before it writes it (a write
     that raises half-way still moved the item)."""
 
-    def noted(self: Any, table_name: str, attributes: Any, *args: Any, **kwargs: Any) -> Any:
+    def noted(self: Any, table_name: str, item_or_key: Any, *args: Any, **kwargs: Any) -> Any:
         if len(_touched) >= _TOUCHED_BOUND:
             _touched.clear()
             _touched.append(_TOO_MANY)
         try:
-            from moto.dynamodb.models.dynamo_type import DynamoType
-
             table = self.get_table(table_name)
-            key = key_of(table, attributes)
-            hash_key = DynamoType(key[table.hash_key_attr])
-            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            hash_key = dynamo_type(item_or_key[table.hash_key_attr])
+            range_key = dynamo_type(item_or_key[table.range_key_attr]) if table.range_key_attr else None
         except Exception:
             _touched.append(_TOO_MANY)  # moto is about to refuse it; if not, every bucket goes
         else:
             _touched.append((table, hash_key, range_key))
-        return write(self, table_name, attributes, *args, **kwargs)
+        return write(self, table_name, item_or_key, *args, **kwargs)
 
     return noted
 
@@ -964,7 +967,7 @@ def install() -> None:
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models import table as table_module
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing import executors, validators
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
@@ -977,8 +980,8 @@ def install() -> None:
         original = handler.serialized
         _patch(handler, "serialized", _fast_serialized(original))
     _patch(Table, "all_items", _unsorted_for_queries(Table.all_items))
-    for name, key_of in (("put_item", _put_key), ("update_item", _given_key), ("delete_item", _given_key)):
-        _patch(DynamoDBBackend, name, _writes_items(getattr(DynamoDBBackend, name), key_of))
+    for name in ("put_item", "update_item", "delete_item"):
+        _patch(DynamoDBBackend, name, _writes_items(getattr(DynamoDBBackend, name), DynamoType))
     _patch(Table, "query", _query_marks_what_it_reads(Table.query))
     _patch(Table, "sorted_items", _sorted_items)
     _patch(Item, "project", _fast_project(Item.project))
@@ -1105,14 +1108,6 @@ def _validate(self: Any) -> Any:
 
 def _parsed(make: Any, text: str) -> Any:
     return _parsed_cached(make, text)
-
-
-def _put_key(table: Any, item: dict[str, Any]) -> dict[str, Any]:
-    return item  # the whole item: its key attributes are among its attributes
-
-
-def _given_key(table: Any, key: dict[str, Any]) -> dict[str, Any]:
-    return key
 
 
 def uninstall() -> None:

@@ -465,6 +465,29 @@ def test_request_ids_go_where_moto_puts_them(body: Any, headers: dict[str, Any])
     assert fast == original
 
 
+def _create_indexed_table(db: Any) -> None:
+    """Table "t" keyed on pk and sk, with a KEYS_ONLY global index "ready" on ipk and isk (a job
+    table's ready index, in small)."""
+    db.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "ipk", "isk")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ready",
+                "KeySchema": [
+                    {"AttributeName": "ipk", "KeyType": "HASH"},
+                    {"AttributeName": "isk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+
+
 def test_an_index_query_reads_the_same_page_when_only_its_head_is_sorted() -> None:
     """Section 19: pages, LastEvaluatedKey, counts and capacity of index queries are moto's own,
     for the first page with a Limit (taken) and for what the shortcut leaves to moto's full sort."""
@@ -476,27 +499,7 @@ def test_an_index_query_reads_the_same_page_when_only_its_head_is_sorted() -> No
     def answers() -> list[Any]:
         with mock_aws():
             db = boto3.client("dynamodb", region_name="us-east-1")
-            db.create_table(
-                TableName="t",
-                BillingMode="PAY_PER_REQUEST",
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "ipk", "isk")
-                ],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": "ready",
-                        "KeySchema": [
-                            {"AttributeName": "ipk", "KeyType": "HASH"},
-                            {"AttributeName": "isk", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "KEYS_ONLY"},
-                    }
-                ],
-            )
+            _create_indexed_table(db)
             rng = random.Random(5)
             for n in range(40):  # ties on the index's sort key: the table's keys break them
                 item = {"pk": {"S": f"j{rng.randrange(1000):03}"}, "sk": {"S": str(n)}, "n": {"N": str(n)}}
@@ -574,24 +577,7 @@ def _index_history(db: Any, rng: Any) -> list[Any]:
     the index partitions; the answers, in order."""
     from botocore.exceptions import ClientError
 
-    db.create_table(
-        TableName="t",
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "ipk", "isk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "ready",
-                "KeySchema": [
-                    {"AttributeName": "ipk", "KeyType": "HASH"},
-                    {"AttributeName": "isk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-    )
+    _create_indexed_table(db)
     partitions = ["q1", "q2", "q3"]
 
     def key() -> dict[str, Any]:
